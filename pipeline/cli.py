@@ -1,0 +1,113 @@
+"""The `leadscore` command line: one command per pipeline stage, plus SLA, scoring and serving.
+
+Each command is a thin shell: it loads params.yaml once, calls the stage's `main`, and turns
+a LeadscoreError into one clear line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pipeline.errors import LeadscoreError
+from pipeline.params import DEFAULT_PARAMS, Params, load_params
+
+app = typer.Typer(
+    help="leadscore: calibrated lead scoring tied to the marketing-sales SLA.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ParamsOption = Annotated[
+    Path, typer.Option("--params", help="Pipeline parameters file.", show_default=True)
+]
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a LeadscoreError as one clear message and exit 2, instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LeadscoreError as exc:
+            fail(str(exc))
+
+    return wrapper
+
+
+def params_from(path: Path) -> Params:
+    return load_params(path)
+
+
+@app.command()
+@user_errors
+def simulate(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Write realistic simulated CRM data (leads, events, stages, personas) into data/raw/."""
+    from pipeline import simulate as stage
+
+    stage.main(params_from(params))
+
+
+@app.command()
+@user_errors
+def validate(
+    params: ParamsOption = DEFAULT_PARAMS,
+    raw: Annotated[
+        Path | None, typer.Option(help="Folder with leads/events/stages (.csv or .parquet).")
+    ] = None,
+) -> None:
+    """Check raw data against the data contract; bad rows go to quarantine with the reason."""
+    from pipeline import validate as stage
+
+    stage.main(params_from(params), raw_dir=raw)
+
+
+@app.command()
+@user_errors
+def features(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Build the point-in-time training table: monthly snapshots, features as of each, labels."""
+    from pipeline import features as stage
+
+    stage.main(params_from(params))
+
+
+@app.command()
+@user_errors
+def train(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Train the calibrated LightGBM model and the baselines; log the run to MLflow."""
+    from pipeline import train as stage
+
+    stage.main(params_from(params))
+
+
+@app.command()
+@user_errors
+def evaluate(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Score the test snapshot: metrics and plots for the model, baselines and the ceiling."""
+    from pipeline import evaluate as stage
+
+    stage.main(params_from(params))
+
+
+@app.command()
+@user_errors
+def register(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Register the model version, set `challenger`, promote to `champion` if not worse."""
+    from pipeline import register as stage
+
+    stage.main(params_from(params))
+
+
+if __name__ == "__main__":
+    app()

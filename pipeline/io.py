@@ -1,0 +1,77 @@
+"""File I/O at the edges of the stages: tables (CSV or Parquet), JSON, YAML."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from pipeline.errors import DataError
+
+TABLE_SUFFIXES = (".parquet", ".csv")
+
+
+def find_table(directory: Path, name: str) -> Path:
+    """Return `directory/name.parquet` or `.csv`, whichever exists (Parquet first)."""
+    for suffix in TABLE_SUFFIXES:
+        candidate = Path(directory) / f"{name}{suffix}"
+        if candidate.exists():
+            return candidate
+    raise DataError(f"{name}: no {name}.parquet or {name}.csv in {directory}")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file; an unreadable file is a DataError naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix == ".csv":
+            # Read as text: type coercion is validation's job, so it can name bad rows.
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except Exception as exc:  # pyarrow/pandas raise many types; the user needs the file name
+        raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from exc
+    raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
+
+
+def write_table(df: pd.DataFrame, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        df.to_csv(path, index=False)
+    else:
+        df.to_parquet(path, index=False)
+    return path
+
+
+def write_json(obj: Any, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, default=str, sort_keys=False) + "\n")
+    return path
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def read_yaml(path: Path) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML ({exc})") from exc
+
+
+def write_yaml(obj: Any, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(obj, sort_keys=False))
+    return path

@@ -1,0 +1,114 @@
+"""params.yaml as one typed, validated object: a typo is an error naming the key."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.errors import ConfigError
+from pipeline.io import read_yaml
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PathParams(_Section):
+    raw: Path = Path("data/raw")
+    interim: Path = Path("data/interim")
+    features: Path = Path("data/features")
+    truth: Path = Path("data/truth")
+    artifacts: Path = Path("artifacts")
+    personas: Path = Path("personas.yaml")
+    sla: Path = Path("sla.yaml")
+
+
+class SimulateParams(_Section):
+    seed: int = 42
+    n_leads: int = Field(6000, gt=0)
+    start: date = date(2025, 1, 1)
+    months: int = Field(22, ge=3)
+    horizon_days: int = Field(60, gt=0)
+
+
+class FeatureParams(_Section):
+    windows_days: tuple[int, ...] = (7, 30, 90)
+    half_life_days: float = Field(21, gt=0)
+    first_snapshot: date = date(2025, 4, 1)
+    last_snapshot: date | None = None
+    horizon_days: int = Field(60, gt=0)
+    target_stage: Literal["sql", "customer"] = "sql"
+
+
+class LightGBMParams(_Section):
+    n_estimators: int = Field(2000, gt=0)
+    learning_rate: float = Field(0.03, gt=0)
+    num_leaves: int = Field(31, ge=2)
+    min_child_samples: int = Field(40, ge=1)
+    subsample: float = Field(0.8, gt=0, le=1)
+    subsample_freq: int = Field(1, ge=0)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    reg_lambda: float = Field(1.0, ge=0)
+    early_stopping_rounds: int = Field(100, gt=0)
+
+
+class LogisticParams(_Section):
+    C: float = Field(1.0, gt=0)
+    max_iter: int = Field(2000, gt=0)
+
+
+class PointsParams(_Section):
+    per_event: dict[str, float] = Field(default_factory=dict)
+
+
+class TrainParams(_Section):
+    seed: int = 42
+    min_positives: int = Field(50, ge=1)
+    validation_snapshots: int = Field(1, ge=1)
+    calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
+    lightgbm: LightGBMParams = LightGBMParams()
+    logistic: LogisticParams = LogisticParams()
+    points: PointsParams = PointsParams()
+
+
+class EvaluateParams(_Section):
+    n_bins: int = Field(10, ge=2)
+
+
+class RegistryParams(_Section):
+    model_name: str = "lead-propensity"
+    experiment: str = "leadscore"
+    auc_tolerance: float = Field(0.005, ge=0)
+    max_ece: float = Field(0.03, gt=0)
+
+
+class Params(_Section):
+    paths: PathParams = PathParams()
+    simulate: SimulateParams = SimulateParams()
+    features: FeatureParams = FeatureParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    registry: RegistryParams = RegistryParams()
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    """One line per problem, each naming the dotted key, so the user can find it in the file."""
+    lines = [f"{source}: invalid configuration"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown key (typo?)" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def load_params(path: Path = DEFAULT_PARAMS) -> Params:
+    raw = read_yaml(path) if Path(path).exists() else {}
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(str(path), exc)) from exc
