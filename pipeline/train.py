@@ -1,0 +1,153 @@
+"""DVC stage `train`: fit the calibrated propensity model and the logistic baseline on a
+time-ordered split, save them, and open the MLflow run that evaluate and register extend.
+
+The run id goes to artifacts/train/run.json, an uncached DVC output: that keeps DVC from
+restoring this stage from its run cache (which would skip logging the MLflow run), and lets
+the later stages check that the run they extend really exists in the tracking store.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+from features.build import feature_spec
+from models.baselines import fit_logistic
+from models.propensity import fit_propensity
+from models.split import TimeSplit, time_split
+from models.tracking import configure_mlflow, file_sha256, flatten
+from pipeline.errors import InsufficientDataError
+from pipeline.io import read_table, write_json
+from pipeline.params import Params
+
+LABEL = "label"
+MODEL_FILE = "model.joblib"
+LOGISTIC_FILE = "logistic.joblib"
+RUN_FILE = "run.json"
+SPLIT_FILE = "split.json"
+INPUT_EXAMPLE_ROWS = 5
+
+
+def train_dir(params: Params) -> Path:
+    return params.paths.artifacts / "train"
+
+
+def training_table_path(params: Params) -> Path:
+    return params.paths.features / "training_table.parquet"
+
+
+def check_enough_data(split: TimeSplit, min_positives: int) -> None:
+    """Refuse to train on too few positives: the model would be noise with a confident face."""
+    for part in ("train", "valid"):
+        frame = getattr(split, part)
+        positives = int(frame[LABEL].sum())
+        if positives < min_positives:
+            raise InsufficientDataError(
+                f"{part} split has {positives} positive rows (label=1) in {len(frame)} rows; "
+                f"at least train.min_positives={min_positives} are needed. Add history "
+                "(more leads or months) or lower train.min_positives knowingly."
+            )
+
+
+def dataset_info(table: pd.DataFrame, split: TimeSplit, table_path: Path) -> dict[str, Any]:
+    snapshots = sorted(pd.to_datetime(table["snapshot"], utc=True).unique())
+    return {
+        "rows": len(table),
+        "positive_rate": round(float(table[LABEL].mean()), 6),
+        "first_snapshot": snapshots[0].date().isoformat(),
+        "last_snapshot": snapshots[-1].date().isoformat(),
+        "sha256": file_sha256(table_path),
+        **{f"{name}_rows": len(getattr(split, name)) for name in ("train", "valid", "test")},
+        **{
+            f"{name}_positive_rate": round(float(getattr(split, name)[LABEL].mean()), 6)
+            for name in ("train", "valid", "test")
+        },
+    }
+
+
+def log_run(
+    params: Params,
+    model: Any,
+    fit_info: dict[str, Any],
+    data: dict[str, Any],
+    example: pd.DataFrame,
+    model_path: Path,
+) -> dict[str, Any]:
+    """One MLflow run per retrain: params, dataset, fit info and the servable model."""
+    import mlflow
+
+    from models.pyfunc import MODEL_ARTIFACT, LeadPropensityModel, model_signature
+
+    uri = configure_mlflow(params.registry.experiment)
+    spec = feature_spec(params.features)
+    with mlflow.start_run(run_name=f"retrain-{data['last_snapshot']}") as run:
+        mlflow.set_tags(
+            {"leadscore.stage": "train", "leadscore.target": params.features.target_stage}
+        )
+        mlflow.log_params(
+            flatten(params.model_dump(mode="json", include={"features", "train", "simulate"}))
+        )
+        mlflow.log_params({f"data.{k}": v for k, v in data.items()})
+        dataset = mlflow.data.from_pandas(
+            example.head(0), name="training_table", digest=data["sha256"][:16]
+        )
+        mlflow.log_input(dataset, context="training")
+        mlflow.log_metrics(
+            {f"fit.{k}": float(v) for k, v in fit_info.items() if isinstance(v, int | float)}
+        )
+        mlflow.set_tag("fit.calibration", str(fit_info.get("calibration")))
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=LeadPropensityModel(),
+            artifacts={MODEL_ARTIFACT: str(model_path)},
+            signature=model_signature(spec.numeric, spec.categorical),
+            input_example=example,
+        )
+    return {
+        "run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
+        "model_uri": info.model_uri,
+        "tracking_uri": uri,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def main(params: Params) -> dict[str, Any]:
+    table_path = training_table_path(params)
+    table = read_table(table_path)
+    spec = feature_spec(params.features)
+    split = time_split(table, params.features.horizon_days, params.train.validation_snapshots)
+    check_enough_data(split, params.train.min_positives)
+    print(
+        f"train: {len(split.train)} rows / valid: {len(split.valid)} / test: {len(split.test)} "
+        f"(test snapshot {split.describe()['test']['snapshots'][0]})"
+    )
+
+    model, fit_info = fit_propensity(
+        split.train, split.valid, spec.numeric, spec.categorical, LABEL, params.train
+    )
+    logistic = fit_logistic(
+        split.train, spec.numeric, spec.categorical, LABEL, params.train.logistic
+    )
+
+    out = train_dir(params)
+    out.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, out / MODEL_FILE)
+    joblib.dump(logistic, out / LOGISTIC_FILE)
+    write_json(split.describe(), out / SPLIT_FILE)
+
+    columns = [*spec.numeric, *spec.categorical]
+    example = split.valid[columns].head(INPUT_EXAMPLE_ROWS)
+    data = dataset_info(table, split, table_path)
+    run = log_run(params, model, fit_info, data, example, out / MODEL_FILE)
+    run.update({"fit": fit_info, "data": data})
+    write_json(run, out / RUN_FILE)
+    print(
+        f"model: best iteration {fit_info.get('best_iteration')}, calibration "
+        f"{fit_info.get('calibration')}; MLflow run {run['run_id']} ({run['tracking_uri']})"
+    )
+    return run
