@@ -1,0 +1,218 @@
+"""DVC stage `evaluate`: the test snapshot scored by the model, both baselines and (for
+simulated data) the ceiling; metrics JSON and plot data for DVC, PNG plots for MLflow.
+
+Every model is judged on the same rows, the latest complete snapshot, which none of them saw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from models import metrics as m
+from models.baselines import points_calibrator, points_score
+from models.explain import shap_summary
+from models.plots import bar_plot, curve_plot, reliability_plot
+from models.split import time_split
+from models.tracking import configure_mlflow, log_numeric_metrics
+from pipeline.io import read_json, read_table, write_json, write_table
+from pipeline.params import Params
+from pipeline.train import (
+    LABEL,
+    LOGISTIC_FILE,
+    MODEL_FILE,
+    RUN_FILE,
+    train_dir,
+    training_table_path,
+)
+
+MODELS = ("model", "logistic", "points")
+TOP_FEATURES = 20
+TRUTH_FILE = "truth.parquet"
+EVALUATION_FILES = (
+    "feature_importance.csv",
+    "shap_summary.csv",
+    "test_predictions.parquet",
+    "metrics.json",
+)
+
+
+def evaluate_dir(params: Params) -> Path:
+    return params.paths.artifacts / "evaluate"
+
+
+def attach_truth(test: pd.DataFrame, truth_dir: Path, params: Params) -> pd.Series | None:
+    """The simulator's true probability for each test row, when it is comparable.
+
+    The truth is P(reach sql within the simulator's horizon); it says nothing about another
+    target stage or horizon, so the ceiling is then left out rather than misreported.
+    """
+    path = truth_dir / TRUTH_FILE
+    same_question = (
+        params.features.target_stage == "sql"
+        and params.features.horizon_days == params.simulate.horizon_days
+    )
+    if not path.exists() or not same_question:
+        return None
+    truth = read_table(path)[["lead_id", "snapshot", "p_true"]]
+    keys = test[["lead_id", "snapshot"]].assign(
+        snapshot=lambda d: pd.to_datetime(d["snapshot"], utc=True)
+    )
+    truth = truth.assign(snapshot=pd.to_datetime(truth["snapshot"], utc=True))
+    joined = keys.merge(truth, on=["lead_id", "snapshot"], how="left")
+    return joined["p_true"]
+
+
+def sla_probability_threshold(params: Params, p_test: np.ndarray) -> float | None:
+    """The MQL threshold from sla.yaml as a probability (fixed, or `auto` on these scores)."""
+    from sla.agreement import load_agreement
+    from sla.threshold import probability_threshold
+
+    if not params.paths.sla.exists():
+        return None
+    return probability_threshold(load_agreement(params.paths.sla), p_test)
+
+
+def score_all(
+    split_train: pd.DataFrame, test: pd.DataFrame, model: Any, logistic: Any, params: Params
+) -> dict[str, np.ndarray]:
+    points_train = points_score(split_train, params.train.points)
+    calibrate_points = points_calibrator(points_train, split_train[LABEL].to_numpy())
+    return {
+        "model": model.predict_proba(test),
+        "logistic": logistic.predict_proba(test)[:, 1],
+        # Points ranked as marketing tools do, mapped to a probability only for LL/ECE.
+        "points": calibrate_points(points_score(test, params.train.points)),
+    }
+
+
+def curves(
+    y: np.ndarray, scores: dict[str, np.ndarray], n_bins: int
+) -> dict[str, dict[str, pd.DataFrame]]:
+    return {
+        "roc": {k: m.roc_points(y, p) for k, p in scores.items()},
+        "pr": {k: m.pr_points(y, p) for k, p in scores.items()},
+        "calibration": {k: m.reliability_bins(y, p, n_bins) for k, p in scores.items()},
+        "gains": {k: m.cumulative_gains(y, p) for k, p in scores.items()},
+    }
+
+
+def write_plots(
+    out: Path,
+    curve_data: dict[str, dict[str, pd.DataFrame]],
+    importance: pd.DataFrame,
+    shap: pd.DataFrame,
+) -> list[Path]:
+    for kind, per_model in curve_data.items():
+        for name, frame in per_model.items():
+            write_table(frame, out / "plots" / kind / f"{name}.csv")
+    images = out / "images"
+    top_gain = importance.head(TOP_FEATURES)
+    top_shap = shap.head(TOP_FEATURES)
+    return [
+        curve_plot(curve_data["roc"], "fpr", "tpr", "ROC", images / "roc.png", diagonal=True),
+        curve_plot(curve_data["pr"], "recall", "precision", "Precision-recall", images / "pr.png"),
+        reliability_plot(curve_data["calibration"], images / "calibration.png"),
+        curve_plot(
+            curve_data["gains"],
+            "fraction_contacted",
+            "fraction_captured",
+            "Cumulative gains",
+            images / "gains.png",
+            diagonal=True,
+        ),
+        bar_plot(top_gain, "feature", "gain", "Feature importance", images / "importance.png"),
+        bar_plot(
+            top_shap,
+            "feature",
+            "mean_abs_contribution",
+            "SHAP summary (mean |contribution|, log-odds)",
+            images / "shap_summary.png",
+        ),
+    ]
+
+
+def main(params: Params) -> dict[str, Any]:
+    table = read_table(training_table_path(params))
+    split = time_split(table, params.features.horizon_days, params.train.validation_snapshots)
+    test = split.test
+    model = joblib.load(train_dir(params) / MODEL_FILE)
+    logistic = joblib.load(train_dir(params) / LOGISTIC_FILE)
+    y = test[LABEL].to_numpy()
+    scores = score_all(split.train, test, model, logistic, params)
+
+    threshold = sla_probability_threshold(params, scores["model"])
+    results: dict[str, Any] = {
+        "test_snapshot": pd.Timestamp(test["snapshot"].iloc[0]).date().isoformat(),
+        "rows": len(test),
+        "positives": int(y.sum()),
+        "sla_probability_threshold": threshold,
+    }
+    for name, p in scores.items():
+        results[name] = m.summary(
+            y, p, params.evaluate.n_bins, threshold if name == "model" else None
+        )
+    p_true = attach_truth(test, params.paths.truth, params)
+    if p_true is not None and p_true.notna().any():
+        known = p_true.notna().to_numpy()
+        results["ceiling"] = {
+            "auc": m.ceiling_auc(y[known], p_true.to_numpy()[known]),
+            "rows": int(known.sum()),
+            "model_auc_same_rows": m.roc_auc(y[known], scores["model"][known]),
+        }
+
+    out = evaluate_dir(params)
+    contributions = model.contributions(test)
+    shap = shap_summary(contributions, model.feature_names)
+    importance = model.feature_importance()
+    images = write_plots(out, curves(y, scores, params.evaluate.n_bins), importance, shap)
+    write_table(importance, out / "feature_importance.csv")
+    write_table(shap, out / "shap_summary.csv")
+    predictions = test[["lead_id", "snapshot", LABEL]].assign(
+        **{f"p_{name}": p for name, p in scores.items()}
+    )
+    if p_true is not None:
+        predictions["p_true"] = p_true.to_numpy()
+    write_table(predictions, out / "test_predictions.parquet")
+    write_json(results, out / "metrics.json")
+    log_to_run(params, results, out, images)
+    print_summary(results)
+    return results
+
+
+def log_to_run(params: Params, results: dict[str, Any], out: Path, images: list[Path]) -> None:
+    """Extend the train stage's MLflow run: a reviewer finds model, metrics and plots together."""
+    import mlflow
+
+    run = read_json(train_dir(params) / RUN_FILE)
+    configure_mlflow(params.registry.experiment)
+    with mlflow.start_run(run_id=run["run_id"]):
+        log_numeric_metrics({k: v for k, v in results.items() if isinstance(v, dict)}, "test.")
+        for image in images:
+            mlflow.log_artifact(str(image), artifact_path="plots")
+        mlflow.log_artifacts(str(out / "plots"), artifact_path="plot_data")
+        for name in (
+            "feature_importance.csv",
+            "shap_summary.csv",
+            "test_predictions.parquet",
+            "metrics.json",
+        ):
+            mlflow.log_artifact(str(out / name), artifact_path="evaluation")
+
+
+def print_summary(results: dict[str, Any]) -> None:
+    print(
+        f"evaluate: test snapshot {results['test_snapshot']}, "
+        f"{results['rows']} rows, {results['positives']} positives"
+    )
+    columns = {"auc": "AUC", "pr_auc": "PR AUC", "ece": "ECE", "lift_top_decile": "lift@10%"}
+    print("  " + " " * 10 + "".join(f"{title:>10}" for title in columns.values()))
+    for name in (*MODELS, "ceiling"):
+        if name in results:
+            row = results[name]
+            cells = "".join(f"{row.get(key, float('nan')):10.4f}" for key in columns)
+            print(f"  {name:10}{cells}")
