@@ -15,6 +15,7 @@ import typer
 
 from pipeline.errors import LeadscoreError
 from pipeline.params import DEFAULT_PARAMS, Params, load_params
+from pipeline.sla_cli import sla_app
 
 app = typer.Typer(
     help="leadscore: calibrated lead scoring tied to the marketing-sales SLA.",
@@ -108,6 +109,8 @@ def register(params: ParamsOption = DEFAULT_PARAMS) -> None:
 
     stage.main(params_from(params))
 
+
+app.add_typer(sla_app, name="sla")
 
 if __name__ == "__main__":
     app()

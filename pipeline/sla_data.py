@@ -1,0 +1,63 @@
+"""I/O for the SLA commands: the agreement, personas and the validated history, read once.
+
+The pure arithmetic lives in sla/; this module only finds the files (params.paths) and labels each
+lead with its best-matching persona using the same persona code the features use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.errors import DataError
+from pipeline.io import find_table, read_table
+from pipeline.params import Params
+from sla.agreement import Agreement, load_agreement
+from sla.targets import History, Targets, targets_from_agreement
+
+
+def personas_path(params: Params) -> Path:
+    """The validated copy in data/interim when validate has run, else the project's file."""
+    interim = Path(params.paths.interim) / "personas.yaml"
+    return interim if interim.exists() else Path(params.paths.personas)
+
+
+def lead_personas(leads: pd.DataFrame, personas_file: Path) -> pd.Series:
+    """Best-matching persona per lead_id (None: fits none), from features.persona."""
+    from features.persona import load_personas, persona_fit
+
+    fit = persona_fit(leads, load_personas(personas_file))
+    return pd.Series(fit["persona"].to_numpy(), index=leads["lead_id"].to_numpy(), name="persona")
+
+
+def deal_values_by_persona(personas_file: Path) -> dict[str, float]:
+    from features.persona import load_personas
+
+    return {p.name: p.avg_deal_value_eur for p in load_personas(personas_file).personas}
+
+
+def load_history(params: Params) -> History:
+    """Validated leads and stages (data/interim) plus the persona of each lead."""
+    interim = Path(params.paths.interim)
+    try:
+        leads = read_table(find_table(interim, "leads"))
+        stages = read_table(find_table(interim, "stages"))
+    except DataError as exc:
+        raise DataError(
+            f"{exc}. The agreement measures figures from the history: run `leadscore validate` "
+            "first, or give --revenue-goal, --avg-deal and --close-rate"
+        ) from exc
+    return History(leads, stages, lead_personas(leads, personas_path(params)))
+
+
+def load_sla(params: Params, sla_path: Path | None = None) -> Agreement:
+    return load_agreement(Path(sla_path or params.paths.sla))
+
+
+def targets_from_files(params: Params, sla_path: Path | None = None) -> Targets:
+    """`leadscore sla targets` without figures: the agreement plus the history it measures."""
+    agreement = load_sla(params, sla_path)
+    return targets_from_agreement(
+        agreement, load_history(params), deal_values_by_persona(personas_path(params))
+    )
