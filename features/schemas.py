@@ -1,0 +1,530 @@
+"""The raw-data contract and its triage: which rows downstream stages may trust, and why not.
+
+The pandera schemas below are the single statement of the contract: column names, dtypes of the
+typed (interim) tables, which columns must be present and non-empty, and the value rules. The
+triage (`validate_leads`, `validate_events`, `validate_stages`) applies exactly those rules row by
+row, but with vectorised masks of its own rather than `schema.validate(lazy=True)`: pandera builds
+its failure cases in Python at a few microseconds per failing row, so an export whose every
+timestamp is in the wrong format (30M failures) would take minutes; masks take seconds and let each
+reason name the value as read. The kept rows are then validated by the schema as a post-condition,
+so what downstream reads is guaranteed to match the contract.
+
+Decisions a user relies on (README and docs/CONTRACTS.md say the same):
+- Unknown extra columns are ignored: dropped from the typed tables, listed in the summary, and kept
+  in the quarantine file (which holds bad rows as read).
+- Optional columns (firmographics, content_topic, deal_value_eur) may be absent: they are added
+  empty and listed in the summary. Required columns missing stop the stage (DataError).
+- Text is trimmed; an empty string is missing. Timestamps are ISO 8601; a naive one means UTC.
+- Duplicate lead_id: the first valid row is kept, later ones are quarantined naming that row.
+- Events and stages must belong to a kept lead. Activity dated before the lead's created_at is kept
+  (tracking cookies predate the form fill) and only counted as a warning.
+- Unknown event types, content topics and channels are kept (features ignore what they do not
+  know) and counted as warnings; an unknown funnel stage is quarantined (labels depend on it).
+- A row with several problems is quarantined once, its reason listing all of them; the summary
+  counts each kind of problem, so its reason counts can add up to more than rows_quarantined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pyarrow_lib
+import pyarrow.compute as pc
+from pandera.errors import SchemaErrors
+
+from pipeline.errors import DataError
+
+EVENT_TYPES: tuple[str, ...] = (
+    "site_visit",
+    "page_view",
+    "pricing_view",
+    "content_download",
+    "newsletter_signup",
+    "email_open",
+    "email_click",
+    "webinar_register",
+    "webinar_attend",
+    "form_submit",
+    "demo_request",
+    "unsubscribe",
+)
+CONTENT_TOPICS: tuple[str, ...] = (
+    "product",
+    "pricing",
+    "case_study",
+    "industry_report",
+    "how_to",
+    "integration",
+    "careers",
+)
+STAGES: tuple[str, ...] = (
+    "visitor",
+    "prospect",
+    "mql",
+    "contacted",
+    "sql",
+    "opportunity",
+    "customer",
+    "disqualified",
+)
+CHANNELS: tuple[str, ...] = (
+    "organic_search",
+    "paid_search",
+    "social",
+    "email",
+    "referral",
+    "events",
+    "outbound",
+    "direct",
+    "partner",
+)
+
+TIMESTAMP = "datetime64[us, UTC]"
+TIMESTAMP_HINT = "expected ISO 8601, UTC"
+TABLES: tuple[str, ...] = ("leads", "events", "stages")
+# Open vocabularies: values outside them are kept, and counted as warnings.
+VOCABULARY = "vocabulary"
+TOP_UNKNOWN_VALUES = 5
+
+
+def _text(*, nullable: bool = True, required: bool = True, **kwargs: Any) -> pa.Column:
+    return pa.Column(str, nullable=nullable, required=required, **kwargs)
+
+
+LEADS_SCHEMA = pa.DataFrameSchema(
+    {
+        "lead_id": _text(nullable=False, unique=True, report_duplicates="exclude_first"),
+        "created_at": pa.Column(TIMESTAMP, nullable=False),
+        "channel": _text(metadata={VOCABULARY: CHANNELS}),
+        "company_size": pa.Column(
+            "Int64",
+            pa.Check.ge(0, name="negative", error="is not a non-negative integer"),
+            nullable=True,
+            required=False,
+        ),
+        "industry": _text(required=False),
+        "job_role": _text(required=False),
+        "country": _text(required=False),
+        "email_domain": _text(required=False),
+    },
+    name="leads",
+)
+
+EVENTS_SCHEMA = pa.DataFrameSchema(
+    {
+        "lead_id": _text(nullable=False),
+        "ts": pa.Column(TIMESTAMP, nullable=False),
+        "event_type": _text(nullable=False, metadata={VOCABULARY: EVENT_TYPES}),
+        "content_topic": _text(required=False, metadata={VOCABULARY: CONTENT_TOPICS}),
+    },
+    name="events",
+)
+
+STAGES_SCHEMA = pa.DataFrameSchema(
+    {
+        "lead_id": _text(nullable=False),
+        "stage": _text(
+            nullable=False,
+            checks=pa.Check.isin(
+                STAGES,
+                name="unknown",
+                error=f"is not a funnel stage (expected one of: {', '.join(STAGES)})",
+            ),
+        ),
+        "ts": pa.Column(TIMESTAMP, nullable=False),
+        "deal_value_eur": pa.Column(
+            "float64",
+            pa.Check.ge(0, name="negative", error="is negative (expected an amount in EUR >= 0)"),
+            nullable=True,
+            required=False,
+        ),
+    },
+    name="stages",
+)
+
+SCHEMAS: dict[str, pa.DataFrameSchema] = {
+    "leads": LEADS_SCHEMA,
+    "events": EVENTS_SCHEMA,
+    "stages": STAGES_SCHEMA,
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One kind of problem found on some rows: positions in the raw table and one message each."""
+
+    kind: str
+    positions: np.ndarray
+    messages: pd.Series
+
+
+@dataclass(frozen=True)
+class TableResult:
+    """A triaged table: typed rows downstream may trust, bad rows as read with their reason."""
+
+    table: str
+    kept: pd.DataFrame
+    quarantined: pd.DataFrame
+    reasons: dict[str, int]
+    warnings: dict[str, int] = field(default_factory=dict)
+    unknown_values: dict[str, dict[str, int]] = field(default_factory=dict)
+    ignored_columns: tuple[str, ...] = ()
+    missing_optional_columns: tuple[str, ...] = ()
+
+    @property
+    def rows_in(self) -> int:
+        return len(self.kept) + len(self.quarantined)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "rows_in": self.rows_in,
+            "rows_kept": len(self.kept),
+            "rows_quarantined": len(self.quarantined),
+            "reasons": dict(self.reasons),
+            "warnings": dict(self.warnings),
+            "unknown_values": {k: dict(v) for k, v in self.unknown_values.items()},
+            "ignored_columns": list(self.ignored_columns),
+            "missing_optional_columns": list(self.missing_optional_columns),
+        }
+
+
+# --- parsing: raw column (text from CSV, or typed from Parquet) -> typed column + failures ---
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """Trimmed `str` column, empty strings as missing; Parquet ints or categories become text."""
+    text = values.astype("str").str.strip()
+    return text.mask(text.eq(""))
+
+
+def _no_failures(values: pd.Series) -> pd.Series:
+    return pd.Series(False, index=values.index)
+
+
+def parse_timestamp(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """UTC timestamps; naive ones are taken as UTC. Returns (parsed, failed-to-parse mask)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").astype(TIMESTAMP), _no_failures(values)
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        return values.dt.tz_localize("UTC").astype(TIMESTAMP), _no_failures(values)
+    text = as_text(values)
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").astype(TIMESTAMP)
+    return parsed, parsed.isna() & text.notna()
+
+
+def _parse_number(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
+        number = values.astype("float64")
+        present = values.notna()
+    else:
+        text = as_text(values)
+        number = pd.to_numeric(text, errors="coerce").astype("float64")
+        present = text.notna()
+    finite = pd.Series(
+        np.isfinite(number.to_numpy(dtype="float64", na_value=np.nan)), index=number.index
+    )
+    return number.where(finite), present & ~finite
+
+
+def parse_float(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """float64 amounts; text that is not a finite number fails."""
+    return _parse_number(values)
+
+
+def parse_integer(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Int64 counts; '12.0' is 12, '12.5', '1e30' or 'many' fail. Sign is a value rule, not here."""
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.astype("Int64"), _no_failures(values)
+    number, failed = _parse_number(values)
+    whole = (number % 1 == 0) & (number.abs() < 2**53)
+    failed = failed | (number.notna() & ~whole)
+    return number.where(whole).astype("Int64"), failed
+
+
+PARSERS = {
+    TIMESTAMP: (parse_timestamp, "timestamp", "a timestamp", TIMESTAMP_HINT),
+    "Int64": (parse_integer, "integer", "an integer", "expected a whole number >= 0"),
+    "float64": (parse_float, "number", "a number", "expected a plain number like 1234.5"),
+}
+
+
+def empty_column(dtype: str, index: pd.Index) -> pd.Series:
+    if dtype == TIMESTAMP:
+        return pd.Series(pd.NaT, index=index, dtype=TIMESTAMP)
+    return pd.Series(pd.NA if dtype == "Int64" else None, index=index, dtype=dtype)
+
+
+def dtype_name(column: pa.Column) -> str:
+    return "str" if str(column.dtype) in {"str", "string"} else str(column.dtype)
+
+
+# --- triage ---
+
+
+def _message(column: str, shown: pd.Series, positions: np.ndarray, tail: str) -> pd.Series:
+    """ "<column> '<value as read>' <tail>" for the given rows, built without a Python loop."""
+    return (f"{column} '" + shown.iloc[positions].astype("str") + f"' {tail}").set_axis(positions)
+
+
+def _problem(kind: str, mask: pd.Series | np.ndarray, build: Any) -> Problem | None:
+    positions = np.flatnonzero(np.asarray(mask, dtype=bool))
+    if len(positions) == 0:
+        return None
+    if isinstance(build, str):
+        return Problem(kind, positions, pd.Series(build, index=positions, dtype="str"))
+    messages = build(positions)
+    return Problem(kind, positions, messages)
+
+
+def check_required_columns(raw: pd.DataFrame, schema: pa.DataFrameSchema, source: str) -> None:
+    """Stop on a missing required column: no row can be trusted without it."""
+    required = [name for name, col in schema.columns.items() if col.required]
+    missing = [name for name in required if name not in raw.columns]
+    if missing:
+        found = ", ".join(map(str, raw.columns)) or "none"
+        raise DataError(
+            f"{source}: missing required column {', '.join(repr(m) for m in missing)} "
+            f"(required: {', '.join(required)}; found: {found})"
+        )
+
+
+def _column_problems(
+    name: str, column: pa.Column, raw: pd.Series
+) -> tuple[pd.Series, list[Problem]]:
+    """Parse one raw column into its contract dtype; report what did not parse or pass."""
+    dtype = dtype_name(column)
+    shown = raw.astype("str")
+    if dtype in PARSERS:
+        parser, kind, what, hint = PARSERS[dtype]
+        value, failed = parser(raw)
+    else:
+        value, failed, kind, what, hint = as_text(raw), _no_failures(raw), "", "", ""
+    problems = [
+        _problem(
+            f"{name}_not_{kind}",
+            failed,
+            lambda p: _message(name, shown, p, f"is not {what} ({hint})"),
+        )
+    ]
+    if not column.nullable:
+        problems.append(_problem(f"{name}_empty", value.isna() & ~failed, f"{name} is empty"))
+    present = value.dropna()
+    for check in column.checks:
+        ok = check(present).check_output
+        bad = np.asarray(~ok.reindex(value.index, fill_value=True), dtype=bool)
+        problems.append(
+            _problem(
+                f"{name}_{check.name}", bad, lambda p, c=check: _message(name, shown, p, c.error)
+            )
+        )
+    return value, [p for p in problems if p is not None]
+
+
+def _duplicate_problem(
+    name: str, value: pd.Series, bad: np.ndarray, source_row: np.ndarray
+) -> Problem | None:
+    """Later rows repeating a key of an earlier *valid* row; the reason names the kept row."""
+    good = value[~bad]
+    later = good.duplicated(keep="first")
+    if not later.any():
+        return None
+    keys = good[later].unique()
+    candidates = good[good.isin(keys)]
+    first_row = (
+        pd.Series(source_row[candidates.index], index=candidates.index)
+        .groupby(candidates.to_numpy())
+        .transform("min")
+    )
+    positions = later[later].index.to_numpy()
+    messages = (
+        f"{name} '"
+        + good.loc[positions].astype("str")
+        + "' duplicates row "
+        + first_row.loc[positions].astype("str")
+        + " (the first row is kept)"
+    ).set_axis(positions)
+    return Problem(f"{name}_duplicate", positions, messages)
+
+
+def _lead_positions(lead_ids: pd.Series, leads: pd.Series) -> np.ndarray:
+    """Row of each lead_id in `leads`, -1 if absent. Arrow's hash join: pandas isin on 30M strings
+    against 1M keys is 4x slower here."""
+    values = pyarrow_lib.array(lead_ids.astype("str"), type=pyarrow_lib.large_string())
+    keys = pyarrow_lib.array(leads.astype("str"), type=pyarrow_lib.large_string())
+    found = pc.index_in(values, value_set=keys)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _lead_problems(
+    lead_id: pd.Series, shown: pd.Series, positions_in_leads: np.ndarray, leads: TableResult
+) -> list[Problem]:
+    """Events and stages must belong to a kept lead; say whether it was absent or quarantined,
+    since the fixes differ (export the lead, or repair its row)."""
+    missing = lead_id.notna().to_numpy() & (positions_in_leads < 0)
+    quarantined_ids = as_text(leads.quarantined.get("lead_id", pd.Series(dtype="str"))).dropna()
+    was_quarantined = np.zeros(len(lead_id), dtype=bool)
+    if missing.any() and len(quarantined_ids):
+        subset = np.flatnonzero(missing)
+        was_quarantined[subset] = lead_id.iloc[subset].isin(quarantined_ids).to_numpy()
+    problems = [
+        _problem(
+            "lead_id_unknown",
+            missing & ~was_quarantined,
+            lambda p: _message("lead_id", shown, p, "is not in leads"),
+        ),
+        _problem(
+            "lead_id_quarantined",
+            was_quarantined,
+            lambda p: _message("lead_id", shown, p, "was quarantined in leads (see its reason)"),
+        ),
+    ]
+    return [p for p in problems if p is not None]
+
+
+def _vocabulary_warnings(
+    typed: pd.DataFrame, schema: pa.DataFrameSchema
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    warnings: dict[str, int] = {}
+    examples: dict[str, dict[str, int]] = {}
+    for name, column in schema.columns.items():
+        vocabulary = (column.metadata or {}).get(VOCABULARY)
+        if not vocabulary:
+            continue
+        values = typed[name].dropna()
+        unknown = values[~values.isin(vocabulary)]
+        if len(unknown):
+            warnings[f"{name}_unknown"] = len(unknown)
+            top = unknown.value_counts().head(TOP_UNKNOWN_VALUES)
+            examples[name] = {str(k): int(v) for k, v in top.items()}
+    return warnings, examples
+
+
+def _reasons(problems: list[Problem], n_rows: int) -> tuple[np.ndarray, pd.Series]:
+    """Bad-row mask and one reason per bad row listing all its problems, in rule order."""
+    bad = np.zeros(n_rows, dtype=bool)
+    for problem in problems:
+        bad[problem.positions] = True
+    reason = pd.Series("", index=np.flatnonzero(bad), dtype="str")
+    for problem in problems:
+        before = reason.loc[problem.positions]
+        joined = (before + "; " + problem.messages).where(before.ne(""), problem.messages)
+        reason.loc[problem.positions] = joined
+    return bad, reason
+
+
+def _raw_as_text(raw: pd.DataFrame) -> pd.DataFrame:
+    """Bad rows as read: every column as text (missing stays missing), whatever the input format."""
+    return raw.astype("str") if len(raw.columns) else raw
+
+
+def validate_table(
+    raw: pd.DataFrame,
+    table: str,
+    source: str | None = None,
+    leads: TableResult | None = None,
+) -> TableResult:
+    """Triage one raw table (CSV text or typed Parquet) against its schema.
+
+    `leads` (the triaged leads) enables the cross-table rule for events and stages: rows must
+    belong to a kept lead. Raises DataError if a required column is missing.
+    """
+    schema = SCHEMAS[table]
+    source = source or table
+    raw = raw.rename(columns=lambda c: str(c).strip()).reset_index(drop=True)
+    check_required_columns(raw, schema, source)
+    n_rows = len(raw)
+    source_row = np.arange(1, n_rows + 1, dtype=np.int64)
+
+    typed: dict[str, pd.Series] = {}
+    problems: list[Problem] = []
+    for name, column in schema.columns.items():
+        if name not in raw.columns:
+            typed[name] = empty_column(dtype_name(column), raw.index)
+            continue
+        typed[name], found = _column_problems(name, column, raw[name])
+        problems += found
+
+    warnings: dict[str, int] = {}
+    if leads is not None and table != "leads":
+        in_leads = _lead_positions(typed["lead_id"], leads.kept["lead_id"])
+        shown = raw["lead_id"].astype("str")
+        problems += _lead_problems(typed["lead_id"], shown, in_leads, leads)
+        warnings |= _before_lead_created(typed["ts"], in_leads, leads.kept["created_at"])
+
+    bad, _ = _reasons(problems, n_rows)
+    for name, column in schema.columns.items():
+        if column.unique and name in raw.columns:
+            duplicate = _duplicate_problem(name, typed[name], bad, source_row)
+            problems += [duplicate] if duplicate else []
+    bad, reason = _reasons(problems, n_rows)
+
+    kept = pd.DataFrame(typed)[~bad].reset_index(drop=True)
+    quarantined = _raw_as_text(raw[bad]).assign(
+        source_row=source_row[bad], reason=reason.to_numpy()
+    )
+    quarantined = quarantined.reset_index(drop=True)
+    vocabulary_warnings, unknown_values = _vocabulary_warnings(kept, schema)
+    warnings |= vocabulary_warnings
+    ensure_contract(kept, schema)
+    assert len(kept) + len(quarantined) == n_rows, "every row is either kept or quarantined"
+    return TableResult(
+        table=table,
+        kept=kept,
+        quarantined=quarantined,
+        reasons=_count_kinds(problems),
+        warnings=warnings,
+        unknown_values=unknown_values,
+        ignored_columns=tuple(c for c in raw.columns if c not in schema.columns),
+        missing_optional_columns=tuple(c for c in schema.columns if c not in raw.columns),
+    )
+
+
+def _before_lead_created(
+    ts: pd.Series, in_leads: np.ndarray, created_at: pd.Series
+) -> dict[str, int]:
+    """Count activity dated before its lead was created: kept (cookies predate the form fill)."""
+    known = in_leads >= 0
+    created = created_at.dt.tz_convert(None).to_numpy()[in_leads[known]]
+    when = ts.dt.tz_convert(None).to_numpy()[known]
+    n_before = int(np.count_nonzero(when < created))
+    return {"ts_before_lead_created_at": n_before} if n_before else {}
+
+
+def _count_kinds(problems: list[Problem]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for problem in problems:
+        counts[problem.kind] = counts.get(problem.kind, 0) + len(problem.positions)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def ensure_contract(kept: pd.DataFrame, schema: pa.DataFrameSchema) -> None:
+    """Post-condition: the kept rows satisfy the pandera schema. A failure here is a bug in the
+    triage, not in the data, so it is not a DataError."""
+    try:
+        schema.validate(kept, lazy=True)
+    except SchemaErrors as exc:
+        cases = exc.failure_cases[["column", "check"]].drop_duplicates().head(10)
+        raise RuntimeError(
+            f"{schema.name}: kept rows break the contract (a triage bug): "
+            f"{cases.to_dict('records')}"
+        ) from exc
+
+
+def validate_leads(raw: pd.DataFrame, source: str | None = None) -> TableResult:
+    return validate_table(raw, "leads", source)
+
+
+def validate_events(
+    raw: pd.DataFrame, leads: TableResult, source: str | None = None
+) -> TableResult:
+    return validate_table(raw, "events", source, leads=leads)
+
+
+def validate_stages(
+    raw: pd.DataFrame, leads: TableResult, source: str | None = None
+) -> TableResult:
+    return validate_table(raw, "stages", source, leads=leads)
