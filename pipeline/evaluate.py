@@ -67,14 +67,18 @@ def attach_truth(test: pd.DataFrame, truth_dir: Path, params: Params) -> pd.Seri
     return joined["p_true"]
 
 
-def sla_probability_threshold(params: Params, p_test: np.ndarray) -> float | None:
-    """The MQL threshold from sla.yaml as a probability (fixed, or `auto` on these scores)."""
+def sla_probability_threshold(params: Params) -> float | None:
+    """The MQL score threshold from sla.yaml as a probability (score = 100 x probability).
+
+    An `auto` threshold depends on this month's targets; it is resolved by the SLA report,
+    so here it is reported as None rather than guessed.
+    """
     from sla.agreement import load_agreement
-    from sla.threshold import probability_threshold
 
     if not params.paths.sla.exists():
         return None
-    return probability_threshold(load_agreement(params.paths.sla), p_test)
+    threshold = load_agreement(params.paths.sla).mql_rule.score_threshold
+    return None if isinstance(threshold, str) else float(threshold) / 100.0
 
 
 def score_all(
@@ -145,7 +149,7 @@ def main(params: Params) -> dict[str, Any]:
     y = test[LABEL].to_numpy()
     scores = score_all(split.train, test, model, logistic, params)
 
-    threshold = sla_probability_threshold(params, scores["model"])
+    threshold = sla_probability_threshold(params)
     results: dict[str, Any] = {
         "test_snapshot": pd.Timestamp(test["snapshot"].iloc[0]).date().isoformat(),
         "rows": len(test),
