@@ -1,0 +1,108 @@
+"""Shared fixtures. The expensive one, `trained_project`, runs the real pipeline once per session:
+a copy of this repository in a temporary folder, small params, real `dvc repro`, a real MLflow
+SQLite store. Tests that need a trained, registered model use it instead of building their own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Small but learnable: enough leads and months for a purged time split with real positives.
+SMALL_PARAMS: dict[str, Any] = {
+    "simulate": {"n_leads": 3000},
+    "train": {"min_positives": 20, "lightgbm": {"n_estimators": 600}},
+}
+REPRO_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    env: dict[str, str]
+    tracking_uri: str
+    repro_output: str
+
+    @property
+    def model_uri(self) -> str:
+        return "models:/lead-propensity@champion"
+
+    def run(self, *args: str, timeout: float = REPRO_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+        """Run a command in the project with its MLflow store; fail with its output if it fails."""
+        done = subprocess.run(
+            list(args), cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if done.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(args)} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+            )
+        return done
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def project_files() -> list[str]:
+    """Tracked files plus new ones git does not ignore: what a clean clone would hold."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    return [f for f in listed if (ROOT / f).is_file()]
+
+
+def copy_project(dest: Path, params_override: dict[str, Any]) -> None:
+    for name in project_files():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((ROOT / name).read_bytes())
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    (dest / "params.yaml").write_text(yaml.safe_dump(deep_merge(params, params_override)))
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """No test writes to the developer's ./mlflow.db: the whole session gets its own store."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    yield uri
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The real pipeline (`dvc repro`) on small simulated data in a throwaway copy of the repo."""
+    root = tmp_path_factory.mktemp("project")
+    copy_project(root, SMALL_PARAMS)
+    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+    done = subprocess.run(
+        ["dvc", "repro"], cwd=root, env=env, capture_output=True, text=True, timeout=REPRO_TIMEOUT_S
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"dvc repro failed\n{done.stdout}\n{done.stderr}")
+    return Project(root=root, env=env, tracking_uri=tracking_uri, repro_output=done.stdout)

@@ -1,0 +1,158 @@
+"""The monthly retrain as a user runs it: real `dvc repro`, real MLflow store and registry,
+a real `mlflow models serve` process answering on loopback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pandas as pd
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from tests.conftest import Project
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+STAGES = ("simulate", "validate", "features", "train", "evaluate", "register")
+SERVE_START_TIMEOUT_S = 120
+
+
+def mlflow_client(project: Project) -> MlflowClient:
+
+    return MlflowClient(tracking_uri=project.tracking_uri, registry_uri=project.tracking_uri)
+
+
+def run_id(project: Project) -> str:
+    return json.loads((project.root / "artifacts/train/run.json").read_text())["run_id"]
+
+
+def test_dvc_repro_runs_every_stage_and_registers_a_champion(trained_project: Project) -> None:
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in trained_project.repro_output
+    client = mlflow_client(trained_project)
+    champion = client.get_model_version_by_alias("lead-propensity", "champion")
+    challenger = client.get_model_version_by_alias("lead-propensity", "challenger")
+    assert champion.version == challenger.version == "1"
+    assert champion.run_id == run_id(trained_project)
+    assert client.get_model_version("lead-propensity", "1").tags["promotion.decision"] == "champion"
+
+
+def test_a_second_repro_does_nothing(trained_project: Project) -> None:
+    done = trained_project.run("dvc", "repro")
+    assert "Running stage" not in done.stdout
+    assert "up to date" in done.stdout
+
+
+def test_the_run_holds_params_dataset_metrics_plots_and_the_model(trained_project: Project) -> None:
+    client = mlflow_client(trained_project)
+    run = client.get_run(run_id(trained_project))
+    assert run.data.params["train.lightgbm.learning_rate"] == "0.03"
+    assert "data.sha256" in run.data.params and "data.positive_rate" in run.data.params
+    for metric in ("test.model.auc", "test.points.auc", "test.logistic.auc", "test.model.ece"):
+        assert metric in run.data.metrics
+    assert "test.ceiling.auc" in run.data.metrics
+    plots = {f.path for f in client.list_artifacts(run.info.run_id, "plots")}
+    for name in ("roc", "pr", "calibration", "gains", "importance", "shap_summary"):
+        assert f"plots/{name}.png" in plots
+    evaluation = {f.path for f in client.list_artifacts(run.info.run_id, "evaluation")}
+    assert "evaluation/test_predictions.parquet" in evaluation
+
+
+def test_dvc_metrics_and_plots_commands_work(trained_project: Project) -> None:
+    shown = trained_project.run("dvc", "metrics", "show", "--json")
+    metrics = json.loads(shown.stdout)
+    assert "artifacts/evaluate/metrics.json" in json.dumps(metrics)
+    trained_project.run("dvc", "plots", "show", "-o", str(trained_project.root / "dvc_plots"))
+    assert (trained_project.root / "dvc_plots" / "index.html").exists()
+
+
+def test_model_beats_the_points_baseline_and_is_calibrated(trained_project: Project) -> None:
+    metrics = json.loads((trained_project.root / "artifacts/evaluate/metrics.json").read_text())
+    assert metrics["model"]["auc"] > metrics["points"]["auc"]
+    assert metrics["model"]["auc"] <= metrics["ceiling"]["auc"] + 0.02
+    assert metrics["model"]["ece"] < 0.05
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"mlflow models serve exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {timeout_s} s")
+
+
+def test_mlflow_models_serve_answers_with_calibrated_probabilities(
+    trained_project: Project,
+) -> None:
+    import joblib
+
+    model = joblib.load(trained_project.root / "artifacts/train/model.joblib")
+    table = pd.read_parquet(trained_project.root / "data/features/training_table.parquet")
+    rows = table[list(model.feature_names)].tail(5)
+    expected = model.predict_proba(rows)
+    body = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
+
+    port = free_port()
+    process = subprocess.Popen(
+        ["mlflow", "models", "serve", "-m", trained_project.model_uri, "--env-manager", "local",
+         "--host", "127.0.0.1", "--port", str(port)],
+        cwd=trained_project.root, env=trained_project.env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/ping", process, SERVE_START_TIMEOUT_S)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    served = [row["probability"] for row in answer["predictions"]]
+    assert served == pytest.approx(list(expected), abs=1e-9)
+    assert all(0.0 <= p <= 1.0 for p in served)
+
+
+def test_changing_a_training_param_retrains_without_rebuilding_data_and_guards_the_champion(
+    trained_project: Project,
+) -> None:
+    """A crippled model (two leaves, three trees) is trained, registered as challenger, refused."""
+    params_path = trained_project.root / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["train"]["lightgbm"].update({"num_leaves": 2, "n_estimators": 3})
+    params_path.write_text(yaml.safe_dump(params))
+
+    done = trained_project.run("dvc", "repro")
+    for stage in ("simulate", "validate", "features"):
+        assert f"Running stage '{stage}'" not in done.stdout
+    for stage in ("train", "evaluate", "register"):
+        assert f"Running stage '{stage}'" in done.stdout
+
+    client = mlflow_client(trained_project)
+    assert client.get_model_version_by_alias("lead-propensity", "challenger").version == "2"
+    assert client.get_model_version_by_alias("lead-propensity", "champion").version == "1"
+    decision = json.loads((trained_project.root / "artifacts/register/decision.json").read_text())
+    assert decision["promote"] is False
+    assert client.get_model_version("lead-propensity", "2").tags["promotion.decision"] == (
+        "challenger-only"
+    )
