@@ -34,6 +34,16 @@ class SimulateParams(_Section):
     start: date = date(2025, 1, 1)
     months: int = Field(22, ge=3)
     horizon_days: int = Field(60, gt=0)
+    # Noise a real export has (the rest of the simulated world is in pipeline/simulation/world.py).
+    non_buyer_share: float = Field(0.12, ge=0, lt=1)  # students, competitors, bots
+    missing_firmographics_share: float = Field(0.08, ge=0, le=0.15)  # per field; bots x6
+    duplicate_event_share: float = Field(0.02, ge=0, lt=1)  # tracking double-fires
+    # Sales follow-up after MQL: lognormal delay; slow follow-up costs SQL conversions.
+    followup_median_hours: float = Field(4.0, gt=0)
+    followup_sigma: float = Field(1.6, ge=0)
+    never_contacted_share: float = Field(0.06, ge=0, lt=1)
+    followup_decay_hours: float = Field(8.0, gt=0)  # SQL hazard x floor + (1-floor) e^(-h/decay)
+    followup_floor: float = Field(0.15, ge=0, le=1)
 
 
 class FeatureParams(_Section):
