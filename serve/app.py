@@ -1,0 +1,72 @@
+"""The app factory: `create_app(settings)` builds a FastAPI app; the model loads in the lifespan.
+
+Importing this module creates nothing: no settings, no model, no app. `leadscore serve` (and
+uvicorn's `--factory`) call `create_app()`, tests call it with their own Settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import Depends, FastAPI
+
+from serve import routes_health, routes_info, routes_score
+from serve.errors import BodySizeLimit, CatchAll, install_error_handlers
+from serve.openapi import install_openapi
+from serve.schemas import BatchRequest, ColumnBatchRequest, ScoreRequest
+from serve.security import require_api_key
+from serve.settings import Settings
+from serve.state import ServiceState, load_initial
+
+log = logging.getLogger("leadscore.serve")
+
+DESCRIPTION = """\
+Calibrated lead scores, the SLA decision and the reasons, per lead or per batch.
+
+Every `/v1` route needs the header `X-API-Key`. Lead data is never written to the logs.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[None]:
+    """Load the model before serving; a failed load keeps the app up but not ready (503)."""
+    state.reload_lock = asyncio.Lock()
+    if not app.state.api_keys:
+        log.warning("no API key configured (LEADSCORE_API_KEYS[_FILE]): every /v1 call gets 401")
+    await load_initial(state)
+    yield
+
+
+def create_app(settings: Settings | None = None, *, load_model: bool = True) -> FastAPI:
+    """Build the service. `load_model=False` leaves it unready (for tests of /readyz)."""
+    settings = settings or Settings()
+    state = ServiceState(settings=settings)
+    if not load_model:
+        state.not_ready_reason = "model loading disabled"
+
+    @asynccontextmanager
+    async def no_load(app: FastAPI) -> AsyncIterator[None]:
+        state.reload_lock = asyncio.Lock()
+        yield
+
+    app = FastAPI(
+        title="leadscore",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=partial(lifespan, state=state) if load_model else no_load,
+    )
+    app.state.service = state
+    app.state.api_keys = tuple(k.encode() for k in settings.api_key_list())
+    install_error_handlers(app)
+    app.include_router(routes_health.router)
+    secured = [Depends(require_api_key)]
+    app.include_router(routes_score.router, prefix="/v1", dependencies=secured)
+    app.include_router(routes_info.router, prefix="/v1", dependencies=secured)
+    install_openapi(app, (ScoreRequest, BatchRequest, ColumnBatchRequest))
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(CatchAll)
+    return app

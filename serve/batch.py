@@ -1,0 +1,212 @@
+"""Batch scoring from a parsed JSON body: row form (one object per lead) or columnar form.
+
+A bad lead never fails the batch: it gets its own entry with the field paths that are wrong, and
+the others are scored together in one matrix. The columnar form skips per-lead models entirely:
+each feature column goes from the orjson list straight into a float64 column of the matrix,
+which is what takes a batch of 1000 past the per-lead parsing cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from pydantic import TypeAdapter, ValidationError
+
+from serve.errors import InputError, TooManyLeads, clean_errors, error_item
+from serve.schemas import BatchRequest, LeadInput
+from serve.scorer import Scorer
+
+_AS_OF = TypeAdapter(datetime | None)
+_COLUMN_KEYS = frozenset({"columns", "lead_ids", "explain", "as_of"})
+
+
+def _prefixed(items: list[dict[str, Any]], prefix: Sequence[str | int]) -> list[dict[str, Any]]:
+    return [error_item((*prefix, *i["loc"]), i["msg"], i["type"]) for i in items]
+
+
+def check_events(item: LeadInput, max_events: int) -> None:
+    if len(item.events) > max_events:
+        raise InputError(
+            [
+                error_item(
+                    ("events",),
+                    f"at most {max_events} events per lead (send the most recent ones)",
+                    "too_many_events",
+                )
+            ]
+        )
+
+
+def lead_id_of(item: LeadInput) -> str | None:
+    return item.lead_id or (item.lead.lead_id if item.lead is not None else None)
+
+
+def _raw_lead_id(raw: Any) -> str | None:
+    """Best-effort id of a lead that failed validation, so the caller can match the error."""
+    if not isinstance(raw, dict):
+        return None
+    lead_id = raw.get("lead_id")
+    if lead_id is None and isinstance(raw.get("lead"), dict):
+        lead_id = raw["lead"].get("lead_id")
+    return lead_id if isinstance(lead_id, str) else None
+
+
+def score_row_batch(
+    scorer: Scorer, data: Any, max_batch: int, max_events: int, now: datetime
+) -> dict[str, Any]:
+    """Score a row-form batch body (already JSON-decoded)."""
+    try:
+        request = BatchRequest.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(clean_errors(exc.errors(include_input=False), ("body",))) from None
+    if len(request.leads) > max_batch:
+        raise TooManyLeads(len(request.leads), max_batch)
+
+    items: list[dict[str, Any]] = [{} for _ in request.leads]
+    rows, as_ofs, ids, where = [], [], [], []
+    for i, raw in enumerate(request.leads):
+        prefix = ("body", "leads", i)
+        try:
+            item = LeadInput.model_validate(raw)
+            check_events(item, max_events)
+            as_of = scorer.as_of_of(item, request.as_of, now)
+            values = scorer.features_of(item, as_of)
+        except ValidationError as exc:
+            errors = clean_errors(exc.errors(include_input=False), prefix)
+            items[i] = {"index": i, "lead_id": _raw_lead_id(raw), "errors": errors}
+            continue
+        except InputError as exc:
+            items[i] = {
+                "index": i,
+                "lead_id": lead_id_of(item),
+                "errors": _prefixed(exc.items, prefix),
+            }
+            continue
+        rows.append(values)
+        as_ofs.append(as_of)
+        ids.append(lead_id_of(item))
+        where.append(i)
+    results = scorer.score_rows(rows, as_ofs, ids, request.explain) if rows else []
+    for i, result in zip(where, results, strict=True):
+        items[i] = {"index": i, "lead_id": result["lead_id"], "result": result}
+    return _response(scorer, items, len(results))
+
+
+def _column_envelope(data: dict[str, Any], max_batch: int) -> tuple[dict, list, bool, Any, int]:
+    """Check the columnar body's shape by hand (pydantic over 100k cells would cost more than
+    scoring them); cell values are checked while encoding."""
+    errors = [
+        error_item(("body", key), "Extra inputs are not permitted", "extra_forbidden")
+        for key in data
+        if key not in _COLUMN_KEYS
+    ]
+    columns = data.get("columns")
+    if not isinstance(columns, dict):
+        errors.append(error_item(("body", "columns"), "Input should be an object", "dict_type"))
+        raise InputError(errors)
+    lengths = set()
+    for name, col in columns.items():
+        if not isinstance(col, list):
+            errors.append(
+                error_item(("body", "columns", name), "Input should be a list", "list_type")
+            )
+        else:
+            lengths.add(len(col))
+    if len(lengths) > 1:
+        errors.append(
+            error_item(
+                ("body", "columns"),
+                f"all columns must have the same length, got lengths {sorted(lengths)}",
+                "column_lengths",
+            )
+        )
+    n = lengths.pop() if len(lengths) == 1 else 0
+    lead_ids = data.get("lead_ids")
+    if lead_ids is None:
+        lead_ids = [None] * n
+    elif not isinstance(lead_ids, list) or len(lead_ids) != n:
+        errors.append(
+            error_item(("body", "lead_ids"), f"Input should be a list of {n} ids", "lead_ids")
+        )
+    elif not all(x is None or isinstance(x, str) for x in lead_ids):
+        errors.append(
+            error_item(("body", "lead_ids"), "ids should be strings or null", "string_type")
+        )
+    explain = data.get("explain", False)
+    if not isinstance(explain, bool):
+        errors.append(error_item(("body", "explain"), "Input should be a boolean", "bool_type"))
+    try:
+        as_of = _AS_OF.validate_python(data.get("as_of"))
+    except ValidationError as exc:
+        errors += clean_errors(exc.errors(include_input=False), ("body", "as_of"))
+        as_of = None
+    if errors:
+        raise InputError(errors)
+    if n > max_batch:
+        raise TooManyLeads(n, max_batch)
+    return columns, lead_ids, explain, as_of, n
+
+
+def score_column_batch(
+    scorer: Scorer, data: dict[str, Any], max_batch: int, now: datetime
+) -> dict[str, Any]:
+    """Score a columnar batch body: {"columns": {feature: [values]}, "lead_ids": [...]}."""
+    from serve.scorer import _utc
+
+    columns, lead_ids, explain, as_of, n = _column_envelope(data, max_batch)
+    as_of = _utc(as_of) if as_of is not None else now
+    X, bad = scorer.encode_columns(columns, n)
+    good = [i for i in range(n) if i not in bad] if bad else list(range(n))
+    wanted = (*scorer.feature_names, *scorer.rule_fields) if explain else scorer.rule_fields
+    names = [c for c in dict.fromkeys(wanted) if c in columns]
+    cols = [columns[c] for c in names]
+    rows = (
+        [dict(zip(names, values, strict=True)) for values in zip(*cols, strict=True)]
+        if cols
+        else [{}] * n
+    )
+    items: list[dict[str, Any]] = [{} for _ in range(n)]
+    for i, features in bad.items():
+        items[i] = {
+            "index": i,
+            "lead_id": lead_ids[i],
+            "errors": [
+                error_item(
+                    ("body", "columns", f, i), "Input should be a valid number", "float_parsing"
+                )
+                for f in features
+            ],
+        }
+    if good:
+        idx = np.asarray(good)
+        results = scorer.score_matrix(
+            X[idx] if bad else X,
+            [rows[i] for i in good] if bad else rows,
+            [as_of] * len(good),
+            [lead_ids[i] for i in good] if bad else lead_ids,
+            explain,
+        )
+        for i, result in zip(good, results, strict=True):
+            items[i] = {"index": i, "lead_id": result["lead_id"], "result": result}
+    return _response(scorer, items, len(good))
+
+
+def score_batch(
+    scorer: Scorer, data: Any, max_batch: int, max_events: int, now: datetime
+) -> dict[str, Any]:
+    """Dispatch on the body's form: `columns` means columnar, anything else is the row form."""
+    if isinstance(data, dict) and "columns" in data and "leads" not in data:
+        return score_column_batch(scorer, data, max_batch, now)
+    return score_row_batch(scorer, data, max_batch, max_events, now)
+
+
+def _response(scorer: Scorer, items: list[dict[str, Any]], scored: int) -> dict[str, Any]:
+    return {
+        "model": scorer.model_ref,
+        "scored": scored,
+        "failed": len(items) - scored,
+        "items": items,
+    }

@@ -1,0 +1,616 @@
+"""The scorer: a lead in, a calibrated probability and the agreement's decision out, fast.
+
+One `Scorer` per loaded model, built once: it holds the booster, the category code tables, the
+compiled SLA rules and the deal values, so scoring one lead is a dict look-up per feature, one
+`Booster.predict` on a (1, n) float64 row with one thread (an OpenMP team costs more than it saves
+for one row), a calibration by `np.interp`/Platt, and a few comparisons. No pandas on that path.
+
+The same object scores batches (the HTTP batch route and `leadscore score`): rows are stacked into
+one matrix and predicted with all threads, so service and batch give the same probabilities.
+
+Expected value (EUR) = calibrated P(SQL) x the average deal value of the lead's best-matching
+persona (sla.yaml `avg_deal_value_eur` when it is a mapping, otherwise personas.yaml; a lead
+without a persona gets the mean of the personas' values). It is the deal value at stake in this
+lead's SQL chance, the figure sales uses to rank leads; it does not discount the SQL -> customer
+rate, which the agreement measures over the whole funnel rather than per lead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from serve.errors import InputError, error_item
+
+if TYPE_CHECKING:
+    from features.persona import Personas
+    from models.registry import LoadedModel
+    from pipeline.params import FeatureParams
+    from serve.schemas import LeadInput
+    from serve.settings import Settings
+    from sla.agreement import Agreement
+    from sla.qualify import Rules
+
+# Feature-row values that mean "unknown" for a numeric feature, as in LeadModel.encode_row.
+_EMPTY = ("", None)
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """What scoring needs besides the model: feature params, personas, the agreement's rules."""
+
+    feature_params: FeatureParams | None = None
+    personas: Personas | None = None
+    agreement: Agreement | None = None
+    rules: Rules | None = None
+    threshold: float | None = None
+    threshold_source: str | None = None
+    deal_values: dict[str, float] = field(default_factory=dict)
+    default_deal_value: float | None = None
+    notes: tuple[str, ...] = ()
+
+
+def read_threshold_file(path: Path) -> float | None:
+    """The `auto` threshold the SLA report resolved (artifacts/sla/threshold.json), if any."""
+    from pipeline.io import read_json
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    data = read_json(path)
+    value = data.get("threshold") if isinstance(data, dict) else data
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def resolve_threshold(
+    agreement: Agreement, override: float | None, threshold_file: Path | None
+) -> tuple[float | None, str | None]:
+    """The MQL threshold in force and where it came from: override, fixed, or the auto file."""
+    from sla.agreement import AUTO
+
+    if override is not None:
+        return float(override), "override (LEADSCORE_MQL_THRESHOLD)"
+    fixed = agreement.mql_rule.score_threshold
+    if fixed != AUTO:
+        return float(fixed), "fixed (sla.yaml)"
+    value = read_threshold_file(threshold_file) if threshold_file is not None else None
+    return (value, f"auto ({threshold_file})") if value is not None else (None, None)
+
+
+def deal_values_of(
+    agreement: Agreement | None, personas: Personas | None
+) -> tuple[dict[str, float], float | None]:
+    """Average deal value per persona: sla.yaml's mapping first, then personas.yaml.
+
+    `measured` values need the CRM history, which the service does not read; it uses the
+    personas.yaml planning figures instead (the SLA report shows the measured ones).
+    """
+    values: dict[str, float] = {}
+    if personas is not None:
+        values.update({p.name: float(p.avg_deal_value_eur) for p in personas.personas})
+    given = agreement.avg_deal_value_eur if agreement is not None else None
+    if isinstance(given, dict):
+        values.update({k: float(v) for k, v in given.items()})
+    other = values.pop("other", None)
+    default = (
+        other if other is not None else (float(np.mean(list(values.values()))) if values else None)
+    )
+    return values, default
+
+
+def build_context(
+    feature_params: FeatureParams | None,
+    personas: Personas | None,
+    agreement: Agreement | None,
+    threshold_override: float | None = None,
+    threshold_file: Path | None = None,
+) -> ScoringContext:
+    """Compile the agreement into rules once; an unresolved `auto` threshold is a note, not an
+    error: scores, tiers and grades still flow, decisions wait for the threshold."""
+    from sla.qualify import compile_rules
+
+    notes: list[str] = []
+    rules = threshold = source = None
+    if agreement is not None:
+        threshold, source = resolve_threshold(agreement, threshold_override, threshold_file)
+        if threshold is None:
+            notes.append(
+                "mql_rule.score_threshold is `auto` and no resolved threshold was found "
+                f"({threshold_file}); run `leadscore sla report` or set LEADSCORE_MQL_THRESHOLD. "
+                "Decisions are left out until then."
+            )
+            rules = compile_rules(agreement, threshold=math.inf)
+        else:
+            rules = compile_rules(agreement, threshold=threshold)
+    deal_values, default = deal_values_of(agreement, personas)
+    return ScoringContext(
+        feature_params=feature_params,
+        personas=personas,
+        agreement=agreement,
+        rules=rules,
+        threshold=threshold,
+        threshold_source=source,
+        deal_values=deal_values,
+        default_deal_value=default,
+        notes=tuple(notes),
+    )
+
+
+def load_context(settings: Settings) -> ScoringContext:
+    """Read params.yaml (features), personas.yaml and sla.yaml as the settings name them."""
+    from features.persona import load_personas
+    from pipeline.params import load_params
+    from sla.agreement import load_agreement
+
+    return build_context(
+        feature_params=load_params(settings.params_path).features,
+        personas=load_personas(settings.personas_path),
+        agreement=load_agreement(settings.sla_path),
+        threshold_override=settings.mql_threshold,
+        threshold_file=settings.threshold_path,
+    )
+
+
+def _bad_number(value: Any) -> bool:
+    """True when a numeric feature value cannot be read as a number (encode_row would refuse)."""
+    if value is None or isinstance(value, int | float):  # bool is an int
+        return False
+    if isinstance(value, str):
+        if value == "":
+            return False
+        try:
+            float(value)
+        except ValueError:
+            return True
+        return False
+    return True
+
+
+class Scorer:
+    """Scores leads with one loaded model under one context; immutable once built."""
+
+    def __init__(self, loaded: LoadedModel, context: ScoringContext, top_reasons: int = 3) -> None:
+        from models.propensity import category_key
+
+        self.loaded = loaded
+        self.model = loaded.model
+        self.context = context
+        self.top_reasons = top_reasons
+        self.feature_names: tuple[str, ...] = tuple(self.model.feature_names)
+        self.categorical: frozenset[str] = frozenset(self.model.categorical)
+        self.numeric: tuple[str, ...] = tuple(
+            f for f in self.feature_names if f not in self.categorical
+        )
+        self._category_key = category_key
+        self._codes: dict[str, dict[str, float]] = {
+            c: {v: float(i) for i, v in enumerate(self.model.categories[c])}
+            for c in self.model.categorical
+        }
+        self.model_ref = {
+            "name": loaded.name,
+            "version": None if loaded.version is None else str(loaded.version),
+        }
+        self._index = {name: j for j, name in enumerate(self.feature_names)}
+        self.rule_fields = decision_fields(context.rules)
+        self.lead_features = self._lead_feature_builder()
+
+    # ---- inputs -> feature values -------------------------------------------------------------
+
+    def _lead_feature_builder(self) -> Any:
+        """The single-lead feature function when this model runs on the pipeline's features.
+
+        A model trained on a flat CRM export (`leadscore train-table`) has its own columns: it
+        only takes feature rows, and a lead + events request is refused with a clear 422.
+        """
+        params, personas = self.context.feature_params, self.context.personas
+        if params is None or personas is None:
+            return None
+        from features.build import feature_spec
+
+        spec = feature_spec(params)
+        if not set(self.feature_names) <= {*spec.numeric, *spec.categorical}:
+            return None
+        from serve.features_fast import FastFeatures
+
+        return FastFeatures(params, personas)
+
+    def features_of(self, item: LeadInput, as_of: datetime) -> dict[str, Any]:
+        """Feature values for one request item (a row as given, or computed from lead + events)."""
+        if item.features is not None:
+            self.check_row(item.features, ("features",))
+            return item.features
+        if self.lead_features is None:
+            raise InputError(
+                [
+                    error_item(
+                        ("lead",),
+                        "this model was trained on a flat lead table: send `features` rows "
+                        "(see GET /v1/model)",
+                        "model_takes_feature_rows",
+                    )
+                ]
+            )
+        assert item.lead is not None
+        return self.lead_features.from_request(item.lead, item.events, as_of)
+
+    def check_row(self, row: Mapping[str, Any], loc: Sequence[str | int]) -> None:
+        """422 naming every numeric feature whose value is not a number."""
+        bad = [n for n in self.numeric if _bad_number(row.get(n))]
+        if bad:
+            raise InputError(
+                [
+                    error_item((*loc, n), "Input should be a valid number", "float_parsing")
+                    for n in bad
+                ]
+            )
+
+    def as_of_of(self, item: LeadInput, default: datetime | None, now: datetime) -> datetime:
+        """The time a lead is scored as of: its own `as_of`, the batch's, or now.
+
+        A lead created after the defaulted time (the CRM's clock is ahead of ours) is scored as of
+        its creation; an explicit `as_of` before the lead existed is the caller's error.
+        """
+        given = item.as_of or default
+        as_of = _utc(given) if given is not None else now
+        if item.lead is not None:
+            created = _utc(item.lead.created_at)
+            if created > as_of:
+                if given is not None:
+                    raise InputError(
+                        [
+                            error_item(
+                                ("lead", "created_at"),
+                                "the lead was created after `as_of`: nothing to score yet",
+                                "created_after_as_of",
+                            )
+                        ]
+                    )
+                as_of = created
+        return as_of
+
+    # ---- scoring --------------------------------------------------------------------------------
+
+    def encode_row(self, values: Mapping[str, Any]) -> np.ndarray:
+        return self.model.encode_row(values)
+
+    def encode_columns(
+        self, columns: Mapping[str, Sequence[Any]], n: int
+    ) -> tuple[np.ndarray, dict[int, list[str]]]:
+        """Columnar feature values -> (n, n_features) float64 in training order, plus bad cells.
+
+        Numeric columns go through one `np.asarray` (None -> NaN); a column that refuses falls
+        back to cell by cell so a bad value fails only its own lead. Categories use the same key
+        function and code tables as LeadModel.encode_row (a test pins equality).
+        """
+        X = np.full((n, len(self.feature_names)), np.nan, dtype=np.float64)
+        bad: dict[int, list[str]] = {}
+        key = self._category_key
+        for j, name in enumerate(self.feature_names):
+            col = columns.get(name)
+            if col is None:
+                continue
+            if name in self._codes:
+                codes = self._codes[name]
+                nan = math.nan
+                # Strings are their own key: skip the call for the common case (1000s of cells).
+                X[:, j] = [
+                    codes.get(v, nan)
+                    if type(v) is str
+                    else (nan if (k := key(v)) is None else codes.get(k, nan))
+                    for v in col
+                ]
+                continue
+            try:
+                X[:, j] = np.asarray(col, dtype=np.float64)
+            except (TypeError, ValueError):
+                for i, v in enumerate(col):
+                    if _bad_number(v):
+                        bad.setdefault(i, []).append(name)
+                    elif v not in _EMPTY:
+                        X[i, j] = float(v)
+        return X, bad
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities; one thread for a single row, all cores for a batch."""
+        return self.model.predict_proba(X, num_threads=1 if len(X) == 1 else 0)
+
+    def reasons(self, X: np.ndarray, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, list]]:
+        """Top reasons for and against, per row, from LightGBM's SHAP contributions."""
+        from models.explain import reasons
+
+        contrib = self.model.contributions(X, num_threads=1 if len(X) == 1 else 0)
+        out = []
+        for i, row in enumerate(rows):
+            r = reasons(contrib[i], self.feature_names, row, k=self.top_reasons)
+            out.append(
+                {
+                    "reasons_for": [_reason(x) for x in r["for"]],
+                    "reasons_against": [_reason(x) for x in r["against"]],
+                }
+            )
+        return out
+
+    def decision_inputs(self, row: Mapping[str, Any], x: np.ndarray) -> dict[str, Any]:
+        """What the SLA rules read, normalised: numeric features from the encoded row (so a
+        numeric string or an empty value means what the model saw), categories by their key."""
+        out: dict[str, Any] = {}
+        for name in self.rule_fields:
+            j = self._index.get(name)
+            if j is not None and name not in self.categorical:
+                out[name] = float(x[j])
+            else:
+                value = row.get(name)
+                if name == "unsubscribed":
+                    out[name] = _flag(value)
+                else:
+                    out[name] = self._category_key(value) if j is not None else value
+        return out
+
+    def decide(
+        self, inputs: Mapping[str, Any], probability: float, as_of: datetime
+    ) -> dict[str, Any]:
+        """Score 0-100, tier, grades, the SLA decision and its rule, deadline, expected value."""
+        from sla.qualify import RULE_BELOW, qualify, score_from_probability
+
+        score = score_from_probability(probability)
+        persona = inputs.get("persona")
+        persona = None if persona is None else str(persona)
+        deal = self.context.deal_values.get(persona) if persona else None
+        deal = deal if deal is not None else self.context.default_deal_value
+        out: dict[str, Any] = {
+            "probability": probability,
+            "score": score,
+            "tier": None,
+            "fit_grade": None,
+            "engagement_grade": None,
+            "decision": None,
+            "rule": None,
+            "follow_up_by": None,
+            "persona": persona,
+            "expected_value_eur": None if deal is None else round(probability * deal, 2),
+            "as_of": as_of,
+        }
+        rules = self.context.rules
+        if rules is None:
+            return out
+        lead = dict(inputs)
+        lead["score"] = score
+        d = qualify(lead, rules, scored_at=as_of)
+        out["tier"] = d.tier
+        out["fit_grade"] = d.fit_grade
+        out["engagement_grade"] = d.engagement_grade
+        # With `auto` unresolved the rules ran with an infinite threshold: "below threshold"
+        # then means "unknown", while exclusions and the fit minimum still decide.
+        if self.context.threshold is not None or d.rule != RULE_BELOW:
+            out["decision"] = d.decision
+            out["rule"] = d.rule
+            out["follow_up_by"] = d.follow_up_by
+        return out
+
+    def score_matrix(
+        self,
+        X: np.ndarray,
+        rows: Sequence[Mapping[str, Any]],
+        as_ofs: Sequence[datetime],
+        lead_ids: Sequence[str | None],
+        explain: bool,
+    ) -> list[dict[str, Any]]:
+        """Score encoded rows `X` (raw values in `rows`, for the rules and the reasons)."""
+        probabilities = self.predict(X)
+        if len(X) == 1:
+            results = [{"lead_id": lead_ids[0]}]
+            results[0].update(
+                self.decide(self.decision_inputs(rows[0], X[0]), float(probabilities[0]), as_ofs[0])
+            )
+        else:
+            results = self.decide_many(X, rows, probabilities, as_ofs, lead_ids)
+        if explain and results:
+            for result, why in zip(results, self.reasons(X, rows), strict=True):
+                result.update(why)
+        return results
+
+    def decide_many(
+        self,
+        X: np.ndarray,
+        rows: Sequence[Mapping[str, Any]],
+        probabilities: np.ndarray,
+        as_ofs: Sequence[datetime],
+        lead_ids: Sequence[str | None],
+    ) -> list[dict[str, Any]]:
+        """`decide` for many leads at once, with numpy (`qualify_arrays`): same answers.
+
+        Per-lead `qualify` plus its dicts cost about 20 us a lead and `sla.qualify_frame` about as
+        much through pandas; this keeps the rules of a 1000-lead batch near a millisecond.
+        Same inputs as `decision_inputs`, built column-wise.
+        """
+        from sla.qualify import MQL, RULE_BELOW, scores_from_probabilities
+
+        n = len(X)
+        scores = scores_from_probabilities(probabilities)
+        inputs: dict[str, Any] = {}
+        key = self._category_key
+        for name in self.rule_fields:
+            j = self._index.get(name)
+            if j is not None and name not in self.categorical:
+                inputs[name] = X[:, j]
+            elif name == "unsubscribed":
+                inputs[name] = [_flag(r.get(name)) for r in rows]
+            elif j is not None:
+                values = [r.get(name) for r in rows]
+                inputs[name] = [v if type(v) is str else key(v) for v in values]
+            else:
+                inputs[name] = [r.get(name) for r in rows]
+        personas = [None if p is None else str(p) for p in inputs.get("persona", [None] * n)]
+        default = self.context.default_deal_value
+        deals = np.array(
+            [
+                (self.context.deal_values.get(p, default) if p is not None else default)
+                for p in personas
+            ],
+            dtype=np.float64,
+        )
+        expected = np.round(probabilities * deals, 2).tolist()
+        tier = fit_grade = engagement_grade = decision = rule = [None] * n
+        follow_up: list[datetime | None] = [None] * n
+        rules = self.context.rules
+        if rules is not None:
+            q = qualify_arrays(inputs, scores, rules)
+            tier, fit_grade, engagement_grade = q["tier"], q["fit_grade"], q["engagement_grade"]
+            decision, rule = q["decision"], q["rule"]
+            if self.context.threshold is None:  # `auto` unresolved: see `decide`
+                unknown = [r == RULE_BELOW for r in rule]
+                decision = [None if u else d for u, d in zip(unknown, decision, strict=True)]
+                rule = [None if u else r for u, r in zip(unknown, rule, strict=True)]
+            follow_up = [
+                a + rules.follow_up if d == MQL else None
+                for a, d in zip(as_ofs, decision, strict=True)
+            ]
+        p_list = probabilities.tolist()
+        s_list = scores.tolist()
+        return [
+            {
+                "lead_id": lead_ids[i],
+                "probability": p_list[i],
+                "score": s_list[i],
+                "tier": tier[i],
+                "fit_grade": fit_grade[i],
+                "engagement_grade": engagement_grade[i],
+                "decision": decision[i],
+                "rule": rule[i],
+                "follow_up_by": follow_up[i],
+                "persona": personas[i],
+                "expected_value_eur": None if np.isnan(deals[i]) else expected[i],
+                "as_of": as_ofs[i],
+            }
+            for i in range(n)
+        ]
+
+    def score_rows(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        as_ofs: Sequence[datetime],
+        lead_ids: Sequence[str | None],
+        explain: bool,
+    ) -> list[dict[str, Any]]:
+        """Score feature-value rows (already checked) as one matrix; one result dict each."""
+        if len(rows) == 1:
+            X = self.encode_row(rows[0])
+        else:
+            X = np.vstack([self.encode_row(r) for r in rows])
+        return self.score_matrix(X, rows, as_ofs, lead_ids, explain)
+
+    def score_one(
+        self, item: LeadInput, explain: bool, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """The whole single-lead path: input -> features -> row -> probability -> decision."""
+        now = now or datetime.now(UTC)
+        as_of = self.as_of_of(item, None, now)
+        values = self.features_of(item, as_of)
+        lead_id = item.lead_id or (item.lead.lead_id if item.lead is not None else None)
+        return self.score_rows([values], [as_of], [lead_id], explain)[0]
+
+    def probe(self) -> None:
+        """Score a lead with every feature unknown (and, when supported, a lead with events):
+        a model that cannot do this must not replace the one serving."""
+        from serve.schemas import LeadInput
+
+        now = datetime.now(UTC)
+        results = self.score_rows([{}], [now], [None], explain=True)
+        if self.lead_features is not None:
+            item = LeadInput.model_validate(
+                {
+                    "lead": {"created_at": now.isoformat(), "channel": "probe"},
+                    "events": [{"ts": now.isoformat(), "event_type": "site_visit"}],
+                }
+            )
+            results.append(self.score_one(item, explain=False, now=now))
+        for r in results:
+            p = r["probability"]
+            if not (isinstance(p, float) and 0.0 <= p <= 1.0):
+                raise ValueError(f"probe lead scored {p!r}, not a probability")
+
+
+def qualify_arrays(
+    inputs: Mapping[str, Any], scores: np.ndarray, rules: Rules
+) -> dict[str, list[Any]]:
+    """`sla.qualify.qualify` over columns (rule, decision, tier, grades), first match wins:
+    unsubscribed, exclusions, fit below the minimum, then the score threshold.
+
+    A test pins it to `qualify` lead by lead, so a rule added there and not here fails the suite.
+    """
+    from sla.qualify import (
+        MISSING,
+        RULE_ABOVE,
+        RULE_BELOW,
+        RULE_FIT,
+        RULE_UNSUBSCRIBED,
+        decision_of,
+    )
+
+    n = len(scores)
+    rule = np.full(n, "", dtype=object)
+    if rules.exclude_unsubscribed and "unsubscribed" in inputs:
+        rule[np.asarray(inputs["unsubscribed"], dtype=bool)] = RULE_UNSUBSCRIBED
+    for column, values in rules.exclude:
+        raw = inputs.get(column)
+        cats = (
+            np.full(n, MISSING, dtype=object)
+            if raw is None
+            else np.array([MISSING if v is None else str(v) for v in raw], dtype=object)
+        )
+        for i in np.flatnonzero(np.isin(cats, list(values)) & (rule == "")):
+            rule[i] = f"excluded:{column}={cats[i]}"
+    nan = np.full(n, np.nan)
+    fit = np.asarray(inputs.get("fit_score", nan), dtype=np.float64)
+    engagement = np.asarray(inputs.get("engagement_score", nan), dtype=np.float64)
+    score = np.asarray(scores, dtype=np.float64)
+    rule[(rule == "") & (np.nan_to_num(fit, nan=0.0) < rules.min_fit_score)] = RULE_FIT
+    still_open = rule == ""
+    rule[still_open & (score >= rules.threshold)] = RULE_ABOVE
+    rule[rule == ""] = RULE_BELOW
+    rules_list = rule.tolist()
+    decisions = {r: decision_of(r) for r in set(rules_list)}
+    return {
+        "rule": rules_list,
+        "decision": [decisions[r] for r in rules_list],
+        "tier": rules.tiers.names_of(score).tolist(),
+        "fit_grade": rules.fit.names_of(fit).tolist(),
+        "engagement_grade": rules.engagement.names_of(engagement).tolist(),
+    }
+
+
+def decision_fields(rules: Rules | None) -> tuple[str, ...]:
+    """The feature names the SLA rules and the expected value read."""
+    fields = ["persona", "fit_score", "engagement_score", "unsubscribed"]
+    if rules is not None:
+        fields += [column for column, _ in rules.exclude]
+    return tuple(dict.fromkeys(fields))
+
+
+def _flag(value: Any) -> bool:
+    """A yes/no value from JSON or a table: true/1/"true"/"yes" -> True; missing -> False."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes", "y", "t"}
+    if value is None or (isinstance(value, float) and value != value):
+        return False
+    return bool(value)
+
+
+def _reason(r: Any) -> dict[str, Any]:
+    value = r.value
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        value = None
+    return {"feature": r.feature, "text": r.text, "value": value, "contribution": r.contribution}
+
+
+def _utc(ts: datetime) -> datetime:
+    """Naive times are UTC (the data contract); aware ones are converted to UTC."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)

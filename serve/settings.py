@@ -1,0 +1,79 @@
+"""Service settings from the environment (prefix `LEADSCORE_`), read once when the app is built.
+
+Nothing here runs at import time: `Settings()` is called by `create_app` (or by `leadscore serve`),
+so tests can build apps with their own settings side by side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.errors import ConfigError
+
+DEFAULT_MODEL_URI = "models:/lead-propensity@champion"
+
+
+class Settings(BaseSettings):
+    """Everything the service needs to know, each field settable as `LEADSCORE_<NAME>`.
+
+    API keys come from `LEADSCORE_API_KEYS` (comma-separated) and/or `LEADSCORE_API_KEYS_FILE`
+    (one key per line, `#` comments allowed), so a secret manager can mount a file instead of
+    putting keys into the process environment. With no key configured every /v1 route answers
+    401: the service fails closed rather than open.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="LEADSCORE_", extra="ignore", frozen=True, protected_namespaces=()
+    )
+
+    model_uri: str = Field(
+        DEFAULT_MODEL_URI,
+        description="`models:/name@alias` (MLflow registry) or a path to a model.joblib.",
+    )
+    api_keys: SecretStr = Field(SecretStr(""), description="Comma-separated API keys.")
+    api_keys_file: Path | None = Field(None, description="File with one API key per line.")
+    max_batch: int = Field(1000, ge=1, description="Most leads in one batch request (else 413).")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest request body accepted (else 413)."
+    )
+    max_events_per_lead: int = Field(5000, ge=1, description="Most events sent for one lead.")
+    params_path: Path = Field(Path("params.yaml"), description="Feature parameters (features:).")
+    personas_path: Path = Field(Path("personas.yaml"), description="The agreed personas.")
+    sla_path: Path = Field(Path("sla.yaml"), description="The agreement (thresholds, tiers).")
+    mql_threshold: float | None = Field(
+        None, ge=0, le=100, description="Override the agreement's MQL score threshold (0-100)."
+    )
+    threshold_path: Path = Field(
+        Path("artifacts/sla/threshold.json"),
+        description="Where `leadscore sla report` writes the resolved `auto` threshold.",
+    )
+    top_reasons: int = Field(3, ge=1, le=20, description="Reasons for and against, each.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+    log_level: str = "info"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"critical", "error", "warning", "info", "debug", "trace"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return value
+
+    def api_key_list(self) -> tuple[str, ...]:
+        """All configured keys, env first, then the file; blanks and comments dropped."""
+        keys = [k.strip() for k in self.api_keys.get_secret_value().split(",")]
+        if self.api_keys_file is not None:
+            try:
+                text = Path(self.api_keys_file).read_text()
+            except OSError as exc:
+                raise ConfigError(
+                    f"{self.api_keys_file}: cannot read the API keys file ({exc.strerror}); "
+                    "set LEADSCORE_API_KEYS_FILE to a readable file"
+                ) from exc
+            keys += [line.split("#", 1)[0].strip() for line in text.splitlines()]
+        return tuple(dict.fromkeys(k for k in keys if k))

@@ -1,0 +1,103 @@
+"""What the service serves right now: one immutable `Serving` object, swapped whole on reload.
+
+Requests read `app.state.serving` once and use that object to the end, so a reload that swaps
+the reference mid-flight can never mix the old model with the new agreement or feature params.
+A reload builds the new object off the event loop, probes it with a real score, and only then
+swaps; on any failure the old object stays and the reason is returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from starlette.concurrency import run_in_threadpool
+
+from serve.errors import NotReady
+from serve.scorer import Scorer, ScoringContext, load_context
+from serve.settings import Settings
+
+log = logging.getLogger("leadscore.serve")
+
+
+@dataclass(frozen=True)
+class Serving:
+    scorer: Scorer
+    loaded_at: datetime
+
+
+@dataclass
+class ServiceState:
+    """Mutable holder on `app.state`: the current Serving (or why there is none) and a lock."""
+
+    settings: Settings
+    serving: Serving | None = None
+    not_ready_reason: str = "model not loaded yet"
+    reload_lock: asyncio.Lock | None = None
+
+    def current(self) -> Serving:
+        serving = self.serving
+        if serving is None:
+            raise NotReady(self.not_ready_reason)
+        return serving
+
+
+def build_serving(settings: Settings, context: ScoringContext | None = None) -> Serving:
+    """Load the model at `settings.model_uri`, build its scorer, and prove it scores a probe lead.
+
+    Slow (MLflow, joblib): call from a thread. Raises on any failure, with a message for humans.
+    """
+    from models.registry import load_lead_model
+
+    context = context or load_context(settings)
+    loaded = load_lead_model(settings.model_uri)
+    scorer = Scorer(loaded, context, top_reasons=settings.top_reasons)
+    scorer.probe()
+    return Serving(scorer=scorer, loaded_at=datetime.now(UTC))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line a human can act on; our errors already say what and where."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def load_initial(state: ServiceState) -> None:
+    """Lifespan: load the model in a thread; failing leaves the service alive but not ready."""
+    try:
+        state.serving = await run_in_threadpool(build_serving, state.settings)
+        scorer = state.serving.scorer
+        log.info(
+            "model loaded: %s version %s", scorer.model_ref["name"], scorer.model_ref["version"]
+        )
+    except Exception as exc:
+        state.not_ready_reason = f"model failed to load: {describe_failure(exc)}"
+        log.error("%s", state.not_ready_reason)
+
+
+async def reload(state: ServiceState) -> tuple[bool, Serving | None, Serving | None, str | None]:
+    """Load the URI again and swap atomically; keep the old one on failure.
+
+    Returns (reloaded, now serving, previous, reason-if-refused).
+    """
+    assert state.reload_lock is not None
+    async with state.reload_lock:
+        previous = state.serving
+        try:
+            new = await run_in_threadpool(build_serving, state.settings)
+        except Exception as exc:
+            reason = f"new model refused, still serving the previous one: {describe_failure(exc)}"
+            if previous is None:
+                state.not_ready_reason = f"model failed to load: {describe_failure(exc)}"
+                reason = state.not_ready_reason
+            log.warning("%s", reason)
+            return False, previous, previous, reason
+        state.serving = new  # one reference assignment: requests see old or new, never a mix
+        log.info(
+            "model reloaded: %s version %s",
+            new.scorer.model_ref["name"],
+            new.scorer.model_ref["version"],
+        )
+        return True, new, previous, None
