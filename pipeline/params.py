@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.errors import ConfigError
 from pipeline.io import read_yaml
@@ -46,13 +46,48 @@ class SimulateParams(_Section):
     followup_floor: float = Field(0.15, ge=0, le=1)
 
 
+# How much one event of each type adds to `engagement_score` (before decay). Intent signals weigh
+# most; an unsubscribe subtracts. Unlisted event types add nothing.
+DEFAULT_ENGAGEMENT_WEIGHTS: dict[str, float] = {
+    "site_visit": 1.0,
+    "page_view": 0.5,
+    "pricing_view": 5.0,
+    "content_download": 3.0,
+    "newsletter_signup": 2.0,
+    "email_open": 0.5,
+    "email_click": 2.0,
+    "webinar_register": 3.0,
+    "webinar_attend": 5.0,
+    "form_submit": 5.0,
+    "demo_request": 10.0,
+    "unsubscribe": -5.0,
+}
+
+
 class FeatureParams(_Section):
     windows_days: tuple[int, ...] = (7, 30, 90)
     half_life_days: float = Field(21, gt=0)
+    session_gap_minutes: float = Field(30, gt=0)
+    engagement_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_ENGAGEMENT_WEIGHTS)
+    )
+    engagement_half_points: float = Field(10, gt=0)
+    persona_min_fit: float = Field(0.5, ge=0, le=1)
     first_snapshot: date = date(2025, 4, 1)
     last_snapshot: date | None = None
+    data_end: datetime | None = None
     horizon_days: int = Field(60, gt=0)
     target_stage: Literal["sql", "customer"] = "sql"
+
+    @field_validator("windows_days")
+    @classmethod
+    def _windows_increasing(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        # Column names carry the window (`n_events_30d`); duplicates would collide.
+        if not value:
+            raise ValueError("give at least one window, e.g. [7, 30, 90]")
+        if any(w <= 0 for w in value) or list(value) != sorted(set(value)):
+            raise ValueError(f"windows must be positive and strictly increasing, got {list(value)}")
+        return value
 
 
 class LightGBMParams(_Section):

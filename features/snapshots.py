@@ -1,0 +1,188 @@
+"""The training table: monthly snapshots T, the leads eligible at each, features as of T, labels.
+
+Leakage guards, each one a rule a test pins:
+- a lead is in snapshot T only if created at or before T (features/build.py `leads_at`);
+- a lead that already reached the target stage (or any later funnel stage) at or before T is left
+  out: predicting what has already happened teaches the model nothing and inflates metrics;
+- features use events at or before T only (features/behaviour.py);
+- the label looks only at (T, T + H]: reaching the target stage later does not count;
+- a snapshot whose horizon T + H ends after the data does is left out of the table: its missing
+  positives have not happened yet, not failed to happen.
+
+A lead appears in many snapshots (one row each); the time split (models/split.py) keeps a lead's
+later rows out of its earlier rows' training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from features.behaviour import as_utc_timestamp, utc_datetimes
+from features.build import LEAD_ID, build_features, feature_spec, leads_at
+from features.persona import Personas
+from pipeline.params import FeatureParams
+
+SNAPSHOT = "snapshot"
+LABEL = "label"
+LABEL_DTYPE = np.int8
+# The funnel in order (stages.py vocabulary). `contacted` is the first sales touch, before sql.
+# `disqualified` is not on this path: it ends a lead without reaching any later stage.
+FUNNEL_ORDER: tuple[str, ...] = (
+    "visitor",
+    "prospect",
+    "mql",
+    "contacted",
+    "sql",
+    "opportunity",
+    "customer",
+)
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    SNAPSHOT,
+    "rows",
+    "positives",
+    "positive_rate",
+    "horizon_complete",
+)
+
+
+def stages_at_or_beyond(target_stage: str) -> tuple[str, ...]:
+    """A lead at `opportunity` is past `sql` even if the CRM never logged the sql step."""
+    return FUNNEL_ORDER[FUNNEL_ORDER.index(target_stage) :]
+
+
+def target_reached_at(stages: pd.DataFrame, target_stage: str) -> pd.Series:
+    """First time each lead reached the target stage or beyond (index lead_id, UTC timestamps).
+    Leads that never did are absent."""
+    reached = stages.loc[stages["stage"].isin(stages_at_or_beyond(target_stage)).to_numpy()]
+    when = pd.Series(utc_datetimes(reached["ts"]), index=reached[LEAD_ID].to_numpy())
+    return when.groupby(level=0).min().dt.tz_localize("UTC")
+
+
+def observed_until(
+    events: pd.DataFrame, stages: pd.DataFrame, explicit: object | None = None
+) -> pd.Timestamp:
+    """The end of the data: `explicit` (params.features.data_end) if given, else the latest
+    event or stage time. Beyond it, absence of a conversion means nothing."""
+    if explicit is not None:
+        return as_utc_timestamp(explicit)
+    latest = [
+        pd.Timestamp(utc_datetimes(frame["ts"]).max())
+        for frame in (events, stages)
+        if len(frame) and "ts" in frame.columns
+    ]
+    latest = [t for t in latest if not pd.isna(t)]
+    if not latest:
+        raise ValueError("no events or stages with a timestamp: cannot tell where the data ends")
+    return as_utc_timestamp(max(latest))
+
+
+def month_start(moment: pd.Timestamp) -> pd.Timestamp:
+    return as_utc_timestamp(pd.Timestamp(year=moment.year, month=moment.month, day=1))
+
+
+def snapshot_dates(first: date, last: date | None, data_end: pd.Timestamp) -> list[pd.Timestamp]:
+    """Month starts (00:00 UTC) from `first` to `last` (default: the latest month start at or
+    before the end of the data). A date that is not a month start is moved to its month's start."""
+    start = month_start(as_utc_timestamp(first))
+    stop = month_start(as_utc_timestamp(last) if last is not None else data_end)
+    return list(pd.date_range(start, stop, freq="MS"))
+
+
+def first_reached(lead_ids: pd.Series, reached_at: pd.Series) -> pd.Series:
+    """When each lead (positionally) first reached the target stage; NaT if it never did."""
+    return reached_at.reindex(lead_ids.to_numpy()).reset_index(drop=True)
+
+
+def eligible(first: pd.Series, snapshot: pd.Timestamp) -> np.ndarray:
+    """Not yet at (or beyond) the target stage at T. NaT (never reached) compares False."""
+    return ~(first <= snapshot).to_numpy()
+
+
+def labels(first: pd.Series, snapshot: pd.Timestamp, horizon_days: int) -> np.ndarray:
+    """1 when the target stage was first reached in (T, T + H]: strictly after T (at T the lead
+    is already excluded) and no later than the horizon end; what happens after T + H is unseen."""
+    end = snapshot + pd.Timedelta(days=horizon_days)
+    return ((first > snapshot) & (first <= end)).to_numpy().astype(LABEL_DTYPE)
+
+
+@dataclass(frozen=True)
+class TrainingTable:
+    """`table`: lead_id, snapshot, label, features (complete snapshots only).
+    `snapshots`: one row per snapshot date, complete or not (SUMMARY_COLUMNS)."""
+
+    table: pd.DataFrame
+    snapshots: pd.DataFrame
+    data_end: pd.Timestamp
+
+
+def training_table(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    stages: pd.DataFrame,
+    personas: Personas,
+    params: FeatureParams,
+) -> TrainingTable:
+    """Build every complete snapshot's rows; report incomplete ones without building them."""
+    end = observed_until(events, stages, params.data_end)
+    reached_at = target_reached_at(stages, params.target_stage)
+    horizon = pd.Timedelta(days=params.horizon_days)
+    parts, stats = [], []
+    for snapshot in snapshot_dates(params.first_snapshot, params.last_snapshot, end):
+        present = leads_at(leads, snapshot)
+        first = first_reached(present[LEAD_ID], reached_at)
+        keep = eligible(first, snapshot)
+        complete = snapshot + horizon <= end
+        row = {SNAPSHOT: snapshot, "rows": int(keep.sum()), "horizon_complete": bool(complete)}
+        if not complete:
+            # Positives so far would understate the rate: report none rather than a wrong one.
+            stats.append({**row, "positives": None, "positive_rate": None})
+            continue
+        features = build_features(present, events, snapshot, personas, params)
+        features = features.loc[keep].reset_index(drop=True)
+        label = labels(first[keep].reset_index(drop=True), snapshot, params.horizon_days)
+        features.insert(1, SNAPSHOT, snapshot)
+        features.insert(2, LABEL, label)
+        parts.append(features)
+        positives = int(label.sum())
+        rate = positives / len(label) if len(label) else None
+        stats.append({**row, "positives": positives, "positive_rate": rate})
+    empty = pd.DataFrame(columns=[LEAD_ID, SNAPSHOT, LABEL, *feature_spec(params).columns])
+    table = pd.concat(parts, ignore_index=True) if parts else empty
+    snapshots = pd.DataFrame(stats, columns=list(SUMMARY_COLUMNS))
+    return TrainingTable(table=table, snapshots=snapshots, data_end=end)
+
+
+def summarise(result: TrainingTable, params: FeatureParams) -> dict[str, object]:
+    """summary.json: per snapshot rows, positives, positive rate, horizon_complete; totals over
+    the snapshots in the table (complete ones)."""
+    snaps = result.snapshots
+    complete = snaps[snaps["horizon_complete"]]
+    rows, positives = int(complete["rows"].sum()), int(complete["positives"].fillna(0).sum())
+    return {
+        "target_stage": params.target_stage,
+        "horizon_days": params.horizon_days,
+        "data_end": result.data_end.isoformat(),
+        "snapshots": [
+            {
+                SNAPSHOT: s[SNAPSHOT].date().isoformat(),
+                "rows": int(s["rows"]),
+                "positives": None if pd.isna(s["positives"]) else int(s["positives"]),
+                "positive_rate": None
+                if pd.isna(s["positive_rate"])
+                else round(float(s["positive_rate"]), 6),
+                "horizon_complete": bool(s["horizon_complete"]),
+            }
+            for _, s in snaps.iterrows()
+        ],
+        "totals": {
+            "snapshots": len(snaps),
+            "snapshots_in_table": len(complete),
+            "rows": rows,
+            "positives": positives,
+            "positive_rate": round(positives / rows, 6) if rows else None,
+        },
+    }

@@ -1,0 +1,61 @@
+"""DVC stage `features`: the validated tables in, the point-in-time training table out.
+
+Reads data/interim/{leads,events,stages}.parquet and data/interim/personas.yaml (written by
+`leadscore validate`), writes data/features/training_table.parquet and summary.json, and prints
+rows and positive rate per snapshot. The logic is features/snapshots.py `training_table`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from features.persona import load_personas
+from features.snapshots import summarise, training_table
+from pipeline.io import find_table, read_table, write_json, write_table
+from pipeline.params import Params
+
+TABLES: tuple[str, ...] = ("leads", "events", "stages")
+TRAINING_TABLE = "training_table.parquet"
+SUMMARY = "summary.json"
+PERSONAS = "personas.yaml"
+
+
+def output_paths(params: Params) -> tuple[Path, Path]:
+    return params.paths.features / TRAINING_TABLE, params.paths.features / SUMMARY
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """One line per snapshot; incomplete horizons are shown but marked as left out."""
+    lines = [
+        f"target: {summary['target_stage']} within {summary['horizon_days']} days; "
+        f"data ends {summary['data_end']}",
+        f"{'snapshot':<12}{'rows':>8}{'positives':>11}{'rate':>9}",
+    ]
+    for s in summary["snapshots"]:
+        if s["horizon_complete"]:
+            rate = f"{s['positive_rate']:.2%}" if s["positive_rate"] is not None else "-"
+            lines.append(f"{s['snapshot']:<12}{s['rows']:>8}{s['positives']:>11}{rate:>9}")
+        else:
+            lines.append(f"{s['snapshot']:<12}{s['rows']:>8}   (horizon incomplete: left out)")
+    t = summary["totals"]
+    rate = f"{t['positive_rate']:.2%}" if t["positive_rate"] is not None else "-"
+    lines.append(
+        f"{'total':<12}{t['rows']:>8}{t['positives']:>11}{rate:>9}"
+        f"  ({t['snapshots_in_table']} of {t['snapshots']} snapshots in the table)"
+    )
+    return "\n".join(lines)
+
+
+def main(params: Params) -> dict[str, Any]:
+    interim = params.paths.interim
+    leads, events, stages = (read_table(find_table(interim, name)) for name in TABLES)
+    personas = load_personas(interim / PERSONAS)
+    result = training_table(leads, events, stages, personas, params.features)
+    table_path, summary_path = output_paths(params)
+    write_table(result.table, table_path)
+    summary = summarise(result, params.features)
+    write_json(summary, summary_path)
+    print(format_summary(summary))
+    print(f"wrote {table_path} ({len(result.table)} rows, {result.table.shape[1]} columns)")
+    return summary
