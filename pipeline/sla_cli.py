@@ -47,6 +47,10 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
 def _print_targets(t: dict[str, Any]) -> None:
     typer.echo(f"Monthly revenue goal      {t['revenue_goal_eur']:>12,.0f} EUR")
     typer.echo(f"Average deal value        {t['avg_deal_value_eur']:>12,.0f} EUR")
@@ -65,7 +69,7 @@ def _print_targets(t: dict[str, Any]) -> None:
         for c in sorted(t["cells"], key=lambda c: -c["leads_needed"]):
             typer.echo(
                 f"  {c['channel']:<15} {c['persona']:<17} {c['leads_needed']:>6} "
-                f"{c['mqls_needed'] or '-':>6} {c['sqls_needed'] or '-':>5} "
+                f"{_count(c['mqls_needed']):>6} {_count(c['sqls_needed']):>5} "
                 f"{c['customers_needed']:>4}  {c['lead_value_eur']:>9,.2f}  "
                 f"(rate: {c['conversion_source']}, deal: {c['deal_value_source']})"
             )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.persona import Personas, company_size, firmographics, load_personas, persona_fit
 from pipeline.errors import DataError
 from pipeline.io import find_table, read_table
 from pipeline.params import Params
@@ -23,18 +24,17 @@ def personas_path(params: Params) -> Path:
     return interim if interim.exists() else Path(params.paths.personas)
 
 
-def lead_personas(leads: pd.DataFrame, personas_file: Path) -> pd.Series:
-    """Best-matching persona per lead_id (None: fits none), from features.persona."""
-    from features.persona import load_personas, persona_fit
+def lead_personas(leads: pd.DataFrame, personas: Personas, min_fit: float) -> pd.Series:
+    """Best-matching persona per lead_id (`none` below `min_fit`), by the features' own code.
 
-    fit = persona_fit(leads, load_personas(personas_file))
+    Firmographics have no history in the data contract, so the persona does not depend on time.
+    """
+    fit = persona_fit(firmographics(leads), company_size(leads), personas, min_fit)
     return pd.Series(fit["persona"].to_numpy(), index=leads["lead_id"].to_numpy(), name="persona")
 
 
-def deal_values_by_persona(personas_file: Path) -> dict[str, float]:
-    from features.persona import load_personas
-
-    return {p.name: p.avg_deal_value_eur for p in load_personas(personas_file).personas}
+def deal_values_by_persona(personas: Personas) -> dict[str, float]:
+    return {p.name: p.avg_deal_value_eur for p in personas.personas}
 
 
 def load_history(params: Params) -> History:
@@ -48,7 +48,8 @@ def load_history(params: Params) -> History:
             f"{exc}. The agreement measures figures from the history: run `leadscore validate` "
             "first, or give --revenue-goal, --avg-deal and --close-rate"
         ) from exc
-    return History(leads, stages, lead_personas(leads, personas_path(params)))
+    personas = load_personas(personas_path(params))
+    return History(leads, stages, lead_personas(leads, personas, params.features.persona_min_fit))
 
 
 def load_sla(params: Params, sla_path: Path | None = None) -> Agreement:
@@ -58,6 +59,6 @@ def load_sla(params: Params, sla_path: Path | None = None) -> Agreement:
 def targets_from_files(params: Params, sla_path: Path | None = None) -> Targets:
     """`leadscore sla targets` without figures: the agreement plus the history it measures."""
     agreement = load_sla(params, sla_path)
-    return targets_from_agreement(
-        agreement, load_history(params), deal_values_by_persona(personas_path(params))
-    )
+    history = load_history(params)
+    personas = load_personas(personas_path(params))
+    return targets_from_agreement(agreement, history, deal_values_by_persona(personas))

@@ -30,7 +30,7 @@ MEASURED = "measured"
 AUTO = "auto"
 SCORE_MIN, SCORE_MAX = 0.0, 100.0
 FIT_MIN, FIT_MAX = 0.0, 1.0
-ENGAGEMENT_MIN = 0.0
+ENGAGEMENT_MIN, ENGAGEMENT_MAX = 0.0, 1.0  # features.behaviour: engagement_score in [0, 1)
 # Categorical feature columns (docs/CONTRACTS.md feature_spec) an exclusion may name: keeping the
 # list closed turns a typo ("emial_kind") into an error instead of a rule that never fires.
 EXCLUDABLE_COLUMNS = ("email_kind", "job_role", "industry", "country", "channel", "persona")
@@ -214,8 +214,7 @@ class Agreement(_Section):
     @field_validator("engagement_grades", mode="before")
     @classmethod
     def _engagement(cls, value: Any) -> Bands:
-        # The engagement score has no fixed top (decayed activity): the best band may be open.
-        return _bands(value, ENGAGEMENT_MIN, None, "grade")
+        return _bands(value, ENGAGEMENT_MIN, ENGAGEMENT_MAX, "grade")
 
     def needs_history(self) -> bool:
         """True when any figure is `measured`, so the CRM history must be read."""

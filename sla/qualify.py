@@ -6,6 +6,8 @@ same for a DataFrame with numpy. A test pins that they agree row by row.
 
 Rules, first match wins:
 1. `excluded:unsubscribed`, `excluded:<column>=<value>` -> disqualified (never sales' work);
+   unsubscribed is the lead's `unsubscribed` flag, or from features: an unsubscribe since the
+   last newsletter signup;
 2. `fit_below_minimum` -> nurture (outside the agreed personas: marketing keeps it);
 3. `score_below_threshold` -> nurture; `score_at_or_above_threshold` -> mql.
 A missing fit score counts as no fit, a missing score as below any threshold, a missing
@@ -33,6 +35,10 @@ RULE_FIT = "fit_below_minimum"
 RULE_BELOW = "score_below_threshold"
 RULE_ABOVE = "score_at_or_above_threshold"
 MISSING = "missing"  # how a missing category value is named in `exclude` lists
+UNSUBSCRIBED = "unsubscribed"
+# Without an explicit `unsubscribed` flag it is read from the features: the lead unsubscribed
+# at some point and has not signed up again since (features.behaviour `newsletter_subscribed`).
+N_UNSUBSCRIBE, SUBSCRIBED = "n_unsubscribe", "newsletter_subscribed"
 SCORE_SCALE = SCORE_MAX  # score = probability x 100
 OUTPUT_COLUMNS = (
     "decision",
@@ -142,8 +148,14 @@ def _flag(value: Any) -> bool:
     return value is not None and value is not pd.NA and value == value and bool(value)
 
 
+def _unsubscribed(lead: Mapping[str, Any]) -> bool:
+    if UNSUBSCRIBED in lead:
+        return _flag(lead[UNSUBSCRIBED])
+    return _number(lead.get(N_UNSUBSCRIBE)) > 0 and not _flag(lead.get(SUBSCRIBED))
+
+
 def _rule(lead: Mapping[str, Any], rules: Rules, score: float, fit: float) -> str:
-    if rules.exclude_unsubscribed and _flag(lead.get("unsubscribed")):
+    if rules.exclude_unsubscribed and _unsubscribed(lead):
         return RULE_UNSUBSCRIBED
     for column, values in rules.exclude:
         value = _category(lead.get(column))
@@ -200,15 +212,28 @@ def _categories(df: pd.DataFrame, column: str) -> np.ndarray:
     return col.where(col.notna(), MISSING).map(str).to_numpy(dtype=object)
 
 
+def _flags(df: pd.DataFrame, column: str) -> np.ndarray:
+    flag = df[column].astype(object)
+    return flag.where(flag.notna(), False).map(bool).to_numpy(dtype=bool)
+
+
+def unsubscribed_flags(df: pd.DataFrame) -> np.ndarray:
+    """The `unsubscribed` column, or else the same reading of the features as `qualify`."""
+    if UNSUBSCRIBED in df.columns:
+        return _flags(df, UNSUBSCRIBED)
+    if N_UNSUBSCRIBE not in df.columns:
+        return np.zeros(len(df), dtype=bool)
+    subscribed = _flags(df, SUBSCRIBED) if SUBSCRIBED in df.columns else np.zeros(len(df), bool)
+    return (_numbers(df, N_UNSUBSCRIBE) > 0) & ~subscribed
+
+
 def eligible_rules(df: pd.DataFrame, rules: Rules) -> np.ndarray:
     """Per row, the rule that decides it before the score is looked at ('' when none does):
     exclusions and the fit minimum. Shared with the `auto` threshold, which only ranks the rest."""
     n = len(df)
     rule = np.full(n, "", dtype=object)
-    if rules.exclude_unsubscribed and "unsubscribed" in df.columns:
-        flag = df["unsubscribed"].astype(object)
-        unsub = flag.where(flag.notna(), False).map(bool).to_numpy(dtype=bool)
-        rule[(rule == "") & unsub] = RULE_UNSUBSCRIBED
+    if rules.exclude_unsubscribed:
+        rule[unsubscribed_flags(df)] = RULE_UNSUBSCRIBED
     for column, values in rules.exclude:
         cats = _categories(df, column)
         hit = np.isin(cats, list(values)) & (rule == "")

@@ -130,6 +130,28 @@ def _up(x: Fraction | None) -> int | None:
     return None if x is None else whole_up(x)
 
 
+def apportion(exact: Sequence[Fraction]) -> list[int]:
+    """Whole counts per cell that add up to the total rounded up (largest remainder).
+
+    Each cell gets its exact need rounded down; the few units the total's rounding up adds go to
+    the cells closest to their next whole unit (ties: the cell listed first). Rounding every cell
+    up would ask for far more than the total: 45 cells each needing 0.1 customers would need 45
+    customers, not 5.
+    """
+    floors = [math.floor(x) for x in exact]
+    left = whole_up(sum(exact, Fraction(0))) - sum(floors)
+    by_remainder = sorted(range(len(exact)), key=lambda i: (floors[i] - exact[i], i))
+    for i in by_remainder[:left]:
+        floors[i] += 1
+    return floors
+
+
+def _apportion_optional(exact: Sequence[Fraction | None]) -> list[int | None]:
+    if any(x is None for x in exact):
+        return [None] * len(exact)
+    return list(apportion(exact))  # type: ignore[arg-type]
+
+
 def targets_from_figures(
     revenue_goal_eur: float,
     avg_deal_value_eur: float,
@@ -164,7 +186,9 @@ def split_targets(revenue_goal_eur: float, cells: Sequence[CellInput], funnel: F
 
     With shares w, rates r and deal values v per cell, one lead is worth sum(w r v) on average,
     so leads needed = goal / sum(w r v); each cell gets its share w of them. This is the same as
-    customers / conversion rate with the mix-weighted rate and deal value, and the cells add up.
+    customers / conversion rate with the mix-weighted rate and deal value. Cell counts are the
+    total's whole counts apportioned by the cells' exact figures, so they add up to the total;
+    `revenue_eur` per cell is the exact expected revenue.
     """
     goal = _check_positive("revenue goal", revenue_goal_eur)
     total_recent = sum(c.recent_leads for c in cells)
@@ -184,28 +208,31 @@ def split_targets(revenue_goal_eur: float, cells: Sequence[CellInput], funnel: F
     conversion = sum((w * r for w, r in zip(shares, rates, strict=True)), Fraction(0))
     customers = leads * conversion
     sqls, mqls = _funnel_counts(customers, funnel)
-    out_cells = []
-    for cell, w, r, v in zip(cells, shares, rates, values, strict=True):
-        cell_leads = leads * w
-        cell_customers = cell_leads * r
-        cell_sqls, cell_mqls = _funnel_counts(cell_customers, funnel)
-        out_cells.append(
-            CellTarget(
-                channel=cell.channel,
-                persona=cell.persona,
-                share=float(w),
-                conversion_rate=float(r),
-                conversion_source=cell.conversion.source,
-                avg_deal_value_eur=float(v),
-                deal_value_source=cell.deal_value.source,
-                lead_value_eur=float(r * v),
-                leads_needed=whole_up(cell_leads),
-                customers_needed=whole_up(cell_customers),
-                sqls_needed=_up(cell_sqls),
-                mqls_needed=_up(cell_mqls),
-                revenue_eur=float(cell_customers * v),
-            )
+    cell_leads = [leads * w for w in shares]
+    cell_customers = [n * r for n, r in zip(cell_leads, rates, strict=True)]
+    cell_funnel = [_funnel_counts(c, funnel) for c in cell_customers]
+    whole_leads = apportion(cell_leads)
+    whole_customers = apportion(cell_customers)
+    whole_sqls = _apportion_optional([f[0] for f in cell_funnel])
+    whole_mqls = _apportion_optional([f[1] for f in cell_funnel])
+    out_cells = [
+        CellTarget(
+            channel=cell.channel,
+            persona=cell.persona,
+            share=float(w),
+            conversion_rate=float(r),
+            conversion_source=cell.conversion.source,
+            avg_deal_value_eur=float(v),
+            deal_value_source=cell.deal_value.source,
+            lead_value_eur=float(r * v),
+            leads_needed=whole_leads[i],
+            customers_needed=whole_customers[i],
+            sqls_needed=whole_sqls[i],
+            mqls_needed=whole_mqls[i],
+            revenue_eur=float(cell_customers[i] * v),
         )
+        for i, (cell, w, r, v) in enumerate(zip(cells, shares, rates, values, strict=True))
+    ]
     return Targets(
         revenue_goal_eur=float(goal),
         avg_deal_value_eur=float(lead_value / conversion),

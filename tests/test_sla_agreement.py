@@ -22,7 +22,7 @@ def raw() -> dict:
 def test_example_agreement_loads() -> None:
     agreement = load_agreement(EXAMPLE)
     assert agreement.tiers.names == ("A", "B", "C", "D")
-    assert agreement.engagement_grades.maxs[0] is None  # open-ended best engagement band
+    assert agreement.engagement_grades.maxs[0] == 1.0
     assert agreement.sales_capacity.mqls_per_month == (
         agreement.sales_capacity.reps * agreement.sales_capacity.leads_per_rep_per_month
     )

@@ -153,7 +153,7 @@ AGREEMENT = {
     "mql_rule": {"score_threshold": 50},
     "tiers": {"A": [50, 100], "B": [0, 50]},
     "fit_grades": {"A": [0.5, 1], "B": [0, 0.5]},
-    "engagement_grades": {"1": [10, None], "2": [0, 10]},
+    "engagement_grades": {"1": [0.5, 1], "2": [0, 0.5]},
     "follow_up_hours": 24,
     "sales_capacity": {"reps": 2, "leads_per_rep_per_month": 50},
 }

@@ -33,7 +33,7 @@ AGREEMENT = parse_agreement(
         },
         "tiers": {"A": [75, 100], "B": [50, 75], "C": [25, 50], "D": [0, 25]},
         "fit_grades": {"A": [0.75, 1], "B": [0.5, 0.75], "C": [0.25, 0.5], "D": [0, 0.25]},
-        "engagement_grades": {"1": [20, None], "2": [8, 20], "3": [2, 8], "4": [0, 2]},
+        "engagement_grades": {"1": [0.5, 1], "2": [0.2, 0.5], "3": [0.05, 0.2], "4": [0, 0.05]},
         "follow_up_hours": 24,
         "sales_capacity": {"reps": 2, "leads_per_rep_per_month": 50},
     }
@@ -43,7 +43,7 @@ NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 GOOD = {
     "score": 80,
     "fit_score": 0.6,
-    "engagement_score": 12.0,
+    "engagement_score": 0.3,
     "unsubscribed": False,
     "email_kind": "business",
     "job_role": "cto",
@@ -82,6 +82,16 @@ def test_unsubscribed_is_disqualified() -> None:
     assert (d.decision, d.rule) == ("disqualified", "excluded:unsubscribed")
 
 
+def test_unsubscribed_read_from_the_features() -> None:
+    features = {k: v for k, v in GOOD.items() if k != "unsubscribed"}
+    gone = {**features, "n_unsubscribe": 1.0, "newsletter_subscribed": 0.0}
+    back = {**features, "n_unsubscribe": 1.0, "newsletter_subscribed": 1.0}
+    assert qualify(gone, RULES).rule == "excluded:unsubscribed"
+    assert qualify(back, RULES).decision == "mql"  # signed up again after unsubscribing
+    frame = qualify_frame(pd.DataFrame([gone, back]), RULES)
+    assert frame["rule"].tolist() == ["excluded:unsubscribed", "score_at_or_above_threshold"]
+
+
 @pytest.mark.parametrize(
     ("change", "rule"),
     [
@@ -114,7 +124,7 @@ def test_band_edges_and_out_of_range() -> None:
         "A",
         "A",
     ]
-    assert qualify({**GOOD, "engagement_score": 500}, RULES).engagement_grade == "1"
+    assert qualify({**GOOD, "engagement_score": 1.5}, RULES).engagement_grade == "1"
     assert qualify({**GOOD, "fit_score": 1.0}, RULES).fit_grade == "A"
 
 
@@ -140,7 +150,7 @@ def random_leads(n: int, seed: int = 7) -> pd.DataFrame:
     score[rng.random(n) < 0.03] = np.nan
     fit = np.where(rng.random(n) < 0.3, rng.choice([0, 0.25, 0.5, 0.75, 1], n), rng.random(n))
     fit[rng.random(n) < 0.03] = np.nan
-    engagement = rng.exponential(8, n)
+    engagement = np.where(rng.random(n) < 0.3, rng.choice([0, 0.05, 0.2, 0.5, 1], n), rng.random(n))
     engagement[rng.random(n) < 0.03] = np.nan
     return pd.DataFrame(
         {

@@ -107,3 +107,26 @@ def test_split_with_nothing_converting_is_an_error() -> None:
     cells = [_cell("events", "a", 10, 0.0, 1_000)]
     with pytest.raises(SLAError, match="rate 0"):
         split_targets(10_000, cells, Funnel())
+
+
+def test_cell_counts_add_up_to_the_total() -> None:
+    # Three equal cells each need a third of a customer: rounding each up would ask for 3.
+    cells = [_cell("email", p, 10, 0.01, 10_000) for p in ("a", "b", "c")]
+    t = split_targets(3_000, cells, Funnel(mql_to_sql=0.3, sql_to_customer=0.2))
+    assert (t.customers_needed, t.sqls_needed, t.mqls_needed, t.leads_needed) == (1, 2, 5, 30)
+    assert [c.customers_needed for c in t.cells] == [1, 0, 0]  # 0.1 each; ties: first listed
+    assert [c.sqls_needed for c in t.cells] == [1, 1, 0]  # 0.5 each
+    assert [c.mqls_needed for c in t.cells] == [2, 2, 1]  # 5/3 each
+    assert [c.leads_needed for c in t.cells] == [10, 10, 10]
+
+
+def test_apportion_by_largest_remainder() -> None:
+    from fractions import Fraction
+
+    from sla.targets import apportion
+
+    assert apportion([Fraction(1), Fraction(2), Fraction(7)]) == [1, 2, 7]
+    assert apportion([Fraction(12), Fraction(16, 5)]) == [12, 4]  # total 15.2 -> 16
+    assert apportion([Fraction(1, 10), Fraction(6, 10), Fraction(3, 10)]) == [0, 1, 0]
+    assert apportion([Fraction(1, 2), Fraction(1, 2), Fraction(1, 2)]) == [1, 1, 0]
+    assert apportion([Fraction(0), Fraction(0)]) == [0, 0]
