@@ -15,6 +15,7 @@ import typer
 
 from pipeline.errors import LeadscoreError
 from pipeline.params import DEFAULT_PARAMS, Params, load_params
+from pipeline.serve_cli import score_command, serve_command
 from pipeline.sla_cli import sla_app
 
 app = typer.Typer(
@@ -111,6 +112,8 @@ def register(params: ParamsOption = DEFAULT_PARAMS) -> None:
 
 
 app.add_typer(sla_app, name="sla")
+app.command("serve")(serve_command)
+app.command("score")(score_command)
 
 if __name__ == "__main__":
     app()

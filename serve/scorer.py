@@ -338,18 +338,20 @@ class Scorer:
 
     def decision_inputs(self, row: Mapping[str, Any], x: np.ndarray) -> dict[str, Any]:
         """What the SLA rules read, normalised: numeric features from the encoded row (so a
-        numeric string or an empty value means what the model saw), categories by their key."""
+        numeric string or an empty value means what the model saw), categories by their key,
+        and `unsubscribed` resolved once (explicit flag, else from the newsletter features)."""
         out: dict[str, Any] = {}
         for name in self.rule_fields:
             j = self._index.get(name)
             if j is not None and name not in self.categorical:
                 out[name] = float(x[j])
+            elif j is not None:
+                out[name] = self._category_key(row.get(name))
+            elif name in NUMERIC_RULE_FIELDS:
+                out[name] = _to_float(row.get(name))
             else:
-                value = row.get(name)
-                if name == "unsubscribed":
-                    out[name] = _flag(value)
-                else:
-                    out[name] = self._category_key(value) if j is not None else value
+                out[name] = row.get(name)
+        out[UNSUBSCRIBED] = unsubscribed_of(row.get(UNSUBSCRIBED, _ABSENT), out)
         return out
 
     def decide(
@@ -439,13 +441,21 @@ class Scorer:
             j = self._index.get(name)
             if j is not None and name not in self.categorical:
                 inputs[name] = X[:, j]
-            elif name == "unsubscribed":
-                inputs[name] = [_flag(r.get(name)) for r in rows]
             elif j is not None:
                 values = [r.get(name) for r in rows]
                 inputs[name] = [v if type(v) is str else key(v) for v in values]
+            elif name in NUMERIC_RULE_FIELDS:
+                inputs[name] = np.array([_to_float(r.get(name)) for r in rows], dtype=np.float64)
             else:
                 inputs[name] = [r.get(name) for r in rows]
+        n_unsub = inputs["n_unsubscribe"]
+        subscribed = inputs["newsletter_subscribed"]
+        inputs[UNSUBSCRIBED] = [
+            unsubscribed_of(
+                r.get(UNSUBSCRIBED, _ABSENT), {"n_unsubscribe": u, "newsletter_subscribed": s}
+            )
+            for r, u, s in zip(rows, n_unsub, subscribed, strict=True)
+        ]
         personas = [None if p is None else str(p) for p in inputs.get("persona", [None] * n)]
         default = self.context.default_deal_value
         deals = np.array(
@@ -585,9 +595,38 @@ def qualify_arrays(
     }
 
 
+UNSUBSCRIBED = "unsubscribed"
+NUMERIC_RULE_FIELDS = ("fit_score", "engagement_score", "n_unsubscribe", "newsletter_subscribed")
+_ABSENT = object()
+
+
+def _to_float(value: Any) -> float:
+    """A number from a raw value, NaN when missing or not a number (rules never crash)."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return math.nan
+    return math.nan
+
+
+def unsubscribed_of(flag: Any, inputs: Mapping[str, Any]) -> bool:
+    """The lead's explicit `unsubscribed` flag, else (as sla.qualify reads the features) an
+    unsubscribe that no newsletter signup followed."""
+    if flag is not _ABSENT:
+        return _flag(flag)
+    n_unsub = inputs.get("n_unsubscribe", math.nan)
+    subscribed = inputs.get("newsletter_subscribed", math.nan)
+    return bool(n_unsub > 0) and not (subscribed == subscribed and bool(subscribed))
+
+
 def decision_fields(rules: Rules | None) -> tuple[str, ...]:
-    """The feature names the SLA rules and the expected value read."""
-    fields = ["persona", "fit_score", "engagement_score", "unsubscribed"]
+    """The feature names the SLA rules and the expected value read (besides `unsubscribed`)."""
+    fields = ["persona", *NUMERIC_RULE_FIELDS]
     if rules is not None:
         fields += [column for column, _ in rules.exclude]
     return tuple(dict.fromkeys(fields))

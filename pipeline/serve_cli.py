@@ -1,0 +1,156 @@
+"""`leadscore serve` (the HTTP service under uvicorn); `leadscore score` (a file, same scorer)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.errors import LeadscoreError
+
+
+def serve_command(
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on (0.0.0.0 for all).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (one model each).")] = 1,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model URI (models:/name@alias) or model.joblib path. "
+            "Default: LEADSCORE_MODEL_URI or models:/lead-propensity@champion."
+        ),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    access_log: Annotated[bool, typer.Option(help="Log one line per request (no bodies).")] = True,
+) -> None:
+    """Serve the scoring API (FastAPI under uvicorn). Settings come from LEADSCORE_* variables;
+    API keys from LEADSCORE_API_KEYS or LEADSCORE_API_KEYS_FILE."""
+    import uvicorn
+
+    from serve.settings import Settings
+
+    if model is not None:
+        # Workers are separate processes that build their own Settings from the environment.
+        os.environ["LEADSCORE_MODEL_URI"] = model
+    try:
+        settings = Settings()
+        if not settings.api_key_list():
+            typer.secho(
+                "warning: no API key configured (LEADSCORE_API_KEYS or LEADSCORE_API_KEYS_FILE): "
+                "every /v1 call will get 401",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
+    except (LeadscoreError, ValueError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        "serve.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=access_log,
+        limit_max_requests=None,
+        timeout_keep_alive=30,
+    )
+
+
+def score_command(
+    input: Annotated[
+        Path, typer.Argument(help="Leads, feature rows or a CRM export (.csv/.parquet).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the scores (.csv/.parquet).")],
+    events: Annotated[
+        Path | None, typer.Option(help="Events table, when INPUT is a leads table.")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Score as of this time (ISO 8601, UTC if naive). Default: now."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model URI or model.joblib path (default: as `leadscore serve`)."),
+    ] = None,
+    explain: Annotated[bool, typer.Option(help="Add the top reasons (slower).")] = False,
+    params: Annotated[Path, typer.Option(help="Pipeline parameters (features).")] = Path(
+        "params.yaml"
+    ),
+    personas: Annotated[Path, typer.Option(help="The agreed personas.")] = Path("personas.yaml"),
+    sla: Annotated[Path, typer.Option(help="The agreement (decisions; skipped if absent).")] = Path(
+        "sla.yaml"
+    ),
+    threshold: Annotated[
+        float | None, typer.Option(min=0, max=100, help="MQL score threshold override (0-100).")
+    ] = None,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Rows scored per step.")] = 10_000,
+) -> None:
+    """Score a file with the service's scorer: one row per lead with probability, score, tier,
+    grades, SLA decision and rule, follow-up deadline and expected value."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from models.registry import load_lead_model
+    from pipeline.io import read_table, write_table
+    from serve.score_file import prepare, score_prepared, scoring_context
+    from serve.scorer import Scorer
+    from serve.settings import Settings
+
+    try:
+        settings = Settings()
+        when = _as_of(as_of)
+        loaded = load_lead_model(model or settings.model_uri)
+        context = scoring_context(
+            loaded.model, params, personas, sla, threshold, settings.threshold_path
+        )
+        scorer = Scorer(loaded, context)
+        table = read_table(input)
+        event_table = read_table(events) if events is not None else None
+        prepared = prepare(table, scorer, event_table, when, source=str(input))
+        with Progress(
+            TextColumn("scoring"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} leads"),
+            TimeRemainingColumn(),
+            transient=False,
+        ) as bar:
+            task = bar.add_task("score", total=len(prepared.features))
+            scores = score_prepared(
+                scorer,
+                prepared,
+                when,
+                explain=explain,
+                chunk_size=chunk_size,
+                progress=lambda n: bar.advance(task, n),
+            )
+        write_table(scores, out)
+    except LeadscoreError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    skipped = f", {prepared.skipped} created after as_of skipped" if prepared.skipped else ""
+    mqls = int((scores["decision"] == "mql").sum()) if len(scores) else 0
+    typer.echo(
+        f"scored {len(scores)} leads ({prepared.kind}){skipped} with {scorer.model_ref['name']} "
+        f"version {scorer.model_ref['version']}; {mqls} MQL; wrote {out}"
+    )
+    for note in context.notes:
+        typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
+
+
+def _as_of(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    from pipeline.errors import ConfigError
+
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"--as-of {text!r} is not a time (expected ISO 8601, e.g. 2026-03-01T00:00:00Z)"
+        ) from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
