@@ -41,31 +41,32 @@ def snapshot_truth(
         rows = np.flatnonzero(alive)
         if rows.size == 0:
             continue
-        cols = t0 + offsets
-        lam_sql = rates.sql[rows[:, None], cols]
-        lam_any = lam_sql + rates.dq[rows[:, None], cols]
+        window = slice(int(t0), int(t0) + horizon)
+        # (horizon, leads) layout: each backward step below works on one contiguous row.
+        lam_sql = np.ascontiguousarray(rates.sql[:, window][rows].T)
+        keep = np.exp(-(lam_sql + rates.dq[:, window][rows].T))
         h_sql = -np.expm1(-lam_sql)
-        keep = np.exp(-lam_any)
-        del lam_sql, lam_any
-        value = np.zeros((rows.size, horizon + 1), dtype=np.float32)  # V(t0 + j); V(E+1) = 0
+        value = np.zeros((horizon + 1, rows.size), dtype=np.float32)  # V(t0 + j); V(E+1) = 0
         for j in range(horizon - 1, -1, -1):
-            value[:, j] = h_sql[:, j] + keep[:, j] * value[:, j + 1]
+            np.multiply(keep[j], value[j + 1], out=value[j])
+            value[j] += h_sql[j]
+        del lam_sql, keep, h_sql
 
-        h_mql = -np.expm1(-rates.mql[rows[:, None], cols])
+        h_mql = -np.expm1(-np.ascontiguousarray(rates.mql[:, window][rows].T))
         lag = contact_lag[rows]
+        target = offsets[:, None] + lag[None, :]
+        target = np.where((lag >= 0) & (target < horizon), target, horizon)
+        called = np.take_along_axis(value, target, axis=0)  # V(day of contact) if MQL on day j
         pre = np.zeros(rows.size, dtype=np.float32)
         for j in range(horizon - 1, -1, -1):
-            target = j + lag
-            reachable = (lag >= 0) & (target < horizon)
-            called = value[np.arange(rows.size), np.where(reachable, target, horizon)]
-            pre = h_mql[:, j] * called + (1 - h_mql[:, j]) * pre
+            pre = h_mql[j] * called[j] + (1 - h_mql[j]) * pre
 
         mql_s, contact_s = funnel.mql_s[rows], funnel.contact_s[rows]
         dq_before = (funnel.sql_dq_s[rows] != NEVER) & (funnel.sql_dq_s[rows] <= t_s)
         has_mql = (mql_s != NEVER) & (mql_s <= t_s)
         called_at = np.where(contact_s != NEVER, contact_s // day - t0, horizon)
         called_at = np.clip(called_at, 0, horizon)  # contacted before T: value from day t0 on
-        p = np.where(has_mql, value[np.arange(rows.size), called_at], pre)
+        p = np.where(has_mql, value[called_at, np.arange(rows.size)], pre)
         p = np.where(dq_before, 0.0, p)
         leads_out.append(rows.astype(np.int32))
         snaps_out.append(np.full(rows.size, k, dtype=np.int16))

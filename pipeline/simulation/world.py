@@ -152,16 +152,16 @@ class Funnel:
     """Hazards and delays of the funnel. SQL hazard = sql_rate x channel quality x fit weight
     x intent^intent_power x follow-up speed x sales calendar (see latent.py)."""
 
-    mql_activity: float = 0.15  # MQL hazard per expected session per day x interest x (floor + fit)
+    mql_activity: float = 0.08  # MQL hazard per expected session per day x interest x (floor + fit)
     mql_intent: float = 0.004  # MQL hazard at full intent (hand-raisers with no web trail)
-    mql_dormant: float = 0.0003  # buyers' MQL hazard whatever their intent (nurture campaigns)
+    mql_dormant: float = 0.0006  # buyers' MQL hazard whatever their intent (nurture campaigns)
     mql_fit_floor: float = 0.3
     mql_trigger_share: float = 0.7  # MQLs created by a form submit or demo request event
     mql_trigger_demo: float = 0.15  # chance the trigger is a demo request, plus 0.5 x intent
     sql_rate: float = 0.10
     fit_steepness: float = 2.0  # fit weight = exp(steepness x (fit - 1)): intent pays off on fit
     intent_power: float = 1.0
-    sql_intent_floor: float = 0.2  # SQL intensity ~ (floor + intent^power): calls can persuade
+    sql_intent_floor: float = 0.35  # SQL intensity ~ (floor + intent^power): calls can persuade
     dq_rate: float = 0.006  # buyer disqualification hazard after contact, plus ...
     dq_low_intent: float = 0.03  # ... this x (1 - intent)
     dq_non_buyer: float = 0.25  # sales spots students, competitors and bots quickly
