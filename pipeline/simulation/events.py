@@ -19,6 +19,7 @@ from pipeline.simulation.calendar import Calendar
 from pipeline.simulation.funnel import NEVER, FunnelTimes
 from pipeline.simulation.latent import Latent, kind_table
 from pipeline.simulation.leads import Leads
+from pipeline.simulation.search import first_at_least
 
 DAY = world.SECONDS_PER_DAY
 E = world.EVENT
@@ -49,19 +50,14 @@ def concat(parts: list[Events]) -> Events:
 
 
 def draw_occurrences(rng: np.random.Generator, rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row, day) of Poisson occurrences with per-(row, day) rates, via one flat cumulative sum."""
-    n, n_days = rate.shape
-    cum = np.cumsum(rate, axis=None, dtype=np.float64)
-    ends = cum[n_days - 1 :: n_days]
-    starts = np.concatenate([[0.0], ends[:-1]])
-    totals = np.maximum(ends - starts, 0)
-    counts = rng.poisson(totals)
-    row = np.repeat(np.arange(n, dtype=np.int32), counts)
-    u = starts[row] + rng.random(len(row)) * totals[row]
-    flat = np.searchsorted(cum, u, side="right")
-    base = row.astype(np.int64) * n_days
-    day = np.clip(flat - base, 0, n_days - 1).astype(np.int32)
-    return row, day
+    """(row, day) of Poisson occurrences with per-(row, day) rates: a Poisson count per row,
+    then each occurrence's day by inverting the row's cumulative rate."""
+    n = rate.shape[0]
+    cum = np.cumsum(rate, axis=1)
+    totals = cum[:, -1].astype(np.float64)
+    row = np.repeat(np.arange(n, dtype=np.int32), rng.poisson(totals))
+    u = (rng.random(len(row)) * totals[row]).astype(np.float32)
+    return row, first_at_least(cum, row, u)
 
 
 def _time_of_day(rng: np.random.Generator, leads: Leads, row: np.ndarray, day: np.ndarray):

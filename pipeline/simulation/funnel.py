@@ -21,6 +21,7 @@ from features.persona import Personas
 from pipeline.simulation import world
 from pipeline.simulation.latent import Intensities, Latent
 from pipeline.simulation.leads import Leads
+from pipeline.simulation.search import first_at_least
 
 DAY = world.SECONDS_PER_DAY
 NEVER = -1
@@ -43,15 +44,19 @@ def first_event_day(
 ) -> np.ndarray:
     """First day >= start_day with an event, for per-day intensities; -1 if none on the grid.
 
-    P(no event through day d) = exp(-sum_{start..d} intensity), drawn by inversion: one
-    exponential per lead against the cumulative intensity.
+    P(no event on days start..d) = exp(-sum intensity[start..d]), drawn by inversion: one
+    exponential per lead against the cumulative intensity from its start day.
     """
     n, n_grid = intensity.shape
-    start = np.where(start_day < 0, n_grid, start_day)
-    cum = np.where(np.arange(n_grid, dtype=np.int32)[None, :] >= start[:, None], intensity, 0)
-    np.cumsum(cum, axis=1, out=cum)
-    hit = cum >= rng.exponential(size=n).astype(np.float32)[:, None]
-    return np.where(hit[:, -1], hit.argmax(axis=1), NEVER).astype(np.int32)
+    cum = np.cumsum(intensity, axis=1)
+    rows = np.arange(n)
+    active = (start_day >= 0) & (start_day < n_grid)
+    start = np.where(active, start_day, 0)
+    before = np.where(start > 0, cum[rows, start - 1], 0)
+    target = before + rng.exponential(size=n).astype(np.float32)
+    day = first_at_least(cum, rows, target)
+    hit = active & (cum[rows, day] >= target)
+    return np.where(hit, np.maximum(day, start), NEVER).astype(np.int32)
 
 
 def _later_same_day(rng: np.random.Generator, after_s: np.ndarray) -> np.ndarray:
