@@ -35,8 +35,10 @@ CalibrationMethod = Literal["isotonic", "sigmoid"]
 CALIBRATION_METHODS: tuple[CalibrationMethod, ...] = ("isotonic", "sigmoid")
 
 # Threads used for training: fixed, because LightGBM's result may depend on the thread count even
-# with deterministic=True; 2 matches the CI machines.
-TRAIN_THREADS = 2
+# with deterministic=True. One, because on a shared 2-core machine (CI, a laptop running the
+# service) LightGBM's per-iteration OpenMP barriers turn contention into a 10x slow-down: measured
+# here on X Education under load, 4 s with one thread vs 54 s with two.
+TRAIN_THREADS = 1
 # Threads for a single-row prediction: spinning up an OpenMP team costs more than one row.
 SINGLE_ROW_THREADS = 1
 # Folds used by `auto` to compare isotonic and sigmoid on the validation data.
