@@ -297,7 +297,6 @@ def _column_problems(
 ) -> tuple[pd.Series, list[Problem]]:
     """Parse one raw column into its contract dtype; report what did not parse or pass."""
     dtype = dtype_name(column)
-    shown = raw.astype("str")
     if dtype in PARSERS:
         parser, kind, what, hint = PARSERS[dtype]
         value, failed = parser(raw)
@@ -307,7 +306,7 @@ def _column_problems(
         _problem(
             f"{name}_not_{kind}",
             failed,
-            lambda p: _message(name, shown, p, f"is not {what} ({hint})"),
+            lambda p: _message(name, raw, p, f"is not {what} ({hint})"),
         )
     ]
     if not column.nullable:
@@ -318,7 +317,7 @@ def _column_problems(
         bad = np.asarray(~ok.reindex(value.index, fill_value=True), dtype=bool)
         problems.append(
             _problem(
-                f"{name}_{check.name}", bad, lambda p, c=check: _message(name, shown, p, c.error)
+                f"{name}_{check.name}", bad, lambda p, c=check: _message(name, raw, p, c.error)
             )
         )
     return value, [p for p in problems if p is not None]
@@ -451,8 +450,7 @@ def validate_table(
     warnings: dict[str, int] = {}
     if leads is not None and table != "leads":
         in_leads = _lead_positions(typed["lead_id"], leads.kept["lead_id"])
-        shown = raw["lead_id"].astype("str")
-        problems += _lead_problems(typed["lead_id"], shown, in_leads, leads)
+        problems += _lead_problems(typed["lead_id"], raw["lead_id"], in_leads, leads)
         warnings |= _before_lead_created(typed["ts"], in_leads, leads.kept["created_at"])
 
     bad, _ = _reasons(problems, n_rows)
@@ -488,8 +486,9 @@ def _before_lead_created(
 ) -> dict[str, int]:
     """Count activity dated before its lead was created: kept (cookies predate the form fill)."""
     known = in_leads >= 0
-    created = created_at.dt.tz_convert(None).to_numpy()[in_leads[known]]
-    when = ts.dt.tz_convert(None).to_numpy()[known]
+    # to_numpy with a numpy dtype is a view of the UTC values; tz_convert(None) would copy 30M.
+    created = created_at.to_numpy(dtype="datetime64[us]")[in_leads[known]]
+    when = ts.to_numpy(dtype="datetime64[us]")[known]
     n_before = int(np.count_nonzero(when < created))
     return {"ts_before_lead_created_at": n_before} if n_before else {}
 

@@ -354,3 +354,25 @@ def test_summary_mismatch_is_an_error():
     broken = {"leads": {"rows_in": 3, "rows_kept": 1, "rows_quarantined": 1}}
     with pytest.raises(RuntimeError, match="3 rows in but 1 kept"):
         stage.check_reconciles(broken)
+
+
+# --- contract on simulated data ---
+
+
+def test_simulated_data_validates_with_nothing_quarantined(tmp_path):
+    simulate = pytest.importorskip("pipeline.simulate")
+    paths = {
+        "raw": str(tmp_path / "raw"),
+        "truth": str(tmp_path / "truth"),
+        "interim": str(tmp_path / "interim"),
+        "personas": str(PROJECT / "personas.yaml"),
+    }
+    params = Params.model_validate({"paths": paths, "simulate": {"n_leads": 300}})
+    simulate.main(params)
+    summary = stage.main(params)
+    for table, counts in summary.items():
+        # The simulator's tracking double-fires are real duplicate events: kept, not quarantined.
+        assert counts["rows_quarantined"] == 0, (table, counts["reasons"])
+        assert counts["rows_kept"] == counts["rows_in"] > 0
+    assert "event_type_unknown" not in summary["events"]["warnings"]
+    assert summary["stages"]["warnings"] == {}
