@@ -1,6 +1,7 @@
 """Benchmark `leadscore simulate`: wall time, peak memory and rows per table by lead count.
 
-Each size runs in a fresh subprocess, and peak memory is that process's maximum resident set
+Each size runs in a fresh subprocess; wall time depends on what else the machine runs, so
+CPU seconds (user + system) are printed too. Peak memory is that process's maximum resident set
 size (getrusage), because tracemalloc does not see numpy's and Arrow's allocations.
 
     python benchmarks/simulate_bench.py                     # 100,000 and 1,000,000 leads
@@ -32,10 +33,12 @@ params = Params.model_validate({
 started = time.perf_counter()
 summary = main(params)
 seconds = time.perf_counter() - started
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+usage = resource.getrusage(resource.RUSAGE_SELF)
+peak_mb = usage.ru_maxrss / 1024  # KiB on Linux
+cpu = usage.ru_utime + usage.ru_stime
 sizes = {p.name: p.stat().st_size for p in out.rglob("*.parquet")}
-print("BENCH " + json.dumps({"seconds": seconds, "peak_mb": peak_mb, "rows": summary["rows"],
-                             "bytes": sizes}))
+print("BENCH " + json.dumps({"seconds": seconds, "cpu_seconds": cpu, "peak_mb": peak_mb,
+                             "rows": summary["rows"], "bytes": sizes}))
 """
 
 
@@ -56,15 +59,19 @@ def main() -> None:
     parser.add_argument("--leads", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--out", type=Path, help="output folder (default: a temporary one)")
     args = parser.parse_args()
-    print(f"{'leads':>10} {'seconds':>8} {'peak MB':>8} {'events':>12} {'stages':>9} {'truth':>11}")
+    print(
+        f"{'leads':>10} {'wall s':>8} {'cpu s':>8} {'peak MB':>8} {'events':>12} {'stages':>9} "
+        f"{'truth':>11} {'MB on disk':>10}"
+    )
     for n in args.leads:
         with tempfile.TemporaryDirectory() as tmp:
             out = (args.out or Path(tmp)) / f"leads_{n}"
             r = run_one(n, out)
         rows = r["rows"]
         print(
-            f"{n:>10,} {r['seconds']:>8.1f} {r['peak_mb']:>8.0f} {rows['events']:>12,} "
-            f"{rows['stages']:>9,} {rows['truth']:>11,}",
+            f"{n:>10,} {r['seconds']:>8.1f} {r['cpu_seconds']:>8.1f} {r['peak_mb']:>8.0f} "
+            f"{rows['events']:>12,} {rows['stages']:>9,} {rows['truth']:>11,} "
+            f"{sum(r['bytes'].values()) / 2**20:>10.0f}",
             flush=True,
         )
 

@@ -1,0 +1,1 @@
+"""The simulated CRM world behind `leadscore simulate` (see pipeline/simulator.py)."""
