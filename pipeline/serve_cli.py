@@ -108,7 +108,7 @@ def score_command(
         context = scoring_context(
             loaded.model, params, personas, sla, threshold, settings.threshold_path
         )
-        scorer = Scorer(loaded, context)
+        scorer = Scorer(loaded, context, batch_threads=0)  # a file: all cores
         table = read_table(input)
         event_table = read_table(events) if events is not None else None
         prepared = prepare(table, scorer, event_table, when, source=str(input))

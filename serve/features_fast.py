@@ -28,6 +28,7 @@ import numpy as np
 
 from features.behaviour import (
     CONTENT_DOWNLOAD,
+    NANOS_PER_SECOND,
     SECONDS_PER_DAY,
     LeadEvents,
     behaviour_features,
@@ -212,17 +213,29 @@ class FastFeatures:
                     (second, _TOPIC.get(topic, _NO_TOPIC) if topic is not None else _NO_TOPIC)
                 )
         if not pairs:
-            return LeadEvents(1, 0.0, 0, _EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY)
+            return LeadEvents(
+                n_leads=1,
+                as_of_seconds=0,
+                as_of_fraction=0.0,
+                origin=0,
+                lead=_EMPTY,
+                ts=_EMPTY,
+                kind=_EMPTY,
+                download_lead=_EMPTY,
+                download_topic=_EMPTY,
+            )
         ordered = sorted(pairs)
         origin = ordered[0][0]
         as_of_ns = ((as_of - EPOCH) // ONE_MICROSECOND) * 1000
+        whole, nanos = divmod(as_of_ns, NANOS_PER_SECOND)
         first_topic: dict[int, int] = {}
         for second, topic in sorted(downloads):
             first_topic.setdefault(second, topic)
         n, m = len(ordered), len(first_topic)
         return LeadEvents(
             n_leads=1,
-            as_of_seconds=as_of_ns / 1e9 - origin,
+            as_of_seconds=whole - origin,
+            as_of_fraction=nanos / NANOS_PER_SECOND,
             origin=origin,
             lead=np.zeros(n, dtype=np.int64),
             ts=np.fromiter((s - origin for s, _ in ordered), dtype=np.int64, count=n),

@@ -175,13 +175,23 @@ def _bad_number(value: Any) -> bool:
 class Scorer:
     """Scores leads with one loaded model under one context; immutable once built."""
 
-    def __init__(self, loaded: LoadedModel, context: ScoringContext, top_reasons: int = 3) -> None:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        context: ScoringContext,
+        top_reasons: int = 3,
+        batch_threads: int = 1,
+    ) -> None:
         from models.propensity import category_key
 
         self.loaded = loaded
         self.model = loaded.model
         self.context = context
         self.top_reasons = top_reasons
+        # LightGBM threads for a batch. One per worker in the service: measured on 2 cores, a
+        # 1000-row batch takes ~1.5 ms on one thread and ~8 ms with an OpenMP team that competes
+        # with the event loop and the other workers. `leadscore score` passes 0 (all cores).
+        self.batch_threads = batch_threads
         self.feature_names: tuple[str, ...] = tuple(self.model.feature_names)
         self.categorical: frozenset[str] = frozenset(self.model.categorical)
         self.numeric: tuple[str, ...] = tuple(
@@ -318,13 +328,14 @@ class Scorer:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probabilities; one thread for a single row, all cores for a batch."""
-        return self.model.predict_proba(X, num_threads=1 if len(X) == 1 else 0)
+        return self.model.predict_proba(X, num_threads=1 if len(X) == 1 else self.batch_threads)
 
     def reasons(self, X: np.ndarray, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, list]]:
         """Top reasons for and against, per row, from LightGBM's SHAP contributions."""
         from models.explain import reasons
 
-        contrib = self.model.contributions(X, num_threads=1 if len(X) == 1 else 0)
+        threads = 1 if len(X) == 1 else self.batch_threads
+        contrib = self.model.contributions(X, num_threads=threads)
         out = []
         for i, row in enumerate(rows):
             r = reasons(contrib[i], self.feature_names, row, k=self.top_reasons)

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         description="Where `leadscore sla report` writes the resolved `auto` threshold.",
     )
     top_reasons: int = Field(3, ge=1, le=20, description="Reasons for and against, each.")
+    batch_threads: int = Field(
+        1, ge=0, description="LightGBM threads per batch (0: all cores); one suits 1 worker/core."
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)

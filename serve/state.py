@@ -53,7 +53,9 @@ def build_serving(settings: Settings, context: ScoringContext | None = None) -> 
 
     context = context or load_context(settings)
     loaded = load_lead_model(settings.model_uri)
-    scorer = Scorer(loaded, context, top_reasons=settings.top_reasons)
+    scorer = Scorer(
+        loaded, context, top_reasons=settings.top_reasons, batch_threads=settings.batch_threads
+    )
     scorer.probe()
     return Serving(scorer=scorer, loaded_at=datetime.now(UTC))
 
