@@ -70,7 +70,9 @@ def print_summary(summary: dict[str, Any], paths: dict[str, Path]) -> None:
         "  funnel (mature cohort): "
         + ", ".join(f"{k} {v:.1%}" for k, v in rates.items() if k != "cohort_leads" and v)
     )
+    auc = summary["ceiling_auc"]
     print(
-        f"  events/lead {summary['events_per_lead']}, leads without events "
-        f"{summary['share_leads_without_events']:.1%}, ceiling AUC {summary['ceiling_auc']}"
+        f"  events/lead {summary['events_per_lead']:.1f}, leads without events "
+        f"{summary['share_leads_without_events']:.1%}, "
+        f"ceiling AUC {'n/a' if auc is None else f'{auc:.3f}'}"
     )
