@@ -126,3 +126,13 @@ def targets(
         typer.echo(json.dumps(out, indent=2))
     else:
         _print_targets(out)
+
+
+@sla_app.command()
+@user_errors
+def report(params: ParamsOption = DEFAULT_PARAMS, sla: SlaOption = None) -> None:
+    """Monthly SLA report: targets vs. actuals per channel and persona, follow-up compliance,
+    the MQL threshold and its backtest. Writes artifacts/sla/ and logs it to the MLflow run."""
+    from pipeline.sla_report import main
+
+    main(load_params(params), sla)

@@ -199,6 +199,7 @@ class Agreement(_Section):
     fit_grades: Bands
     engagement_grades: Bands
     follow_up_hours: float = Field(gt=0)
+    follow_up_compliance: float = Field(0.9, gt=0, le=1)
     sales_capacity: SalesCapacity
 
     @field_validator("tiers", mode="before")

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from sla.agreement import SCORE_MAX, SCORE_MIN
 from sla.errors import SLAError
@@ -49,6 +50,102 @@ def _candidates() -> np.ndarray:
     return SCORE_MAX - THRESHOLD_STEP * np.arange(steps + 1)  # strictest first
 
 
+@dataclass(frozen=True)
+class Curve:
+    """Per candidate threshold (strictest first): MQLs, expected SQLs and expected revenue."""
+
+    thresholds: np.ndarray
+    mqls: np.ndarray
+    sqls: np.ndarray
+    revenue: np.ndarray
+    mean_probability: float  # of all eligible leads (NaN when none)
+    eligible: int
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "threshold": self.thresholds,
+                "mqls": self.mqls,
+                "expected_sqls": self.sqls,
+                "expected_revenue_eur": self.revenue,
+            }
+        )
+
+
+def threshold_curve(
+    score: np.ndarray,
+    probability: np.ndarray,
+    eligible: np.ndarray | None = None,
+    value_per_sql_eur: np.ndarray | float = 0.0,
+) -> Curve:
+    """What each whole-score threshold would hand sales: one sort, then cumulative sums.
+
+    `eligible` marks leads no exclusion or fit rule stops (only they can become MQLs);
+    `value_per_sql_eur` is the revenue an SQL brings on average (SQL -> customer rate x deal
+    value), per lead or one figure, for the expected revenue.
+    """
+    score = np.asarray(score, dtype=np.float64)
+    probability = np.asarray(probability, dtype=np.float64)
+    if score.shape != probability.shape:
+        raise ValueError("score and probability must have the same length")
+    keep = np.ones(len(score), bool) if eligible is None else np.asarray(eligible, bool).copy()
+    keep &= ~np.isnan(score) & ~np.isnan(probability)
+    values = np.broadcast_to(np.asarray(value_per_sql_eur, dtype=np.float64), score.shape)
+    order = np.argsort(-score[keep], kind="stable")
+    p_desc = probability[keep][order]
+    cum_p = np.concatenate([[0.0], np.cumsum(p_desc)])
+    cum_v = np.concatenate([[0.0], np.cumsum((probability * values)[keep][order])])
+    s_asc = np.sort(score[keep])
+    thresholds = _candidates()
+    mqls = len(s_asc) - np.searchsorted(s_asc, thresholds, side="left")
+    return Curve(
+        thresholds=thresholds,
+        mqls=mqls,
+        sqls=cum_p[mqls],
+        revenue=cum_v[mqls],
+        mean_probability=float(p_desc.mean()) if len(p_desc) else math.nan,
+        eligible=len(s_asc),
+    )
+
+
+def _result(
+    curve: Curve, i: int, sql_target: int, capacity: int, leads_per_rep: int | None
+) -> ThresholdResult:
+    """The figures at candidate `i`, with what is missing when it falls short."""
+    meets = curve.sqls >= sql_target - SUM_TOLERANCE
+    met = bool(meets[i] and curve.mqls[i] <= capacity)
+    capacity_needed = reps_needed = extra_leads = None
+    if not met:
+        meets_any = np.flatnonzero(meets)
+        if meets_any.size:
+            capacity_needed = int(curve.mqls[meets_any[0]])
+            if leads_per_rep:
+                reps_needed = math.ceil(capacity_needed / leads_per_rep)
+        elif curve.eligible and curve.mean_probability > 0:
+            # More leads of this month's average quality; they need capacity too.
+            short_all = sql_target - curve.sqls[-1]
+            extra_leads = math.ceil(short_all / curve.mean_probability - SUM_TOLERANCE)
+    return ThresholdResult(
+        threshold=float(curve.thresholds[i]),
+        expected_mqls=int(curve.mqls[i]),
+        expected_sqls=float(curve.sqls[i]),
+        expected_revenue_eur=float(curve.revenue[i]),
+        sql_target=int(sql_target),
+        capacity=int(capacity),
+        met=met,
+        sqls_short=max(0.0, float(sql_target - curve.sqls[i])),
+        capacity_needed=capacity_needed,
+        reps_needed=reps_needed,
+        extra_leads_needed=extra_leads,
+        leads_considered=curve.eligible,
+    )
+
+
+def _check(sql_target: int, capacity: int) -> None:
+    if sql_target < 0 or capacity < 0:
+        raise SLAError(f"SQL target ({sql_target}) and capacity ({capacity}) must not be negative")
+
+
 def auto_threshold(
     score: np.ndarray,
     probability: np.ndarray,
@@ -58,32 +155,17 @@ def auto_threshold(
     value_per_sql_eur: np.ndarray | float = 0.0,
     leads_per_rep: int | None = None,
 ) -> ThresholdResult:
-    """Pick the threshold for one month of scored leads.
+    """Pick the threshold for one month of scored leads (see the module docstring)."""
+    _check(sql_target, capacity)
+    curve = threshold_curve(score, probability, eligible, value_per_sql_eur)
+    return pick_threshold(curve, sql_target, capacity, leads_per_rep)
 
-    `eligible` marks leads no exclusion or fit rule stops (only they can become MQLs);
-    `value_per_sql_eur` is the revenue an SQL brings on average (SQL -> customer rate x deal value),
-    per lead or one figure, for the expected revenue.
-    """
-    score = np.asarray(score, dtype=np.float64)
-    probability = np.asarray(probability, dtype=np.float64)
-    if score.shape != probability.shape:
-        raise ValueError("score and probability must have the same length")
-    if sql_target < 0 or capacity < 0:
-        raise SLAError(f"SQL target ({sql_target}) and capacity ({capacity}) must not be negative")
-    keep = np.ones(len(score), bool) if eligible is None else np.asarray(eligible, bool)
-    keep &= ~np.isnan(score) & ~np.isnan(probability)
-    values = np.broadcast_to(np.asarray(value_per_sql_eur, dtype=np.float64), score.shape)
-    order = np.argsort(-score[keep], kind="stable")
-    s_desc = score[keep][order]
-    cum_p = np.concatenate([[0.0], np.cumsum(probability[keep][order])])
-    cum_v = np.concatenate([[0.0], np.cumsum((probability * values)[keep][order])])
-    s_asc = s_desc[::-1]
-    thresholds = _candidates()
-    mqls = len(s_asc) - np.searchsorted(s_asc, thresholds, side="left")
-    sqls = cum_p[mqls]
-    meets = sqls >= sql_target - SUM_TOLERANCE
-    fits = mqls <= capacity
 
+def pick_threshold(
+    curve: Curve, sql_target: int, capacity: int, leads_per_rep: int | None = None
+) -> ThresholdResult:
+    meets = curve.sqls >= sql_target - SUM_TOLERANCE
+    fits = curve.mqls <= capacity
     ok = np.flatnonzero(meets & fits)
     if ok.size:
         i = int(ok[0])  # candidates run strictest first
@@ -91,32 +173,18 @@ def auto_threshold(
         # Fill capacity: the most MQLs that fit, at the highest threshold giving that many (the
         # marginal lead's score, so next month's leads in the gap below it do not overflow).
         within = np.flatnonzero(fits)
-        i = int(np.argmax(mqls == mqls[within[-1]])) if within.size else 0
-    met = bool(ok.size)
+        i = int(np.argmax(curve.mqls == curve.mqls[within[-1]])) if within.size else 0
+    return _result(curve, i, sql_target, capacity, leads_per_rep)
 
-    capacity_needed = reps_needed = extra_leads = None
-    if not met:
-        meets_any = np.flatnonzero(meets)
-        if meets_any.size:
-            capacity_needed = int(mqls[meets_any[0]])
-            if leads_per_rep:
-                reps_needed = math.ceil(capacity_needed / leads_per_rep)
-        elif len(s_asc):
-            mean_p = cum_p[-1] / len(s_asc)
-            extra_leads = (
-                math.ceil((sql_target - cum_p[-1]) / mean_p - SUM_TOLERANCE) if mean_p else None
-            )
-    return ThresholdResult(
-        threshold=float(thresholds[i]),
-        expected_mqls=int(mqls[i]),
-        expected_sqls=float(sqls[i]),
-        expected_revenue_eur=float(cum_v[mqls[i]]),
-        sql_target=int(sql_target),
-        capacity=int(capacity),
-        met=met,
-        sqls_short=max(0.0, float(sql_target - sqls[i])),
-        capacity_needed=capacity_needed,
-        reps_needed=reps_needed,
-        extra_leads_needed=extra_leads,
-        leads_considered=len(s_asc),
-    )
+
+def fixed_threshold(
+    curve: Curve,
+    threshold: float,
+    sql_target: int,
+    capacity: int,
+    leads_per_rep: int | None = None,
+) -> ThresholdResult:
+    """The same figures for an agreed fixed threshold (the nearest candidate at or above it)."""
+    _check(sql_target, capacity)
+    at_or_above = np.flatnonzero(curve.thresholds >= threshold - SUM_TOLERANCE)
+    return _result(curve, int(at_or_above[-1]), sql_target, capacity, leads_per_rep)

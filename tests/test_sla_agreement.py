@@ -32,10 +32,10 @@ def test_dump_round_trips_in_the_file_shape(raw: dict) -> None:
     agreement = parse_agreement(raw)
     dumped = agreement.model_dump(mode="json")
     assert dumped["tiers"] == {
-        "A": [75.0, 100.0],
-        "B": [50.0, 75.0],
-        "C": [25.0, 50.0],
-        "D": [0.0, 25.0],
+        "A": [25.0, 100.0],
+        "B": [10.0, 25.0],
+        "C": [3.0, 10.0],
+        "D": [0.0, 3.0],
     }
     assert parse_agreement(dumped) == agreement
 
@@ -72,16 +72,16 @@ def test_threshold_must_be_a_score_or_auto(raw: dict) -> None:
 
 
 def test_tiers_with_a_gap_are_refused(raw: dict) -> None:
-    raw["tiers"]["B"] = [55, 75]
+    raw["tiers"]["B"] = [12, 25]
     message = _error(raw)
     assert "tiers" in message and "no gap, no overlap" in message
 
 
 def test_tiers_must_cover_0_to_100(raw: dict) -> None:
-    raw["tiers"]["D"] = [5, 25]
+    raw["tiers"]["D"] = [1, 3]
     assert "must start at 0.0" in _error(raw)
-    raw["tiers"]["D"] = [0, 25]
-    raw["tiers"]["A"] = [75, 99]
+    raw["tiers"]["D"] = [0, 3]
+    raw["tiers"]["A"] = [25, 99]
     assert "must end at 100.0" in _error(raw)
 
 

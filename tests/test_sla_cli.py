@@ -46,15 +46,24 @@ def test_zero_close_rate_is_a_clear_error_with_exit_2() -> None:
     assert "Traceback" not in result.stderr
 
 
+def in_process(*args: str):
+    """The same app in-process (CliRunner): cheaper for the error paths."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    return CliRunner().invoke(app, ["sla", *args])
+
+
 def test_incomplete_figures_name_what_is_missing() -> None:
-    result = run("targets", "--revenue-goal", "100000")
-    assert result.returncode == 2
-    assert "missing --avg-deal, --close-rate" in result.stderr
+    result = in_process("targets", "--revenue-goal", "100000")
+    assert result.exit_code == 2
+    assert "missing --avg-deal, --close-rate" in result.output
 
 
 def test_agreement_without_history_says_what_to_run(tmp_path: Path) -> None:
     params = tmp_path / "params.yaml"
     params.write_text(f"paths:\n  interim: {tmp_path / 'interim'}\n  sla: {ROOT / 'sla.yaml'}\n")
-    result = run("targets", "--params", str(params), cwd=tmp_path)
-    assert result.returncode == 2
-    assert "leadscore validate" in result.stderr
+    result = in_process("targets", "--params", str(params))
+    assert result.exit_code == 2
+    assert "leadscore validate" in result.output

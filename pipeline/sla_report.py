@@ -1,0 +1,206 @@
+"""DVC stage `sla_report`: the monthly SLA report from the agreement, the history and the model.
+
+Reads sla.yaml, the validated history (data/interim) and, when it exists, the trained model
+(artifacts/train/model.joblib); writes artifacts/sla/{report.json, report.csv, threshold.json,
+speed_to_lead.csv, *.png}; logs them to the training run in MLflow when artifacts/train/run.json
+names one; prints a summary. The numbers come from sla/report.py (pure functions).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.persona import load_personas
+from pipeline.io import find_table, read_json, read_table, write_json
+from pipeline.params import Params
+from pipeline.sla_data import deal_values_by_persona, load_history, load_sla, personas_path
+from sla import measure, plots
+from sla.agreement import AUTO, SCORE_MAX, Agreement
+from sla.qualify import compile_rules, eligible_rules, qualify_frame, scores_from_probabilities
+from sla.report import (
+    backtest,
+    follow_up_effect,
+    lead_facts,
+    monthly_report,
+    open_at,
+    report_months,
+    summary_lines,
+)
+from sla.targets import Targets, targets_from_agreement
+from sla.threshold import fixed_threshold, pick_threshold, threshold_curve
+
+REPORT_DIR = "sla"
+MODEL_FILE = Path("train") / "model.joblib"
+RUN_FILE = Path("train") / "run.json"
+MLFLOW_ARTIFACT_PATH = "sla"
+
+
+def sla_dir(params: Params) -> Path:
+    return Path(params.paths.artifacts) / REPORT_DIR
+
+
+def value_per_sql(scored: pd.DataFrame, targets: Targets) -> np.ndarray:
+    """Revenue an SQL of each lead's persona brings on average: SQL -> customer x deal value."""
+    deal = {c.persona: c.avg_deal_value_eur for c in targets.cells}
+    per_lead = scored["persona"].map(deal).fillna(targets.avg_deal_value_eur)
+    return per_lead.to_numpy(dtype=float) * (targets.sql_to_customer or 0.0)
+
+
+def score_month(
+    params: Params,
+    agreement: Agreement,
+    targets: Targets,
+    history_events: pd.DataFrame,
+    leads: pd.DataFrame,
+    stages: pd.DataFrame,
+    as_of: pd.Timestamp,
+    end_of_data: pd.Timestamp,
+) -> tuple[dict[str, Any], dict[str, Any] | None, pd.DataFrame | None]:
+    """Score the open leads at the month start with the trained model; resolve the threshold
+    (auto or fixed) on them and backtest it. Without a model: only a fixed threshold, no test."""
+    import joblib
+
+    from features.build import build_features
+
+    rule = agreement.mql_rule.score_threshold
+    model_path = Path(params.paths.artifacts) / MODEL_FILE
+    if not model_path.exists():
+        reason = f"no trained model at {model_path} (run `leadscore train`)"
+        if rule == AUTO:
+            return {"threshold": None, "source": AUTO, "reason": reason}, None, None
+        return {"threshold": float(rule), "source": "fixed", "reason": reason}, None, None
+
+    personas = load_personas(personas_path(params))
+    features = build_features(leads, history_events, as_of, personas, params.features)
+    features = features[open_at(features["lead_id"], stages, as_of).to_numpy()]
+    model = joblib.load(model_path)
+    probability = np.asarray(model.predict_proba(features), dtype=float)
+    scored = features.assign(probability=probability, score=scores_from_probabilities(probability))
+    # Exclusions and the fit minimum do not depend on the threshold: any value will do here.
+    eligible = eligible_rules(scored, compile_rules(agreement, threshold=SCORE_MAX)) == ""
+    curve = threshold_curve(
+        scored["score"].to_numpy(), probability, eligible, value_per_sql(scored, targets)
+    )
+    capacity = agreement.sales_capacity
+    sql_target = targets.sqls_needed or 0
+    if rule == AUTO:
+        result = pick_threshold(
+            curve, sql_target, capacity.mqls_per_month, capacity.leads_per_rep_per_month
+        )
+    else:
+        result = fixed_threshold(
+            curve,
+            float(rule),
+            sql_target,
+            capacity.mqls_per_month,
+            capacity.leads_per_rep_per_month,
+        )
+    threshold = float(rule) if rule != AUTO else result.threshold
+    decided = qualify_frame(scored, compile_rules(agreement, threshold), scored_at=as_of)
+    scored = pd.concat([scored[["lead_id", "probability", "score"]], decided], axis=1)
+    test = backtest(
+        scored, stages, as_of, end_of_data, params.features.horizon_days, threshold
+    ).to_dict()
+    info = {
+        "threshold": threshold,
+        "source": "fixed" if rule != AUTO else AUTO,
+        "as_of": as_of.isoformat(),
+        "model": str(model_path),
+        **{k: v for k, v in result.to_dict().items() if k != "threshold"},
+    }
+    return info, test, curve.frame()
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows for JSON: NaN -> null, numpy scalars -> Python."""
+    clean = df.astype(object).where(df.notna(), None)
+    return [
+        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+        for row in clean.to_dict("records")
+    ]
+
+
+def log_to_run(params: Params, out: Path, latest: dict[str, Any]) -> dict[str, Any]:
+    """Attach the report to the training run in MLflow (the run id is in artifacts/train)."""
+    run_file = Path(params.paths.artifacts) / RUN_FILE
+    if not run_file.exists():
+        return {"logged": False, "reason": f"no {run_file}: train has not run"}
+    import mlflow
+
+    from models.tracking import configure_mlflow, log_numeric_metrics
+
+    run_id = read_json(run_file)["run_id"]
+    configure_mlflow(params.registry.experiment)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_artifacts(str(out), artifact_path=MLFLOW_ARTIFACT_PATH)
+        log_numeric_metrics(latest, "sla.latest.")
+    return {"logged": True, "run_id": run_id}
+
+
+def main(params: Params, sla_path: Path | None = None) -> dict[str, Any]:
+    agreement = load_sla(params, sla_path)
+    history = load_history(params)
+    personas = load_personas(personas_path(params))
+    targets = targets_from_agreement(agreement, history, deal_values_by_persona(personas))
+    leads, stages = history.leads, history.stages
+    end = measure.data_end(leads, stages)
+    months = report_months(end)
+
+    facts = lead_facts(leads, stages, history.persona, agreement.follow_up_hours, end)
+    table = monthly_report(facts, targets, months, agreement.follow_up_compliance)
+    effect = follow_up_effect(facts, months)
+    events = read_table(find_table(Path(params.paths.interim), "events"))
+    threshold, test, curve = score_month(
+        params, agreement, targets, events, leads, stages, months[-1], end
+    )
+
+    out = sla_dir(params)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "report.csv", index=False)
+    effect.to_csv(out / "speed_to_lead.csv", index=False)
+    write_json(threshold, out / "threshold.json")
+    plots.mqls_vs_target(table, out / "mqls_vs_target.png")
+    plots.follow_up(
+        table, agreement.follow_up_compliance, agreement.follow_up_hours, out / "follow_up.png"
+    )
+    plots.speed_to_lead(effect, out / "speed_to_lead.png")
+    plots.personas_latest(table, out / "personas_latest.png")
+    if curve is not None:
+        curve.to_csv(out / "threshold_curve.csv", index=False)
+        plots.threshold_tradeoff(
+            curve,
+            targets.sqls_needed or 0,
+            agreement.sales_capacity.mqls_per_month,
+            threshold["threshold"],
+            out / "threshold.png",
+        )
+
+    latest_rows = table[(table["level"] == "total") & (table["month"] == f"{months[-1]:%Y-%m}")]
+    latest = _records(latest_rows)[0]
+    report = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data_end": end.isoformat(),
+        "months": [f"{m:%Y-%m}" for m in months],
+        "follow_up_hours": agreement.follow_up_hours,
+        "follow_up_compliance": agreement.follow_up_compliance,
+        "agreement": agreement.model_dump(mode="json"),
+        "targets": targets.to_dict(),
+        "latest": latest,
+        "threshold": threshold,
+        "backtest": test,
+        "speed_to_lead": _records(effect),
+        "monthly": _records(table),
+    }
+    write_json(report, out / "report.json")
+    numbers = {k: v for k, v in latest.items() if isinstance(v, int | float)}
+    report["mlflow"] = log_to_run(params, out, numbers)
+    for line in summary_lines(report):
+        print(line)
+    if not report["mlflow"]["logged"]:
+        print(f"  mlflow: not logged ({report['mlflow']['reason']})")
+    return report
