@@ -12,13 +12,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from serve import routes_health, routes_info, routes_score
 from serve.errors import BodySizeLimit, CatchAll, install_error_handlers
 from serve.openapi import install_openapi
 from serve.schemas import BatchRequest, ColumnBatchRequest, ScoreRequest
-from serve.security import require_api_key
+from serve.security import ApiKeyGuard
 from serve.settings import Settings
 from serve.state import ServiceState, load_initial
 
@@ -63,10 +63,10 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.state.api_keys = tuple(k.encode() for k in settings.api_key_list())
     install_error_handlers(app)
     app.include_router(routes_health.router)
-    secured = [Depends(require_api_key)]
-    app.include_router(routes_score.router, prefix="/v1", dependencies=secured)
-    app.include_router(routes_info.router, prefix="/v1", dependencies=secured)
+    app.include_router(routes_score.router, prefix="/v1")
+    app.include_router(routes_info.router, prefix="/v1")
     install_openapi(app, (ScoreRequest, BatchRequest, ColumnBatchRequest))
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(ApiKeyGuard, keys=app.state.api_keys)  # before any body is read
     app.add_middleware(CatchAll)
     return app

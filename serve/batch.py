@@ -66,14 +66,14 @@ def score_row_batch(
         raise TooManyLeads(len(request.leads), max_batch)
 
     items: list[dict[str, Any]] = [{} for _ in request.leads]
-    rows, as_ofs, ids, where = [], [], [], []
+    rows, encoded, as_ofs, ids, where = [], [], [], [], []
     for i, raw in enumerate(request.leads):
         prefix = ("body", "leads", i)
         try:
             item = LeadInput.model_validate(raw)
             check_events(item, max_events)
             as_of = scorer.as_of_of(item, request.as_of, now)
-            values = scorer.features_of(item, as_of)
+            values, x = scorer.features_of(item, as_of)
         except ValidationError as exc:
             errors = clean_errors(exc.errors(include_input=False), prefix)
             items[i] = {"index": i, "lead_id": _raw_lead_id(raw), "errors": errors}
@@ -86,10 +86,11 @@ def score_row_batch(
             }
             continue
         rows.append(values)
+        encoded.append(x)
         as_ofs.append(as_of)
         ids.append(lead_id_of(item))
         where.append(i)
-    results = scorer.score_rows(rows, as_ofs, ids, request.explain) if rows else []
+    results = scorer.score_rows(rows, as_ofs, ids, request.explain, encoded) if rows else []
     for i, result in zip(where, results, strict=True):
         items[i] = {"index": i, "lead_id": result["lead_id"], "result": result}
     return _response(scorer, items, len(results))

@@ -16,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 REF = "#/components/schemas/{model}"
+SECURITY_SCHEME = "APIKeyHeader"  # enforced by serve.security.ApiKeyGuard
 
 
 def request_body(*models: type[BaseModel], examples: dict[str, Any] | None = None) -> dict:
@@ -50,9 +51,22 @@ def install_openapi(app: FastAPI, body_models: tuple[type[BaseModel], ...]) -> N
             routes=app.routes,
             tags=app.openapi_tags,
         )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components = schema.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
         for name, body in model_schemas(body_models).items():
-            components.setdefault(name, body)
+            schemas.setdefault(name, body)
+        components["securitySchemes"] = {
+            SECURITY_SCHEME: {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-API-Key",
+                "description": "One of LEADSCORE_API_KEYS or the lines of LEADSCORE_API_KEYS_FILE.",
+            }
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith("/v1/"):
+                for operation in operations.values():
+                    operation["security"] = [{SECURITY_SCHEME: []}]
         app.openapi_schema = schema
         return schema
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline.errors import DataError
 from serve.errors import InputError, error_item
 
 if TYPE_CHECKING:
@@ -230,11 +231,21 @@ class Scorer:
 
         return FastFeatures(params, personas)
 
-    def features_of(self, item: LeadInput, as_of: datetime) -> dict[str, Any]:
-        """Feature values for one request item (a row as given, or computed from lead + events)."""
+    def features_of(self, item: LeadInput, as_of: datetime) -> tuple[dict[str, Any], np.ndarray]:
+        """Feature values for one request item (a row as given, or computed from lead + events)
+        and their encoded (1, n_features) row; a value that is not a number is a 422."""
         if item.features is not None:
-            self.check_row(item.features, ("features",))
-            return item.features
+            try:
+                return item.features, self.encode_row(item.features)
+            except DataError:
+                self.check_row(item.features, ("features",))
+                message = "a feature value is not usable"
+                raise InputError([error_item(("features",), message, "value_error")]) from None
+        values = self.lead_values(item, as_of)
+        return values, self.encode_row(values)
+
+    def lead_values(self, item: LeadInput, as_of: datetime) -> dict[str, Any]:
+        """Features computed from the lead's profile and events (single-lead fast path)."""
         if self.lead_features is None:
             raise InputError(
                 [
@@ -518,12 +529,12 @@ class Scorer:
         as_ofs: Sequence[datetime],
         lead_ids: Sequence[str | None],
         explain: bool,
+        encoded: Sequence[np.ndarray] | None = None,
     ) -> list[dict[str, Any]]:
-        """Score feature-value rows (already checked) as one matrix; one result dict each."""
-        if len(rows) == 1:
-            X = self.encode_row(rows[0])
-        else:
-            X = np.vstack([self.encode_row(r) for r in rows])
+        """Score feature-value rows as one matrix (`encoded` rows if already encoded)."""
+        if encoded is None:
+            encoded = [self.encode_row(r) for r in rows]
+        X = encoded[0] if len(encoded) == 1 else np.vstack(encoded)
         return self.score_matrix(X, rows, as_ofs, lead_ids, explain)
 
     def score_one(
@@ -532,9 +543,9 @@ class Scorer:
         """The whole single-lead path: input -> features -> row -> probability -> decision."""
         now = now or datetime.now(UTC)
         as_of = self.as_of_of(item, None, now)
-        values = self.features_of(item, as_of)
+        values, x = self.features_of(item, as_of)
         lead_id = item.lead_id or (item.lead.lead_id if item.lead is not None else None)
-        return self.score_rows([values], [as_of], [lead_id], explain)[0]
+        return self.score_rows([values], [as_of], [lead_id], explain, [x])[0]
 
     def probe(self) -> None:
         """Score a lead with every feature unknown (and, when supported, a lead with events):
