@@ -35,9 +35,8 @@ EVENT_PHRASES: dict[str, str] = {
     "form_submit": "submitted forms",
     "demo_request": "requested a demo",
     "unsubscribe": "unsubscribed",
-    "event": "was active",
     "events": "was active",
-    "activity": "was active",
+    "intent": "showed buying intent (pricing, demo, forms)",
 }
 
 # Plain names for the persona / firmographic columns (shown as "<name>: <value>").
@@ -52,6 +51,31 @@ FIELD_NAMES: dict[str, str] = {
     "email_kind": "email address",
     "fit_score": "fit with the agreed personas",
     "engagement_score": "engagement",
+}
+
+# 0/1 persona criteria: (what, met) read "company size fits the persona" / "... does not fit".
+FIT_FLAGS: dict[str, str] = {
+    "fit_size": "company size",
+    "fit_industry": "industry",
+    "fit_role": "job role",
+    "fit_country": "country",
+}
+
+# Whole-name phrases for the single features of features/build.py; `{v}` is the shown value.
+NAMED_PHRASES: dict[str, Callable[[Any], str]] = {
+    "lead_age_days": lambda v: f"became a lead {_number(v)} days ago",
+    "days_since_first_touch": lambda v: f"first touch {_number(v)} days ago",
+    "days_since_last_event": lambda v: f"last activity {_number(v)} days ago",
+    "newsletter_subscribed": lambda v: (
+        "subscribed to the newsletter" if _truthy(v) else "not subscribed to the newsletter"
+    ),
+    "email_ctr": lambda v: f"clicked {_percent(v)} of the emails opened",
+    "webinar_attendance_ratio": lambda v: f"attended {_percent(v)} of the webinars registered for",
+    "log_company_size": lambda v: (
+        f"company of about {_number(math.expm1(v))} employees"
+        if _is_number(v) and not math.isnan(v)
+        else "company size unknown"
+    ),
 }
 
 
@@ -95,10 +119,41 @@ def _total_phrase(m: re.Match[str], value: Any) -> str:
     return f"{event_phrase(m['event'])} {_times(value)} in total"
 
 
+def _window_phrase(m: re.Match[str], value: Any) -> str:
+    days = f"in the last {m['days']} days" if m["days"] else "in total"
+    if m["stem"] == "active_days":
+        return f"active on {_number(value)} days {days}"
+    return f"{_number(value)} sessions {days}"
+
+
+def _trend_phrase(m: re.Match[str], value: Any) -> str:
+    if not _is_number(value) or math.isnan(value):
+        return f"activity trend over {m['days']} days unknown"
+    direction = "heating up" if value > 0 else ("fading" if value < 0 else "steady")
+    return f"activity {direction} over the last {m['days']} days"
+
+
+def _download_phrase(m: re.Match[str], value: Any) -> str:
+    return f"downloaded {prettify(m['topic'])} content {_times(value)}"
+
+
+def _truthy(value: Any) -> bool:
+    return bool(value) and not (isinstance(value, float) and math.isnan(value))
+
+
+def _percent(value: Any) -> str:
+    if not _is_number(value) or math.isnan(value):
+        return "an unknown share"
+    return f"{float(value):.0%}"
+
+
 Phrase = Callable[[re.Match[str], Any], str]
 # Tried in order; the first full match wins. Names follow features/build.py conventions but
 # tolerate variants (`count_` / `n_`, `days_since_` / `days_since_last_` / `recency_`).
 PATTERNS: tuple[tuple[re.Pattern[str], Phrase], ...] = (
+    (re.compile(r"(?P<stem>active_days|sessions)(?:_(?P<days>\d+)d)?"), _window_phrase),
+    (re.compile(r"trend_(?P<days>\d+)d"), _trend_phrase),
+    (re.compile(r"n_download_(?P<topic>[a-z_]+)"), _download_phrase),
     (re.compile(r"(?:count|n|num)_(?P<event>[a-z_]+?)_(?P<days>\d+)d"), _count_phrase),
     (
         re.compile(r"(?:days_since(?:_last)?|recency)_(?P<event>[a-z_]+?)(?:_days)?"),
@@ -114,9 +169,14 @@ def describe(feature: str, value: Any, overrides: Mapping[str, str] | None = Non
     string with `{value}` (e.g. a mapping file's own labels for a CRM export's columns)."""
     if overrides and feature in overrides:
         return overrides[feature].format(value=_number(value) if _is_number(value) else value)
+    if feature in NAMED_PHRASES:
+        return NAMED_PHRASES[feature](value)
+    if feature in FIT_FLAGS:
+        fits = "fits" if _truthy(value) else "does not fit"
+        return f"{FIT_FLAGS[feature]} {fits} the persona"
     for pattern, phrase in PATTERNS:
         m = pattern.fullmatch(feature)
-        if m and m["event"] in EVENT_PHRASES:
+        if m and m.groupdict().get("event", "events") in EVENT_PHRASES:
             return phrase(m, value)
     if feature in FIELD_NAMES and feature.endswith("_score"):
         return f"{FIELD_NAMES[feature]}: {_number(value)}"

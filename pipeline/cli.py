@@ -115,5 +115,27 @@ app.add_typer(sla_app, name="sla")
 app.command("serve")(serve_command)
 app.command("score")(score_command)
 
+
+@app.command("train-table")
+@user_errors
+def train_table(
+    data: Annotated[Path, typer.Argument(help="Lead table, one row per lead (.csv or .parquet).")],
+    mapping: Annotated[
+        Path, typer.Option("--mapping", help="Mapping YAML: id, label, positive, exclude, ...")
+    ],
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Refuse to train while leaky columns are used.")
+    ] = False,
+    model_name: Annotated[
+        str | None, typer.Option("--model-name", help="Registered model name (else the mapping's).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Train and cross-validate the calibrated model on a flat CRM export; log and register it."""
+    from pipeline import train_table as stage
+
+    stage.main(data, mapping, strict=strict, model_name=model_name, as_json=as_json)
+
+
 if __name__ == "__main__":
     app()

@@ -42,3 +42,19 @@ def test_shap_summary_orders_by_mean_absolute_contribution() -> None:
     table = shap_summary(contrib, ["a", "b"])
     assert table["feature"].tolist() == ["b", "a"]
     assert table["mean_abs_contribution"].tolist() == [1.5, 0.2]
+
+
+def test_every_feature_of_the_pipeline_reads_as_words() -> None:
+    # The live feature list from features/build.py: no phrase may fall back to the raw name.
+    from features.build import feature_spec
+    from pipeline.params import FeatureParams
+
+    spec = feature_spec(FeatureParams())
+    for feature in spec.numeric:
+        text = describe(feature, 2.0)
+        assert "_" not in text, (feature, text)
+    assert describe("n_download_case_study", 2) == "downloaded case study content 2 times"
+    assert describe("trend_30d", -0.5) == "activity fading over the last 30 days"
+    assert describe("fit_role", 0.0) == "job role does not fit the persona"
+    assert describe("log_company_size", np.log1p(250)) == "company of about 250 employees"
+    assert describe("email_ctr", 0.25) == "clicked 25% of the emails opened"

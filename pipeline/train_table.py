@@ -1,0 +1,404 @@
+"""`leadscore train-table DATA --mapping MAP`: the same calibrated model, from a flat CRM export.
+
+Read, validate against the mapping, audit for leakage, cross-validate the model and the logistic
+baseline, fit the final model on all rows, save it, log and register it in MLflow.
+
+Evaluation is k-fold stratified cross-validation, or, when the mapping names a `time` column,
+forward-chaining folds (train on the past, test on the next block), because a random split would
+let next quarter's leads teach the model about this quarter's. Inside every training fold a
+further hold-out (latest by time, else stratified) drives early stopping and calibration, so no
+test row ever steers the model it is scored by.
+
+The final model is a `models.propensity.LeadModel` saved with joblib at
+`artifacts/train_table/<model name>/model.joblib`; its `metadata` holds `source: "table"`, the
+mapping's `id_column` and `table_spec` (the resolved column types, see
+`features.table_mapping.TableSpec`), so `leadscore score` prepares a new export with
+`features_for_scoring(df, TableSpec.from_dict(model.metadata["table_spec"]))` and keeps the ids.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from features.table_mapping import PreparedTable, TableMapping, load_mapping, prepare_table
+from models import metrics
+from models.baselines import fit_logistic
+from models.leakage import audit_leakage, describe_flags, refuse_if_leaky, unreviewed_flags
+from models.propensity import LeadModel, fit_propensity
+from pipeline.errors import InsufficientDataError
+from pipeline.io import read_table, write_json
+
+ARTIFACTS = Path("artifacts/train_table")
+MODEL_FILE = "model.joblib"
+RESULT_FILE = "result.json"
+INPUT_EXAMPLE_ROWS = 5
+SCORE_KEYS = ("auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile")
+
+
+@dataclass(frozen=True)
+class Fold:
+    number: int
+    train: np.ndarray  # row positions
+    test: np.ndarray
+
+
+def cv_folds(table: PreparedTable, folds: int, seed: int) -> Iterator[Fold]:
+    """Stratified k-fold, or forward-chaining blocks by time when the mapping has `time`."""
+    y = table.y
+    if table.time is None:
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        for i, (tr, te) in enumerate(splitter.split(np.zeros(len(y)), y), start=1):
+            yield Fold(i, tr, te)
+        return
+    order = np.argsort(table.frame[table.time].to_numpy(), kind="stable")
+    blocks = np.array_split(order, folds + 1)
+    for i in range(1, folds + 1):
+        yield Fold(i, np.concatenate(blocks[:i]), blocks[i])
+
+
+def inner_split(
+    frame: pd.DataFrame, label: str, time: str | None, fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training rows -> (fit, valid): valid is the latest `fraction` by time, else stratified."""
+    if time is not None:
+        ordered = frame.sort_values(time, kind="stable")
+        cut = round(len(ordered) * (1.0 - fraction))
+        return ordered.iloc[:cut], ordered.iloc[cut:]
+    fit, valid = train_test_split(
+        frame, test_size=fraction, stratify=frame[label], random_state=seed
+    )
+    return fit, valid
+
+
+def fit_model(
+    frame: pd.DataFrame, table: PreparedTable, mapping: TableMapping
+) -> tuple[LeadModel, dict[str, Any]]:
+    fit, valid = inner_split(
+        frame,
+        table.label,
+        table.time,
+        mapping.evaluation.inner_valid_fraction,
+        mapping.train.seed,
+    )
+    spec = table.spec
+    return fit_propensity(
+        fit, valid, spec.model_numeric, spec.categorical, table.label, mapping.train
+    )
+
+
+def scores(y: np.ndarray, p: np.ndarray, n_bins: int) -> dict[str, float]:
+    figures = metrics.summary(y, p, n_bins=n_bins)
+    return {k: figures[k] for k in SCORE_KEYS}
+
+
+def cross_validate(
+    table: PreparedTable, mapping: TableMapping, n_bins: int = metrics.DEFAULT_N_BINS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-fold scores of the model and the logistic baseline, and out-of-fold predictions."""
+    spec, frame, y = table.spec, table.frame, table.y
+    rows, oof = [], []
+    for fold in cv_folds(table, mapping.evaluation.folds, mapping.train.seed):
+        train, test = frame.iloc[fold.train], frame.iloc[fold.test]
+        if y[fold.test].min() == y[fold.test].max():
+            raise InsufficientDataError(
+                f"fold {fold.number} has a single class in its test rows; use fewer folds"
+            )
+        model, info = fit_model(train, table, mapping)
+        baseline = fit_logistic(
+            train, spec.model_numeric, spec.categorical, table.label, mapping.train.logistic
+        )
+        p_model = model.predict_proba(test)
+        p_base = baseline.predict_proba(test)[:, 1]
+        rows.append(
+            {
+                "fold": fold.number,
+                "train_rows": len(train),
+                "test_rows": len(test),
+                "best_iteration": info["best_iteration"],
+                "calibration": info["calibration"],
+                **{f"model_{k}": v for k, v in scores(y[fold.test], p_model, n_bins).items()},
+                **{f"baseline_{k}": v for k, v in scores(y[fold.test], p_base, n_bins).items()},
+            }
+        )
+        oof.append(
+            pd.DataFrame(
+                {"row": fold.test, "fold": fold.number, "label": y[fold.test]}
+                | {"model": p_model, "baseline": p_base}
+            )
+        )
+    return pd.DataFrame(rows), pd.concat(oof, ignore_index=True).sort_values("row")
+
+
+def summarise(folds: pd.DataFrame, prefix: str) -> dict[str, float]:
+    """Mean and standard deviation over folds (population std, as most CV reports give it)."""
+    out: dict[str, float] = {}
+    for key in SCORE_KEYS:
+        values = folds[f"{prefix}_{key}"].to_numpy(dtype=float)
+        out[f"{key}_mean"] = float(np.mean(values))
+        out[f"{key}_std"] = float(np.std(values))
+    return out
+
+
+def model_name_for(mapping: TableMapping, mapping_path: Path, override: str | None) -> str:
+    """Flag, else the mapping's `model_name`, else the mapping file's name (x_education ->
+    `x-education`): each table gets its own registered model, never the pipeline's."""
+    return override or mapping.model_name or Path(mapping_path).stem.replace("_", "-")
+
+
+def log_and_register(
+    *,
+    model_name: str,
+    mapping: TableMapping,
+    mapping_path: Path,
+    data: Path,
+    table: PreparedTable,
+    result: dict[str, Any],
+    folds: pd.DataFrame,
+    oof: pd.DataFrame,
+    audit: pd.DataFrame,
+    model_path: Path,
+    out_dir: Path,
+) -> dict[str, Any]:
+    """One MLflow run (params, data, CV metrics, plots, the servable model) and a new version of
+    `model_name` with alias `challenger`; the first version also becomes `champion`."""
+    import mlflow
+
+    from models.plots import curve_plot, reliability_plot
+    from models.pyfunc import MODEL_ARTIFACT, LeadPropensityModel, model_signature
+    from models.registry import CHAMPION, champion_version, register_version, set_alias
+    from models.tracking import configure_mlflow, file_sha256, flatten, log_numeric_metrics
+
+    uri = configure_mlflow(mapping.experiment)
+    spec = table.spec
+    plots = out_dir / "plots"
+    curve_plot(
+        {n: metrics.roc_points(oof["label"], oof[n]) for n in ("model", "baseline")},
+        "fpr", "tpr", "ROC (out of fold)", plots / "roc.png", diagonal=True,
+    )  # fmt: skip
+    curve_plot(
+        {n: metrics.pr_points(oof["label"], oof[n]) for n in ("model", "baseline")},
+        "recall", "precision", "Precision-recall (out of fold)", plots / "pr.png",
+    )  # fmt: skip
+    reliability_plot(
+        {n: metrics.reliability_bins(oof["label"], oof[n]) for n in ("model", "baseline")},
+        plots / "reliability.png",
+    )
+    folds.to_csv(out_dir / "cv_folds.csv", index=False)
+    audit.to_csv(out_dir / "leakage_audit.csv", index=False)
+
+    with mlflow.start_run(run_name=f"train-table-{model_name}") as run:
+        mlflow.set_tags(
+            {
+                "leadscore.stage": "train-table",
+                "leadscore.source": "table",
+                "leadscore.model_name": model_name,
+                "leadscore.leakage_flags": ", ".join(audit.loc[audit["flagged"], "column"]),
+            }
+        )
+        mlflow.log_params(flatten(mapping.model_dump(mode="json", exclude={"train"})))
+        mlflow.log_params(flatten(mapping.train.model_dump(mode="json"), "train."))
+        mlflow.log_params(
+            {
+                "data.path": str(data),
+                "data.sha256": file_sha256(data),
+                "data.rows": len(table.frame),
+                "data.positive_rate": round(float(table.y.mean()), 6),
+                "data.features": len(spec.model_numeric) + len(spec.categorical),
+                "evaluation.scheme": result["evaluation"],
+            }
+        )
+        log_numeric_metrics({"model": result["model"], "baseline": result["baseline"]}, "cv.")
+        log_numeric_metrics(result["final_fit"], "fit.")
+        mlflow.log_artifact(str(mapping_path), "mapping")
+        for path in (out_dir / "cv_folds.csv", out_dir / "leakage_audit.csv", *plots.glob("*")):
+            mlflow.log_artifact(str(path), "evaluation")
+        columns = [*spec.model_numeric, *spec.categorical]
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=LeadPropensityModel(),
+            artifacts={MODEL_ARTIFACT: str(model_path)},
+            signature=model_signature(spec.model_numeric, spec.categorical),
+            input_example=table.frame[columns].head(INPUT_EXAMPLE_ROWS),
+        )
+    first = champion_version(model_name) is None
+    version = register_version(
+        info.model_uri,
+        model_name,
+        tags={"leadscore.source": "table", "cv.auc_mean": f"{result['model']['auc_mean']:.4f}"},
+    )
+    if first:
+        set_alias(model_name, CHAMPION, version.version)
+    return {
+        "run_id": run.info.run_id,
+        "tracking_uri": uri,
+        "model_uri": info.model_uri,
+        "registered_model": model_name,
+        "version": str(version.version),
+        "aliases": ["challenger", *(["champion"] if first else [])],
+    }
+
+
+def train_table(
+    data: Path,
+    mapping_path: Path,
+    *,
+    strict: bool = False,
+    model_name: str | None = None,
+    artifacts: Path = ARTIFACTS,
+    log: bool = True,
+) -> dict[str, Any]:
+    """The whole command without printing: returns the result dict (see `main`)."""
+    mapping = load_mapping(mapping_path)
+    source = Path(data).name
+    table = prepare_table(read_table(data), mapping, source)
+    spec = table.spec
+
+    audit = audit_leakage(
+        table.frame,
+        table.y,
+        spec.model_numeric,
+        spec.categorical,
+        mapping.leakage,
+        mapping.train.seed,
+    )
+    if strict:
+        refuse_if_leaky(audit, str(mapping_path))
+
+    folds, oof = cross_validate(table, mapping)
+    model, fit_info = fit_model(table.frame, table, mapping)
+    name = model_name_for(mapping, mapping_path, model_name)
+    model = LeadModel(
+        booster=model.booster,
+        feature_names=model.feature_names,
+        categorical=model.categorical,
+        categories=model.categories,
+        calibrator=model.calibrator,
+        metadata={
+            "source": "table",
+            "model_name": name,
+            "id_column": mapping.id,
+            "label": mapping.label,
+            "channel": mapping.channel,
+            "persona": mapping.persona,
+            "table_spec": spec.as_dict(),
+            "data": str(data),
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
+    out_dir = Path(artifacts) / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = out_dir / MODEL_FILE
+    joblib.dump(model, model_path)
+
+    result: dict[str, Any] = {
+        "data": str(data),
+        "mapping": str(mapping_path),
+        "rows": len(table.frame),
+        "positive_rate": float(table.y.mean()),
+        "evaluation": (
+            f"{mapping.evaluation.folds}-fold forward-chaining by {table.time}"
+            if table.time
+            else f"{mapping.evaluation.folds}-fold stratified"
+        ),
+        "model": summarise(folds, "model"),
+        "baseline": summarise(folds, "baseline"),
+        "folds": folds.to_dict(orient="records"),
+        "features": {
+            "numeric": list(spec.numeric),
+            "boolean": list(spec.boolean),
+            "categorical": list(spec.categorical),
+        },
+        "dropped": table.dropped,
+        "leakage": {
+            "flagged": describe_flags(audit),
+            "unreviewed": unreviewed_flags(audit)["column"].tolist(),
+            "audit": audit.to_dict(orient="records"),
+        },
+        "final_fit": fit_info,
+        "model_name": name,
+        "model_path": str(model_path),
+    }
+    if log:
+        result["mlflow"] = log_and_register(
+            model_name=name,
+            mapping=mapping,
+            mapping_path=Path(mapping_path),
+            data=Path(data),
+            table=table,
+            result=result,
+            folds=folds,
+            oof=oof,
+            audit=audit,
+            model_path=model_path,
+            out_dir=out_dir,
+        )
+    write_json(result, out_dir / RESULT_FILE)
+    return result
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """What a person reads after the run: the two headline numbers, leakage, where things went."""
+    m, b = result["model"], result["baseline"]
+    lines = [
+        f"{result['rows']} leads, {result['positive_rate']:.1%} positive; {result['evaluation']}",
+        f"model    AUC {m['auc_mean']:.3f} ± {m['auc_std']:.3f}   PR AUC {m['pr_auc_mean']:.3f}"
+        f"   log loss {m['log_loss_mean']:.3f}   ECE {m['ece_mean']:.3f}",
+        f"logistic AUC {b['auc_mean']:.3f} ± {b['auc_std']:.3f}   PR AUC {b['pr_auc_mean']:.3f}"
+        f"   log loss {b['log_loss_mean']:.3f}   ECE {b['ece_mean']:.3f}",
+        f"model saved to {result['model_path']}",
+    ]
+    if "mlflow" in result:
+        ml = result["mlflow"]
+        lines.append(
+            f"MLflow run {ml['run_id']} ({ml['tracking_uri']}); registered "
+            f"{ml['registered_model']} version {ml['version']} ({', '.join(ml['aliases'])})"
+        )
+    return "\n".join(lines)
+
+
+def warn_leakage(result: dict[str, Any]) -> None:
+    """Leakage warnings go to stderr, so `--json` output on stdout stays parseable."""
+    flagged = result["leakage"]["flagged"]
+    if flagged:
+        print("leakage audit: columns that may give the outcome away:", file=sys.stderr)
+        for line in flagged:
+            print(f"  {line}", file=sys.stderr)
+        if result["leakage"]["unreviewed"]:
+            print(
+                "  exclude them in the mapping if sales fills them in after contact, or list "
+                "them under leakage.reviewed (`--strict` refuses to train until you do)",
+                file=sys.stderr,
+            )
+
+
+def main(
+    data: Path,
+    mapping: Path,
+    *,
+    strict: bool = False,
+    model_name: str | None = None,
+    as_json: bool = False,
+    artifacts: Path = ARTIFACTS,
+    log: bool = True,
+) -> dict[str, Any]:
+    """Run `train_table` and print the report (or the result as JSON); return the result.
+
+    Tracking URI: env MLFLOW_TRACKING_URI, default sqlite:///mlflow.db in the current directory.
+    """
+    result = train_table(
+        data, mapping, strict=strict, model_name=model_name, artifacts=artifacts, log=log
+    )
+    warn_leakage(result)
+    print(json.dumps(result, default=str) if as_json else format_report(result))
+    return result
