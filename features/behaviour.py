@@ -40,6 +40,7 @@ from pipeline.params import FeatureParams
 
 SECONDS_PER_DAY = 86_400
 SECONDS_PER_MINUTE = 60
+NANOS_PER_SECOND = 1_000_000_000
 INT64_BITS = 63  # usable bits of a non-negative int64 key
 NEVER = -1  # "no event" marker for per-lead timestamps (event seconds are >= 0 after shifting)
 
@@ -91,7 +92,7 @@ def utc_datetimes(values: pd.Series) -> np.ndarray:
 
 
 def codes_in(values: pd.Series, vocabulary: Sequence[str]) -> np.ndarray:
-    """Position of each value in `vocabulary` (int64), -1 when absent or missing.
+    """Position of each value in `vocabulary` (int32), -1 when absent or missing.
 
     Hashing tens of millions of lead ids is the slowest step of the batch, so this uses arrow's
     C++ `index_in`, and maps a categorical column through its (few) categories only.
@@ -99,27 +100,28 @@ def codes_in(values: pd.Series, vocabulary: Sequence[str]) -> np.ndarray:
     if isinstance(values.dtype, pd.CategoricalDtype):
         by_category = codes_in(pd.Series(values.cat.categories, dtype=object), vocabulary)
         codes = values.cat.codes.to_numpy()
-        return np.where(codes >= 0, by_category[np.maximum(codes, 0)], -1).astype(np.int64)
+        return np.where(codes >= 0, by_category[np.maximum(codes, 0)], -1).astype(np.int32)
     vocab = pa.array([str(v) for v in vocabulary], type=pa.string())
     try:
         arr = pa.array(values.array, from_pandas=True)
         if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
             arr = pc.cast(arr, pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return pd.Index(vocab.to_pylist()).get_indexer(values.astype(str)).astype(np.int64)
+        return pd.Index(vocab.to_pylist()).get_indexer(values.astype(str)).astype(np.int32)
     found = pc.index_in(arr, value_set=vocab)
-    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
 
 @dataclass(frozen=True)
 class LeadEvents:
     """The known events at or before T of the leads in scope, deduplicated, sorted by lead then
-    time. `lead` indexes the leads table passed in; `ts` is seconds since `origin` (UTC epoch
-    seconds); `kind` indexes EVENT_TYPES. Downloads carry their topic (index into CONTENT_TOPICS,
-    len(CONTENT_TOPICS) when missing or unknown)."""
+    time. `lead` (int32) indexes the leads table passed in; `ts` (int64) is seconds since
+    `origin` (UTC epoch seconds); `kind` (int32) indexes EVENT_TYPES. Downloads carry their
+    topic (index into CONTENT_TOPICS, len(CONTENT_TOPICS) when missing or unknown)."""
 
     n_leads: int
-    as_of_seconds: float  # T in seconds since `origin`
+    as_of_seconds: int  # T in whole seconds since `origin` (floor) ...
+    as_of_fraction: float  # ... plus this fraction of a second
     origin: int
     lead: np.ndarray
     ts: np.ndarray
@@ -147,14 +149,22 @@ def _sorted_unique_keys(
             f"events span too long a time for {n_leads} leads "
             f"({ts_bits} bits of seconds): split the history or the leads"
         )
-    key = (lead << (ts_bits + low_bits)) | (ts << low_bits) | low
+    # In place where possible: at tens of millions of events every temporary costs 0.5 GB.
+    key = lead.astype(np.int64)
+    key <<= ts_bits + low_bits
+    key |= ts.astype(np.int64) << low_bits
+    key |= low
     key.sort()
     if len(key):
-        key = key[np.concatenate(([True], key[1:] != key[:-1]))]
+        first = np.empty(len(key), dtype=bool)
+        first[0] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        key = key[first]
+        del first
     return (
-        key >> (ts_bits + low_bits),
+        (key >> (ts_bits + low_bits)).astype(np.int32),
         (key >> low_bits) & ((1 << ts_bits) - 1),
-        key & ((1 << low_bits) - 1),
+        (key & ((1 << low_bits) - 1)).astype(np.int32),
     )
 
 
@@ -165,25 +175,27 @@ def lead_events(events: pd.DataFrame, lead_ids: pd.Series, as_of: pd.Timestamp) 
         raise DataError(f"events: missing column(s) {missing} (data contract: lead_id, ts, type)")
     n_leads = len(lead_ids)
     as_of = as_utc_timestamp(as_of)
-    empty = np.zeros(0, dtype=np.int64)
+    empty = np.zeros(0, dtype=np.int32)
     if missing or not len(events) or not n_leads:
-        return LeadEvents(n_leads, 0.0, 0, empty, empty, empty, empty, empty)
+        return LeadEvents(n_leads, 0, 0.0, 0, empty, empty, empty, empty, empty)
 
     when = utc_datetimes(events["ts"])
     # Leakage guard: an event after T must never reach a feature at T (NaT compares False).
     keep = when <= np.datetime64(as_of.tz_convert(None).as_unit("ns"))
     lead = codes_in(events["lead_id"], lead_ids.astype(str).tolist())
+    keep &= lead >= 0  # events of other leads (or of leads created after T)
     kind = codes_in(events["event_type"], EVENT_TYPES)
-    keep &= (lead >= 0) & (kind >= 0)  # other leads' events; unknown event types are ignored
-    seconds = when[keep].astype("datetime64[s]").astype(np.int64)
+    keep &= kind >= 0  # unknown event types are ignored
+    lead, kind = lead[keep], kind[keep]
+    seconds = when[keep].astype("datetime64[s]").view(np.int64)
     if not len(seconds):
-        return LeadEvents(n_leads, 0.0, 0, empty, empty, empty, empty, empty)
+        return LeadEvents(n_leads, 0, 0.0, 0, empty, empty, empty, empty, empty)
     origin = int(seconds.min())
-    lead, kind, seconds = lead[keep], kind[keep], seconds - origin
-    as_of_seconds = as_of.value / 1e9 - origin
+    seconds -= origin
+    whole, nanos = divmod(as_of.value, NANOS_PER_SECOND)
 
     is_download = kind == EVENT_TYPES.index(CONTENT_DOWNLOAD)
-    topic = np.full(int(is_download.sum()), len(CONTENT_TOPICS), dtype=np.int64)
+    topic = np.full(int(is_download.sum()), len(CONTENT_TOPICS), dtype=np.int32)
     if "content_topic" in events.columns and len(topic):
         rows = np.flatnonzero(keep)[is_download]
         found = codes_in(events["content_topic"].iloc[rows], CONTENT_TOPICS)
@@ -197,7 +209,8 @@ def lead_events(events: pd.DataFrame, lead_ids: pd.Series, as_of: pd.Timestamp) 
     lead, seconds, kind = _sorted_unique_keys(lead, seconds, kind, n_leads, len(EVENT_TYPES))
     return LeadEvents(
         n_leads=n_leads,
-        as_of_seconds=as_of_seconds,
+        as_of_seconds=whole - origin,
+        as_of_fraction=nanos / NANOS_PER_SECOND,
         origin=origin,
         lead=lead,
         ts=seconds,
@@ -219,8 +232,15 @@ def _runs(lead: np.ndarray, new_run: np.ndarray | None = None) -> np.ndarray:
     return np.concatenate(([True], changed if new_run is None else changed | new_run))
 
 
-def _days_since(last: np.ndarray, as_of_seconds: float) -> np.ndarray:
-    return np.where(last == NEVER, np.nan, (as_of_seconds - last) / SECONDS_PER_DAY)
+def _age_days(ev: LeadEvents, ts: np.ndarray) -> np.ndarray:
+    """Days from `ts` (seconds since origin) to T. The whole seconds are subtracted as integers
+    first, so the result does not depend on `origin`: one lead alone and the same lead in a
+    batch get bit-identical features."""
+    return ((ev.as_of_seconds - ts) + ev.as_of_fraction) / SECONDS_PER_DAY
+
+
+def _days_since(ev: LeadEvents, last: np.ndarray) -> np.ndarray:
+    return np.where(last == NEVER, np.nan, _age_days(ev, last))
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -244,34 +264,44 @@ def engagement_weights(params: FeatureParams) -> np.ndarray:
 
 def engagement_score(decayed: np.ndarray, params: FeatureParams) -> np.ndarray:
     """Decayed, weighted activity squashed into [0, 1); see the module docstring."""
-    points = np.maximum(decayed @ engagement_weights(params), 0.0)
+    # Column by column, not `decayed @ weights`: BLAS sums in an order that depends on the
+    # batch size, and one lead alone must score exactly as in a batch.
+    points = np.zeros(len(decayed))
+    for j, weight in enumerate(engagement_weights(params)):
+        points += weight * decayed[:, j]
+    points = np.maximum(points, 0.0)
     return 1.0 - np.exp2(-points / params.engagement_half_points)
 
 
 def behaviour_features(ev: LeadEvents, params: FeatureParams) -> dict[str, np.ndarray]:
     """All behaviour features, one float64 array per column in `behaviour_columns` order."""
     n, k, windows = ev.n_leads, len(EVENT_TYPES), params.windows_days
-    age = (ev.as_of_seconds - ev.ts) / SECONDS_PER_DAY  # days before T, >= 0
-    pair = ev.lead * k + ev.kind  # (lead, event type) cell
+    # Whole seconds before T. With T's fraction of a second f (0 <= f < 1), "less than w days
+    # before T" is exactly age_s < w days in seconds, so windows need no float array.
+    age_s = ev.as_of_seconds - ev.ts
+    pair = ev.lead.astype(np.int64) * k + ev.kind  # (lead, event type) cell
+
+    def within(days: float) -> np.ndarray:
+        return age_s < days * SECONDS_PER_DAY
 
     def per_type(mask: np.ndarray | None = None, weights: np.ndarray | None = None) -> np.ndarray:
         codes = pair if mask is None else pair[mask]
         return _per_lead(codes, n * k, weights).reshape(n, k)
 
-    counts = {w: per_type(age < w) for w in windows}
+    counts = {w: per_type(within(w)) for w in windows}
     total = per_type()
-    decayed = per_type(weights=np.exp2(-age / params.half_life_days))
+    decayed = per_type(weights=np.exp2(-_age_days(ev, ev.ts) / params.half_life_days))
     last = np.full(n * k, NEVER, dtype=np.int64)
     np.maximum.at(last, pair, ev.ts)
     last = last.reshape(n, k)
-    days_since_last = _days_since(last, ev.as_of_seconds)
+    days_since_last = _days_since(ev, last)
 
     out: dict[str, np.ndarray] = {}
     first = np.full(n, NEVER, dtype=np.int64)
     lead_start = _runs(ev.lead)
     first[ev.lead[lead_start]] = ev.ts[lead_start]
-    out["days_since_first_touch"] = _days_since(first, ev.as_of_seconds)
-    out["days_since_last_event"] = _days_since(last.max(axis=1), ev.as_of_seconds)
+    out["days_since_first_touch"] = _days_since(ev, first)
+    out["days_since_last_event"] = _days_since(ev, last.max(axis=1))
 
     for w in windows:
         out[f"n_events_{w}d"] = counts[w].sum(axis=1)
@@ -279,23 +309,23 @@ def behaviour_features(ev: LeadEvents, params: FeatureParams) -> dict[str, np.nd
 
     day = (ev.ts + ev.origin) // SECONDS_PER_DAY  # UTC calendar day
     for w in (*windows, None):
-        m = slice(None) if w is None else age < w
+        m = slice(None) if w is None else within(w)
         lead_w, day_w = ev.lead[m], day[m]
         new_day = _runs(lead_w, day_w[1:] != day_w[:-1])
         out["active_days" if w is None else f"active_days_{w}d"] = _per_lead(lead_w[new_day], n)
 
-    web = np.isin(ev.kind, [EVENT_TYPES.index(e) for e in WEB_EVENT_TYPES])
+    web = np.isin(np.arange(k), [EVENT_TYPES.index(e) for e in WEB_EVENT_TYPES])[ev.kind]
     web_lead, web_ts = ev.lead[web], ev.ts[web]
     gap = params.session_gap_minutes * SECONDS_PER_MINUTE
     start = _runs(web_lead, np.diff(web_ts) >= gap)
-    start_lead, start_age = web_lead[start], age[web][start]
+    start_lead, start_age = web_lead[start], age_s[web][start]
     for w in windows:
-        out[f"sessions_{w}d"] = _per_lead(start_lead[start_age < w], n)
+        out[f"sessions_{w}d"] = _per_lead(start_lead[start_age < w * SECONDS_PER_DAY], n)
     out["sessions"] = _per_lead(start_lead, n)
 
     for w in windows:
         recent = out[f"n_events_{w}d"]
-        before = _per_lead(ev.lead[(age >= w) & (age < 2 * w)], n)
+        before = _per_lead(ev.lead[~within(w) & within(2 * w)], n)
         with np.errstate(divide="ignore", invalid="ignore"):
             # (recent - before) / (recent + before): -1 fading, 0 steady or idle, +1 heating up.
             out[f"trend_{w}d"] = np.where(
@@ -313,7 +343,7 @@ def behaviour_features(ev: LeadEvents, params: FeatureParams) -> dict[str, np.nd
     for w in windows:
         out[f"n_intent_{w}d"] = counts[w][:, intent].sum(axis=1)
     out["n_intent"] = total[:, intent].sum(axis=1)
-    out["days_since_last_intent"] = _days_since(last[:, intent].max(axis=1), ev.as_of_seconds)
+    out["days_since_last_intent"] = _days_since(ev, last[:, intent].max(axis=1))
 
     n_topics = len(CONTENT_TOPICS)
     by_topic = _per_lead(ev.download_lead * (n_topics + 1) + ev.download_topic, n * (n_topics + 1))

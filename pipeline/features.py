@@ -10,12 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow.parquet as pq
+
 from features.persona import load_personas
 from features.snapshots import summarise, training_table
 from pipeline.io import find_table, read_table, write_json, write_table
 from pipeline.params import Params
 
 TABLES: tuple[str, ...] = ("leads", "events", "stages")
+# Read dictionary-encoded (pandas categorical): each lead id repeats tens of times and there are
+# a dozen event types, so this halves the memory of a large events table and lets the features
+# look each distinct id up once instead of once per event.
+DICTIONARY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "events": ("lead_id", "event_type", "content_topic"),
+    "stages": ("lead_id", "stage"),
+}
 TRAINING_TABLE = "training_table.parquet"
 SUMMARY = "summary.json"
 PERSONAS = "personas.yaml"
@@ -47,9 +57,20 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def read_interim(directory: Path, name: str) -> pd.DataFrame:
+    """One validated table; Parquet columns in DICTIONARY_COLUMNS come back as categoricals."""
+    path = find_table(directory, name)
+    wanted = DICTIONARY_COLUMNS.get(name, ())
+    if path.suffix != ".parquet" or not wanted:
+        return read_table(path)
+    present = set(pq.read_schema(path).names)
+    dictionary = [c for c in wanted if c in present]
+    return pq.read_table(path, read_dictionary=dictionary).to_pandas()
+
+
 def main(params: Params) -> dict[str, Any]:
     interim = params.paths.interim
-    leads, events, stages = (read_table(find_table(interim, name)) for name in TABLES)
+    leads, events, stages = (read_interim(interim, name) for name in TABLES)
     personas = load_personas(interim / PERSONAS)
     result = training_table(leads, events, stages, personas, params.features)
     table_path, summary_path = output_paths(params)

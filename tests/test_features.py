@@ -154,16 +154,19 @@ def test_decayed_count_halves_after_one_half_life():
     ] == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("as_of", [T, T + pd.Timedelta("3h 17min 0.25s")], ids=["T", "now"])
 @pytest.mark.parametrize("lead_id", ["a", "b", "c", "e"])
-def test_one_lead_built_alone_equals_its_batch_row(lead_id):
-    """Training/serving skew guard: the service builds one lead from its own events."""
-    batch = build()
+def test_one_lead_built_alone_equals_its_batch_row(lead_id, as_of):
+    """Training/serving skew guard: the service builds one lead from its own events, at any
+    moment; the result must be identical (bit for bit) to that lead's row in the batch."""
+    batch = build(as_of=as_of)
     alone = build(
         lead_frame=leads().query("lead_id == @lead_id"),
         event_frame=events().query("lead_id == @lead_id"),
+        as_of=as_of,
     )
     expected = batch[batch["lead_id"] == lead_id].reset_index(drop=True)
-    pd.testing.assert_frame_equal(alone, expected)
+    pd.testing.assert_frame_equal(alone, expected, check_exact=True)
 
 
 def test_naive_as_of_means_utc():
@@ -209,3 +212,11 @@ def test_unknown_engagement_weight_is_a_config_error():
 def test_windows_must_be_increasing():
     with pytest.raises(ValueError, match="strictly increasing"):
         FeatureParams(windows_days=(30, 7))
+
+
+def test_categorical_input_columns_give_the_same_features():
+    """The features stage reads events dictionary-encoded (categoricals); same result as text."""
+    ev = events()
+    as_categories = ev.astype({"lead_id": "category", "event_type": "category"})
+    as_categories["content_topic"] = as_categories["content_topic"].astype("category")
+    pd.testing.assert_frame_equal(build(event_frame=ev), build(event_frame=as_categories))
