@@ -1,0 +1,176 @@
+"""The scorer's fast paths equal the reference ones: columnar encoding = LeadModel.encode,
+numpy SLA rules = sla.qualify.qualify lead by lead, one lead = the same lead in a batch, and
+`leadscore score` writes what the service answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.persona import load_personas
+from models.registry import load_lead_model
+from pipeline.cli import app as cli
+from pipeline.params import FeatureParams
+from serve.schemas import LeadInput
+from serve.scorer import _ABSENT as ABSENT
+from serve.scorer import Scorer, build_context, qualify_arrays, unsubscribed_of
+from sla.agreement import load_agreement
+from sla.qualify import compile_rules, qualify
+from tests.serve_fixtures import ROOT, T, feature_rows, lead_body, synthetic_crm, train_small_model
+
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_small_model(tmp_path_factory.mktemp("scorer") / "model.joblib", n_leads=800)
+
+
+@pytest.fixture(scope="module")
+def scorer(model_path: Path) -> Scorer:
+    context = build_context(
+        FeatureParams(),
+        load_personas(ROOT / "personas.yaml"),
+        load_agreement(ROOT / "sla.yaml"),
+        threshold_override=30.0,
+    )
+    return Scorer(load_lead_model(str(model_path)), context)
+
+
+def test_columnar_encoding_equals_the_model_encoding(scorer: Scorer) -> None:
+    rows = feature_rows(40)
+    rows[3]["channel"] = "never_seen_channel"
+    rows[5]["persona"] = None
+    rows[7]["fit_score"] = None
+    columns = {k: [r[k] for r in rows] for k in rows[0]}
+    X, bad = scorer.encode_columns(columns, len(rows))
+    assert not bad
+    expected = scorer.model.encode(pd.DataFrame(rows))
+    np.testing.assert_array_equal(X, expected)
+    for i, row in enumerate(rows):
+        np.testing.assert_array_equal(X[i], scorer.encode_row(row)[0])
+
+
+def test_numpy_rules_equal_qualify_lead_by_lead() -> None:
+    agreement = load_agreement(ROOT / "sla.yaml")
+    rules = compile_rules(agreement, threshold=35.0)
+    rng = np.random.default_rng(3)
+    n = 400
+    fit = rng.choice([np.nan, 0.0, 0.1, 0.25, 0.5, 0.75, 1.0], n)
+    engagement = rng.choice([np.nan, 0.0, 0.05, 0.2, 0.5, 0.9], n)
+    n_unsub = rng.choice([np.nan, 0.0, 1.0, 2.0], n)
+    subscribed = rng.choice([np.nan, 0.0, 1.0], n)
+    email = rng.choice(["business", "free", "missing", None], n).tolist()
+    role = rng.choice(["cto", "student", None, "founder"], n).tolist()
+    scores = rng.integers(0, 101, n)
+    inputs = {
+        "fit_score": fit,
+        "engagement_score": engagement,
+        "n_unsubscribe": n_unsub,
+        "newsletter_subscribed": subscribed,
+        "email_kind": email,
+        "job_role": role,
+    }
+    inputs["unsubscribed"] = [
+        unsubscribed_of(ABSENT, {"n_unsubscribe": u, "newsletter_subscribed": s})
+        for u, s in zip(n_unsub, subscribed, strict=True)
+    ]
+    fast = qualify_arrays(inputs, scores, rules)
+    for i in range(n):
+        lead = {
+            "score": int(scores[i]),
+            "fit_score": float(fit[i]),
+            "engagement_score": float(engagement[i]),
+            "n_unsubscribe": float(n_unsub[i]),
+            "newsletter_subscribed": float(subscribed[i]),
+            "email_kind": email[i],
+            "job_role": role[i],
+        }  # no explicit flag: qualify derives `unsubscribed` from the features
+        d = qualify(lead, rules)
+        got = tuple(
+            fast[k][i] for k in ("decision", "rule", "tier", "fit_grade", "engagement_grade")
+        )
+        assert got == (d.decision, d.rule, d.tier, d.fit_grade, d.engagement_grade), (i, lead)
+
+
+def test_one_lead_scores_as_it_does_in_a_batch(scorer: Scorer) -> None:
+    items = [LeadInput.model_validate(lead_body(i, n_events=15)) for i in range(8)]
+    singles = [scorer.score_one(item, explain=True, now=NOW) for item in items]
+    values = [scorer.features_of(item, NOW) for item in items]
+    batch = scorer.score_rows(
+        [v for v, _ in values],
+        [NOW] * len(items),
+        [s["lead_id"] for s in singles],
+        explain=True,
+        encoded=[x for _, x in values],
+    )
+    for single, many in zip(singles, batch, strict=True):
+        assert single == many
+
+
+def test_leadscore_score_on_leads_and_events_matches_the_scorer(
+    scorer: Scorer, model_path: Path, tmp_path: Path
+) -> None:
+    leads, events = synthetic_crm(11, 30)
+    leads.to_parquet(tmp_path / "leads.parquet")
+    events.to_csv(tmp_path / "events.csv", index=False)
+    out = tmp_path / "scores.csv"
+    args = [
+        "score", str(tmp_path / "leads.parquet"), "--events", str(tmp_path / "events.csv"),
+        "--as-of", T.isoformat(), "--out", str(out), "--model", str(model_path),
+        "--params", str(ROOT / "params.yaml"), "--personas", str(ROOT / "personas.yaml"),
+        "--sla", str(ROOT / "sla.yaml"), "--threshold", "30", "--explain",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "scored 30 leads (leads)" in result.output
+    written = pd.read_csv(out)
+    assert list(written.columns[:3]) == ["lead_id", "probability", "score"]
+    assert written["reasons_for"].str.startswith("[").all()
+    for i, lead in enumerate(leads.to_dict("records")):
+        own = events[events["lead_id"] == lead["lead_id"]]
+        body = {
+            "lead": {
+                k: (None if pd.isna(v) else v.isoformat() if k == "created_at" else v)
+                for k, v in lead.items()
+            }
+            | {
+                "company_size": None if pd.isna(lead["company_size"]) else int(lead["company_size"])
+            },
+            "events": [
+                {"ts": ts.isoformat(), "event_type": et, "content_topic": tp}
+                for ts, et, tp in zip(
+                    own["ts"], own["event_type"], own["content_topic"], strict=True
+                )
+            ],
+            "as_of": T.isoformat(),
+        }
+        one = scorer.score_one(LeadInput.model_validate(body), explain=False)
+        assert written.loc[i, "lead_id"] == lead["lead_id"]
+        assert written.loc[i, "probability"] == pytest.approx(one["probability"], rel=1e-15)
+        assert written.loc[i, "decision"] == one["decision"]
+
+
+def test_leadscore_score_takes_feature_rows_and_says_what_is_missing(
+    model_path: Path, tmp_path: Path
+) -> None:
+    rows = pd.DataFrame(feature_rows(12))
+    rows.insert(0, "lead_id", [f"R{i}" for i in range(12)])
+    rows.to_parquet(tmp_path / "rows.parquet")
+    out = tmp_path / "scores.parquet"
+    base = ["--model", str(model_path), "--sla", str(ROOT / "sla.yaml"), "--threshold", "30"]
+    done = CliRunner().invoke(
+        cli, ["score", str(tmp_path / "rows.parquet"), "--out", str(out), *base]
+    )
+    assert done.exit_code == 0, done.output
+    assert pd.read_parquet(out)["lead_id"].tolist() == rows["lead_id"].tolist()
+
+    rows[["lead_id", "fit_score"]].to_csv(tmp_path / "thin.csv", index=False)
+    done = CliRunner().invoke(cli, ["score", str(tmp_path / "thin.csv"), "--out", str(out), *base])
+    assert done.exit_code == 2
+    assert "neither feature rows" in done.output
