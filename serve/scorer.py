@@ -210,6 +210,11 @@ class Scorer:
         self._index = {name: j for j, name in enumerate(self.feature_names)}
         self.rule_fields = decision_fields(context.rules)
         self.lead_features = self._lead_feature_builder()
+        self._single_row = None
+        if hasattr(self.model, "booster") and hasattr(self.model, "calibrator"):
+            from serve.fast_booster import single_row_predictor
+
+            self._single_row = single_row_predictor(self.model.booster, len(self.feature_names))
 
     # ---- inputs -> feature values -------------------------------------------------------------
 
@@ -338,7 +343,11 @@ class Scorer:
         return X, bad
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities; one thread for a single row, all cores for a batch."""
+        """Calibrated probabilities; one thread for a single row (LightGBM's single-row fast
+        path when available: the same raw score, a test pins it), `batch_threads` for a batch."""
+        if len(X) == 1 and self._single_row is not None:
+            raw = np.array([self._single_row.raw_score(X[0])])
+            return self.model.calibrator(raw)
         return self.model.predict_proba(X, num_threads=1 if len(X) == 1 else self.batch_threads)
 
     def reasons(self, X: np.ndarray, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, list]]:

@@ -174,3 +174,17 @@ def test_leadscore_score_takes_feature_rows_and_says_what_is_missing(
     done = CliRunner().invoke(cli, ["score", str(tmp_path / "thin.csv"), "--out", str(out), *base])
     assert done.exit_code == 2
     assert "neither feature rows" in done.output
+
+
+def test_single_row_fast_path_equals_predict_proba(scorer: Scorer) -> None:
+    from serve.fast_booster import single_row_predictor
+
+    fast = single_row_predictor(scorer.model.booster, len(scorer.feature_names))
+    assert fast is not None, "LightGBM's single-row fast path is missing: single leads got slower"
+    rows = feature_rows(60, seed=5)
+    X = scorer.model.encode(pd.DataFrame(rows))
+    X[::7, 3] = np.nan  # missing values take LightGBM's missing branch in both paths
+    expected = scorer.model.predict_proba(X, num_threads=1)
+    for i in range(len(X)):
+        assert scorer.predict(X[i : i + 1])[0] == expected[i]
+        assert fast.raw_score(X[i]) == scorer.model.raw_score(X[i : i + 1], num_threads=1)[0]
