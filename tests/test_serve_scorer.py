@@ -188,3 +188,26 @@ def test_single_row_fast_path_equals_predict_proba(scorer: Scorer) -> None:
     for i in range(len(X)):
         assert scorer.predict(X[i : i + 1])[0] == expected[i]
         assert fast.raw_score(X[i]) == scorer.model.raw_score(X[i : i + 1], num_threads=1)[0]
+
+
+def test_fast_row_encoding_equals_the_model_encode_row(scorer: Scorer) -> None:
+    rows = feature_rows(30, seed=9)
+    usable = [None, "", "1.5", "nan", True, False, 3, "  2 ", 1e308, -0.0]
+    unusable = ["seven", [1], {"a": 1}]
+    for i, row in enumerate(rows):
+        odd = usable + unusable if i % 3 == 0 else usable
+        for j, name in enumerate(scorer.feature_names):
+            if (i + j) % 5 == 0:
+                row[name] = odd[(i * 7 + j) % len(odd)]
+        row["channel"] = ["never_seen", None, 3.0, True, "email"][i % 5]
+    encoded = 0
+    for row in rows:
+        try:
+            expected = scorer.model.encode_row(row)
+        except Exception as exc:
+            with pytest.raises(type(exc)):
+                scorer.encode_row(row)
+            continue
+        np.testing.assert_array_equal(scorer.encode_row(row), expected)
+        encoded += 1
+    assert encoded >= len(rows) // 2
