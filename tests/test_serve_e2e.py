@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 API_KEY = "e2e-key-9f3c"
 START_TIMEOUT_S = 120
 N_LEADS = 25
+THRESHOLD = "20"  # fixed, so decisions do not wait for the SLA report's `auto` threshold
 
 
 def free_port() -> int:
@@ -42,7 +43,12 @@ def server(trained_project: Project, tmp_path_factory: pytest.TempPathFactory) -
     """A real `leadscore serve` process; always terminated, its log kept for the log test."""
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**trained_project.env, "LEADSCORE_API_KEYS": API_KEY, "PYTHONUNBUFFERED": "1"}
+    env = {
+        **trained_project.env,
+        "LEADSCORE_API_KEYS": API_KEY,
+        "LEADSCORE_MQL_THRESHOLD": THRESHOLD,
+        "PYTHONUNBUFFERED": "1",
+    }
     with log.open("w") as out:
         proc = subprocess.Popen(
             ["leadscore", "serve", "--port", str(port), "--log-level", "debug"],
@@ -145,6 +151,8 @@ def test_http_scores_equal_leadscore_score_on_the_same_leads(
         str(out),
         "--model",
         trained_project.model_uri,
+        "--threshold",
+        THRESHOLD,
     )
     cli = pd.read_parquet(out).set_index("lead_id")
     assert len(cli) == len(bodies)
@@ -152,7 +160,8 @@ def test_http_scores_equal_leadscore_score_on_the_same_leads(
         assert cli.loc[lead_id, "probability"] == result["probability"], lead_id
         assert cli.loc[lead_id, "score"] == result["score"]
         assert cli.loc[lead_id, "tier"] == result["tier"]
-        assert (cli.loc[lead_id, "decision"] or None) == result["decision"]
+        assert cli.loc[lead_id, "decision"] == result["decision"]
+        assert cli.loc[lead_id, "rule"] == result["rule"]
 
 
 def test_feature_rows_score_the_same_over_http_and_in_the_file(
