@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
 from serve.errors import InputError, TooManyLeads, clean_errors, error_item
@@ -154,24 +153,39 @@ def _column_envelope(data: dict[str, Any], max_batch: int) -> tuple[dict, list, 
 def score_column_batch(
     scorer: Scorer, data: dict[str, Any], max_batch: int, now: datetime
 ) -> dict[str, Any]:
-    """Score a columnar batch body: {"columns": {feature: [values]}, "lead_ids": [...]}."""
+    """Score a columnar batch body: {"columns": {feature: [values]}, "lead_ids": [...]}.
+
+    Columnar in, columnar out: the answer's `columns` holds one list per result field (null
+    where a lead failed; `errors` says why), so no per-lead object is built on either side.
+    """
     from serve.scorer import _utc
 
     columns, lead_ids, explain, as_of, n = _column_envelope(data, max_batch)
     as_of = _utc(as_of) if as_of is not None else now
     X, bad = scorer.encode_columns(columns, n)
-    good = [i for i in range(n) if i not in bad] if bad else list(range(n))
+    good = [i for i in range(n) if i not in bad] if bad else None
+    k = n if good is None else len(good)
     wanted = (*scorer.feature_names, *scorer.rule_fields) if explain else scorer.rule_fields
-    names = [c for c in dict.fromkeys(wanted) if c in columns]
-    cols = [columns[c] for c in names]
-    rows = (
-        [dict(zip(names, values, strict=True)) for values in zip(*cols, strict=True)]
-        if cols
-        else [{}] * n
+    raw = {
+        c: columns[c] if good is None else [columns[c][i] for i in good]
+        for c in dict.fromkeys((*wanted, "unsubscribed"))
+        if c in columns
+    }
+    ids = lead_ids if good is None else [lead_ids[i] for i in good]
+    results = (
+        scorer.score_columns(X if good is None else X[good], raw, [as_of] * k, ids, explain)
+        if k
+        else {}
     )
-    items: list[dict[str, Any]] = [{} for _ in range(n)]
-    for i, features in bad.items():
-        items[i] = {
+    if good is not None:  # put the scored leads back at their positions, null for the failed
+        for field, values in results.items():
+            full: list[Any] = [None] * n
+            for position, value in zip(good, values, strict=True):
+                full[position] = value
+            results[field] = full
+        results["lead_id"] = list(lead_ids)
+    errors = [
+        {
             "index": i,
             "lead_id": lead_ids[i],
             "errors": [
@@ -181,18 +195,15 @@ def score_column_batch(
                 for f in features
             ],
         }
-    if good:
-        idx = np.asarray(good)
-        results = scorer.score_matrix(
-            X[idx] if bad else X,
-            [rows[i] for i in good] if bad else rows,
-            [as_of] * len(good),
-            [lead_ids[i] for i in good] if bad else lead_ids,
-            explain,
-        )
-        for i, result in zip(good, results, strict=True):
-            items[i] = {"index": i, "lead_id": result["lead_id"], "result": result}
-    return _response(scorer, items, len(good))
+        for i, features in sorted(bad.items())
+    ]
+    return {
+        "model": scorer.model_ref,
+        "scored": k,
+        "failed": n - k,
+        "columns": results or {"lead_id": list(lead_ids)},
+        "errors": errors,
+    }
 
 
 def score_batch(

@@ -26,6 +26,7 @@ from serve.schemas import (
     BatchRequest,
     BatchResponse,
     ColumnBatchRequest,
+    ColumnBatchResponse,
     MessageResponse,
     ScoreRequest,
     ScoreResponse,
@@ -80,15 +81,16 @@ async def score(request: Request) -> Response:
 @router.post(
     "/score/batch",
     summary="Score a batch of leads",
-    response_model=BatchResponse,
+    response_model=BatchResponse | ColumnBatchResponse,
     responses=ERRORS,
     openapi_extra=request_body(BatchRequest, ColumnBatchRequest),
 )
 async def score_batch_route(request: Request) -> Response:
     """Up to the configured number of leads (default 1000), in row form (`leads`, each like the
     single-lead body) or columnar form (`columns`: feature -> values, the fastest). A bad lead
-    gets its own entry with the field paths; the others are scored. Reasons only with
-    `explain`, since they cost far more than the score."""
+    gets its own entry with the field paths; the others are scored. The row form answers one
+    item per lead; the columnar form answers column-wise (`columns`, `errors`). Reasons only
+    with `explain`, since they cost far more than the score."""
     state: ServiceState = request.app.state.service
     body = await request.body()
     try:

@@ -226,6 +226,41 @@ class BatchResponse(_Strict):
     items: list[BatchItem]
 
 
+class BatchError(_Strict):
+    index: int = Field(ge=0, description="Position of the lead in the request.")
+    lead_id: str | None = None
+    errors: list[ErrorItem]
+
+
+class ResultColumns(_Strict):
+    """`ScoreResult` column-wise: one list per field, one value per lead (null if it failed)."""
+
+    lead_id: list[str | None]
+    probability: list[float | None] | None = None
+    score: list[int | None] | None = None
+    tier: list[str | None] | None = None
+    fit_grade: list[str | None] | None = None
+    engagement_grade: list[str | None] | None = None
+    decision: list[str | None] | None = None
+    rule: list[str | None] | None = None
+    follow_up_by: list[datetime | None] | None = None
+    persona: list[str | None] | None = None
+    expected_value_eur: list[float | None] | None = None
+    as_of: list[datetime | None] | None = None
+    reasons_for: list[list[Reason] | None] | None = None
+    reasons_against: list[list[Reason] | None] | None = None
+
+
+class ColumnBatchResponse(_Strict):
+    """The answer to a columnar batch: columnar too, so neither side builds per-lead objects."""
+
+    model: ModelRef
+    scored: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    columns: ResultColumns
+    errors: list[BatchError] = Field(description="The leads that failed, with the bad cells.")
+
+
 class ValidationErrorResponse(_Strict):
     detail: list[ErrorItem]
 

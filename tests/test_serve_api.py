@@ -296,12 +296,17 @@ def test_columnar_batch_equals_row_batch_and_flags_bad_cells(client: TestClient)
         client, "/v1/score/batch", {"columns": columns, "lead_ids": ids, "explain": True}
     ).json()
     assert (body["scored"], body["failed"]) == (19, 1)
-    assert body["items"][4]["errors"][0]["field"] == "body.columns.fit_score.4"
-    for i, (a, b) in enumerate(zip(row_items, body["items"], strict=True)):
+    assert body["errors"][0]["index"] == 4 and body["errors"][0]["lead_id"] == "C-4"
+    assert body["errors"][0]["errors"][0]["field"] == "body.columns.fit_score.4"
+    answer = body["columns"]
+    assert answer["lead_id"] == ids
+    assert answer["probability"][4] is None and answer["reasons_for"][4] is None
+    for i, item in enumerate(row_items):
         if i != 4:
-            assert b["result"]["probability"] == a["result"]["probability"]
-            assert b["result"]["decision"] == a["result"]["decision"]
-            assert b["result"]["reasons_for"] is not None
+            assert answer["probability"][i] == item["result"]["probability"]
+            assert answer["decision"][i] == item["result"]["decision"]
+            assert answer["tier"][i] == item["result"]["tier"]
+            assert answer["reasons_for"][i] is not None
 
 
 @pytest.mark.parametrize(

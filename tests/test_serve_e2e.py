@@ -183,7 +183,7 @@ def test_feature_rows_score_the_same_over_http_and_in_the_file(
     answer = httpx.post(
         f"{server.base}/v1/score/batch", json=body, headers={"X-API-Key": API_KEY}, timeout=30
     ).json()
-    http = [i["result"]["probability"] for i in answer["items"]]
+    http = answer["columns"]["probability"]
     assert http == pytest.approx(cli["probability"].tolist(), rel=1e-12, abs=0)
 
 
