@@ -17,10 +17,12 @@ randomised leads and events; a change in features/ that this module misses fails
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,6 +44,9 @@ from features.persona import (
 )
 from features.schemas import CONTENT_TOPICS, EVENT_TYPES
 from pipeline.params import FeatureParams
+from serve.behaviour_one import BehaviourOne
+
+log = logging.getLogger("leadscore.serve")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_SECOND = timedelta(seconds=1)
@@ -167,6 +172,47 @@ class _PersonaRule:
         return sum(m and s for m, s in zip(met, self.stated, strict=True)) / self.n_stated
 
 
+@dataclass(frozen=True)
+class Selected:
+    """One lead's kept events (see `FastFeatures.selected`)."""
+
+    ts: tuple[int, ...]
+    kinds: tuple[int, ...]
+    download_topics: tuple[int, ...]
+    as_of_seconds: int
+    as_of_fraction: float
+    origin: int
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def probe_leads() -> list[tuple[list[tuple[datetime, str, str | None]], datetime]]:
+    """Deterministic leads that exercise every behaviour rule: windows and their edges,
+    duplicates, sessions, downloads per topic, newsletter, ratios, events after T."""
+    rng = np.random.default_rng(20260301)
+    as_of = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+    types = [*EVENT_TYPES, "unknown_type"]
+    topics: list[str | None] = [*CONTENT_TOPICS, None, "unknown_topic"]
+    leads: list[tuple[list[tuple[datetime, str, str | None]], datetime]] = [([], as_of)]
+    for size in (1, 5, 60, 200):
+        seconds = rng.integers(-3600, 200 * 86400, size)
+        events = [
+            (
+                as_of - timedelta(seconds=int(s)),
+                types[int(rng.integers(0, len(types)))],
+                topics[int(rng.integers(0, len(topics)))],
+            )
+            for s in seconds
+        ]
+        events += events[: size // 3]  # exact duplicates
+        edges = [7 * 86400, 14 * 86400, 30 * 86400, 60 * 86400, 90 * 86400, 180 * 86400]
+        events += [(as_of - timedelta(seconds=e), "site_visit", None) for e in edges]
+        leads.append((events, as_of))
+    return leads
+
+
 class FastFeatures:
     """Single-lead features for one FeatureParams and personas (built once per model load)."""
 
@@ -177,6 +223,7 @@ class FastFeatures:
         self.spec = feature_spec(params)
         self.rules = [_PersonaRule(p) for p in personas.personas]
         self.min_fit = params.persona_min_fit
+        self.twin = self._checked_twin()
 
     def persona_fit(self, firmo: dict[str, Any]) -> dict[str, Any]:
         """Best persona (first of the highest fit), its criteria, fit_score, and the persona name
@@ -194,10 +241,12 @@ class FastFeatures:
         out["persona"] = best_name if best_fit >= self.min_fit else NO_PERSONA
         return out
 
-    def lead_events(
+    def selected(
         self, events: Sequence[tuple[datetime, str, str | None]], as_of: datetime
-    ) -> LeadEvents:
-        """One lead's events as features.behaviour.LeadEvents (n_leads=1), same rules."""
+    ) -> Selected:
+        """The lead's events as features.behaviour.lead_events keeps them: at or before T,
+        known types, one per (second, type) sorted; downloads keep the smallest topic code per
+        second; times as whole seconds since the first event, T split into seconds + fraction."""
         as_of = _utc(as_of)
         pairs: set[tuple[int, int]] = set()
         downloads: set[tuple[int, int]] = set()
@@ -212,18 +261,8 @@ class FastFeatures:
                 downloads.add(
                     (second, _TOPIC.get(topic, _NO_TOPIC) if topic is not None else _NO_TOPIC)
                 )
-        if not pairs:
-            return LeadEvents(
-                n_leads=1,
-                as_of_seconds=0,
-                as_of_fraction=0.0,
-                origin=0,
-                lead=_EMPTY,
-                ts=_EMPTY,
-                kind=_EMPTY,
-                download_lead=_EMPTY,
-                download_topic=_EMPTY,
-            )
+        if not pairs:  # as the batch path: nothing to anchor times on
+            return Selected((), (), (), 0, 0.0, 0)
         ordered = sorted(pairs)
         origin = ordered[0][0]
         as_of_ns = ((as_of - EPOCH) // ONE_MICROSECOND) * 1000
@@ -231,18 +270,72 @@ class FastFeatures:
         first_topic: dict[int, int] = {}
         for second, topic in sorted(downloads):
             first_topic.setdefault(second, topic)
-        n, m = len(ordered), len(first_topic)
-        return LeadEvents(
-            n_leads=1,
+        return Selected(
+            ts=tuple(sec - origin for sec, _ in ordered),
+            kinds=tuple(k for _, k in ordered),
+            download_topics=tuple(first_topic.values()),
             as_of_seconds=whole - origin,
             as_of_fraction=nanos / NANOS_PER_SECOND,
             origin=origin,
-            lead=np.zeros(n, dtype=np.int64),
-            ts=np.fromiter((s - origin for s, _ in ordered), dtype=np.int64, count=n),
-            kind=np.fromiter((k for _, k in ordered), dtype=np.int64, count=n),
-            download_lead=np.zeros(m, dtype=np.int64),
-            download_topic=np.fromiter(first_topic.values(), dtype=np.int64, count=m),
         )
+
+    def lead_events(
+        self, events: Sequence[tuple[datetime, str, str | None]], as_of: datetime
+    ) -> LeadEvents:
+        """One lead's events as features.behaviour.LeadEvents (n_leads=1), same rules."""
+        sel = self.selected(events, as_of)
+        n, m = len(sel.ts), len(sel.download_topics)
+        return LeadEvents(
+            n_leads=1,
+            as_of_seconds=sel.as_of_seconds,
+            as_of_fraction=sel.as_of_fraction,
+            origin=sel.origin,
+            lead=np.zeros(n, dtype=np.int64),
+            ts=np.asarray(sel.ts, dtype=np.int64).reshape(n),
+            kind=np.asarray(sel.kinds, dtype=np.int64).reshape(n),
+            download_lead=np.zeros(m, dtype=np.int64),
+            download_topic=np.asarray(sel.download_topics, dtype=np.int64).reshape(m),
+        )
+
+    def behaviour(
+        self, events: Sequence[tuple[datetime, str, str | None]], as_of: datetime
+    ) -> dict[str, float]:
+        """Behaviour features: the Python twin when it proved identical, else numpy."""
+        if self.twin is not None:
+            sel = self.selected(events, as_of)
+            return self.twin.features(
+                sel.ts,
+                sel.kinds,
+                sel.download_topics,
+                sel.as_of_seconds,
+                sel.as_of_fraction,
+                sel.origin,
+            )
+        behaviour = behaviour_features(self.lead_events(events, as_of), self.params)
+        return {name: float(values[0]) for name, values in behaviour.items()}
+
+    def _checked_twin(self) -> BehaviourOne | None:
+        """The Python twin if it equals `behaviour_features` bit for bit on probe leads."""
+        twin = BehaviourOne(self.params)
+        for events, as_of in probe_leads():
+            sel = self.selected(events, as_of)
+            mine = twin.features(
+                sel.ts,
+                sel.kinds,
+                sel.download_topics,
+                sel.as_of_seconds,
+                sel.as_of_fraction,
+                sel.origin,
+            )
+            batch = behaviour_features(self.lead_events(events, as_of), self.params)
+            theirs = {name: float(values[0]) for name, values in batch.items()}
+            if list(mine) != list(theirs) or any(not _same(mine[k], theirs[k]) for k in theirs):
+                log.warning(
+                    "serve.behaviour_one disagrees with features.behaviour; scoring single "
+                    "leads with the numpy path (slower). Update serve/behaviour_one.py."
+                )
+                return None
+        return twin
 
     def features(
         self,
@@ -255,8 +348,7 @@ class FastFeatures:
         created = _utc(lead.created_at)
         delta_ns = ((as_of - created) // ONE_MICROSECOND) * 1000
         out: dict[str, Any] = {"lead_age_days": float(delta_ns) / float(SECONDS_PER_DAY * 10**9)}
-        behaviour = behaviour_features(self.lead_events(events, as_of), self.params)
-        out.update({name: float(values[0]) for name, values in behaviour.items()})
+        out.update(self.behaviour(events, as_of))
         firmo = firmographics(lead)
         fit = self.persona_fit(firmo)
         firmo.pop("_employees")

@@ -157,3 +157,12 @@ def test_events_after_as_of_never_count() -> None:
 
 def nan_as_none(row: dict) -> dict:
     return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+
+
+@pytest.mark.parametrize("windows", [(7, 30, 90), (3, 14), (1,)])
+def test_the_python_behaviour_twin_is_in_use(windows: tuple[int, ...]) -> None:
+    fast = FastFeatures(params(windows_days=windows, half_life_days=9), personas())
+    assert fast.twin is not None, (
+        "serve/behaviour_one.py no longer matches features/behaviour.py bit for bit: single "
+        "leads are scored with the slower numpy path until it is updated"
+    )
