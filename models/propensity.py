@@ -14,6 +14,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -330,6 +331,20 @@ def lightgbm_params(params: LightGBMParams, seed: int, num_threads: int) -> dict
     }
 
 
+def monotone_directions(
+    feature_names: Sequence[str], categorical: Sequence[str], patterns: Mapping[str, int]
+) -> list[int]:
+    """Direction per feature from the first matching pattern (0 when none; categoricals have
+    no order, so always 0)."""
+    directions = []
+    for name in feature_names:
+        match = 0
+        if name not in categorical:
+            match = next((d for p, d in patterns.items() if fnmatch.fnmatchcase(name, p)), 0)
+        directions.append(int(match))
+    return directions
+
+
 def learn_categories(train: pd.DataFrame, categorical: Sequence[str]) -> dict[str, tuple[str, ...]]:
     """Sorted distinct values per categorical column, as seen in training only."""
     out: dict[str, tuple[str, ...]] = {}
@@ -391,6 +406,12 @@ def fit_propensity(
     lgb_names = _lightgbm_names(feature_names)
     cat_idx = list(range(len(numeric), len(feature_names)))
     config = lightgbm_params(params.lightgbm, params.seed, num_threads)
+    directions = monotone_directions(feature_names, categorical, params.monotone)
+    if any(directions):
+        # A marketer's promise the trees must keep: e.g. more recent activity never lowers the
+        # score. "intermediate" keeps most of the accuracy the basic method gives away.
+        config["monotone_constraints"] = directions
+        config["monotone_constraints_method"] = "intermediate"
     d_train = lgb.Dataset(
         X_train, y_train, feature_name=lgb_names, categorical_feature=cat_idx, free_raw_data=True
     )

@@ -112,7 +112,11 @@ class PointsParams(_Section):
 
 
 class TrainParams(_Section):
+    """`monotone` maps feature-name patterns (fnmatch, first match wins) to a direction the
+    score must respect: 1 = more of it never lowers the score, -1 = never raises it."""
+
     seed: int = 42
+    monotone: dict[str, Literal[-1, 0, 1]] = Field(default_factory=dict)
     min_positives: int = Field(50, ge=1)
     validation_snapshots: int = Field(1, ge=1)
     calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"

@@ -8,6 +8,7 @@ the later stages check that the run they extend really exists in the tracking st
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,14 @@ def dataset_info(table: pd.DataFrame, split: TimeSplit, table_path: Path) -> dic
     }
 
 
+def loggable_params(params: Params) -> dict[str, Any]:
+    """The params a run records. Pattern-keyed maps (train.monotone) become one JSON value:
+    MLflow param names may not hold the `*` and `[` of a pattern."""
+    dumped = params.model_dump(mode="json", include={"features", "train", "simulate"})
+    dumped["train"]["monotone"] = json.dumps(dumped["train"]["monotone"])
+    return dumped
+
+
 def log_run(
     params: Params,
     model: Any,
@@ -88,9 +97,7 @@ def log_run(
         mlflow.set_tags(
             {"leadscore.stage": "train", "leadscore.target": params.features.target_stage}
         )
-        mlflow.log_params(
-            flatten(params.model_dump(mode="json", include={"features", "train", "simulate"}))
-        )
+        mlflow.log_params(flatten(loggable_params(params)))
         mlflow.log_params({f"data.{k}": v for k, v in data.items()})
         dataset = mlflow.data.from_pandas(
             example.head(0), name="training_table", digest=data["sha256"][:16]

@@ -37,7 +37,7 @@ def test_dvc_repro_runs_every_stage_and_registers_a_champion(trained_project: Pr
     client = mlflow_client(trained_project)
     champion = client.get_model_version_by_alias("lead-propensity", "champion")
     challenger = client.get_model_version_by_alias("lead-propensity", "challenger")
-    assert champion.version == challenger.version == "1"
+    assert str(champion.version) == str(challenger.version) == "1"
     assert champion.run_id == run_id(trained_project)
     assert client.get_model_version("lead-propensity", "1").tags["promotion.decision"] == "champion"
 
@@ -149,8 +149,8 @@ def test_changing_a_training_param_retrains_without_rebuilding_data_and_guards_t
         assert f"Running stage '{stage}'" in done.stdout
 
     client = mlflow_client(trained_project)
-    assert client.get_model_version_by_alias("lead-propensity", "challenger").version == "2"
-    assert client.get_model_version_by_alias("lead-propensity", "champion").version == "1"
+    assert str(client.get_model_version_by_alias("lead-propensity", "challenger").version) == "2"
+    assert str(client.get_model_version_by_alias("lead-propensity", "champion").version) == "1"
     decision = json.loads((trained_project.root / "artifacts/register/decision.json").read_text())
     assert decision["promote"] is False
     assert client.get_model_version("lead-propensity", "2").tags["promotion.decision"] == (
