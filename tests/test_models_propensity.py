@@ -180,3 +180,11 @@ def test_isotonic_calibrator_is_np_interp_and_monotone() -> None:
     p = cal(raw)
     assert np.all(np.diff(p) >= 0)
     assert binary_log_loss(y, p) <= binary_log_loss(y, 1 / (1 + np.exp(-raw)))
+
+
+def test_monotone_patterns_apply_first_match_and_never_to_categoricals() -> None:
+    from models.propensity import monotone_directions
+
+    names = ("days_since_last_unsubscribe", "days_since_last_pricing_view", "n_events", "channel")
+    patterns = {"*unsubscribe*": 0, "days_since_last_*": -1, "n_*": 1, "chan*": 1}
+    assert monotone_directions(names, ("channel",), patterns) == [0, -1, 1, 0]
