@@ -15,10 +15,10 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from serve.errors import InputError, TooManyLeads, clean_errors, error_item
-from serve.schemas import BatchRequest, LeadInput
+from serve.schemas import BatchRequest, LeadInput, UtcTime
 from serve.scorer import Scorer
 
-_AS_OF = TypeAdapter(datetime | None)
+_AS_OF = TypeAdapter(UtcTime | None)
 _COLUMN_KEYS = frozenset({"columns", "lead_ids", "explain", "as_of"})
 
 

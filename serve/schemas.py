@@ -8,12 +8,46 @@ OpenAPI request schemas (see serve/openapi.py), so docs, validation and fuzzing 
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, model_validator
+from pydantic.json_schema import WithJsonSchema
 
-FeatureValue = float | str | bool | None
+# Times the whole pipeline can hold: pandas (the batch path) stores nanoseconds since 1970 in
+# int64, which ends in 2262; nothing in a CRM predates 1900.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)
+
+
+def _utc_time(value: datetime) -> datetime:
+    """Naive means UTC (the data contract); aware is converted; out of range is an error."""
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time is out of range (1900-2262)") from None
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("time is out of range (1900-2262)")
+    return value
+
+
+def _feature_value(value: Any) -> float | str | bool | None:
+    """A feature value is a number, a string, a boolean or null: one check, one error."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | float):
+        return value
+    raise ValueError("a feature value must be a number, a string, a boolean or null")
+
+
+UtcTime = Annotated[datetime, AfterValidator(_utc_time)]
+FeatureValue = Annotated[
+    float | str | bool | None,
+    PlainValidator(_feature_value),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "boolean"}, {"type": "null"}]}
+    ),
+]
 
 EXAMPLE_LEAD = {
     "lead_id": "L-000123",
@@ -49,7 +83,7 @@ class LeadProfile(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     lead_id: str | None = Field(None, max_length=200, description="Your id, echoed back.")
-    created_at: datetime = Field(description="When the lead was created (ISO 8601; UTC if naive).")
+    created_at: UtcTime = Field(description="When the lead was created (ISO 8601; UTC if naive).")
     channel: str | None = Field(None, max_length=100, description="Acquisition channel.")
     company_size: int | None = Field(None, ge=0, le=10_000_000, description="Employees.")
     industry: str | None = Field(None, max_length=100)
@@ -63,7 +97,7 @@ class LeadEvent(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    ts: datetime = Field(description="When it happened (ISO 8601; UTC if naive).")
+    ts: UtcTime = Field(description="When it happened (ISO 8601; UTC if naive).")
     event_type: str = Field(max_length=100, examples=["pricing_view"])
     content_topic: str | None = Field(None, max_length=100, examples=["pricing"])
 
@@ -83,7 +117,7 @@ class LeadInput(_Strict):
         examples=[EXAMPLE_FEATURES],
     )
     lead_id: str | None = Field(None, max_length=200, description="Echoed back (feature rows).")
-    as_of: datetime | None = Field(
+    as_of: UtcTime | None = Field(
         None, description="Score as of this time (default: now). Features see events up to it."
     )
 
@@ -132,7 +166,7 @@ class BatchRequest(_Strict):
         description="Leads in the `LeadInput` shape; a bad one gets its own error entry.",
     )
     explain: bool = Field(False, description="Add reasons per lead (about 2 ms each).")
-    as_of: datetime | None = Field(None, description="Default `as_of` for leads without one.")
+    as_of: UtcTime | None = Field(None, description="Default `as_of` for leads without one.")
 
 
 class ColumnBatchRequest(_Strict):
@@ -159,7 +193,7 @@ class ColumnBatchRequest(_Strict):
     )
     lead_ids: list[str | None] | None = Field(None, description="One id per lead, echoed back.")
     explain: bool = Field(False, description="Add reasons per lead (about 2 ms each).")
-    as_of: datetime | None = Field(None, description="Scoring time (default now).")
+    as_of: UtcTime | None = Field(None, description="Scoring time (default now).")
 
 
 class Reason(_Strict):

@@ -378,14 +378,23 @@ class Scorer:
         return self.model.predict_proba(X, num_threads=1 if len(X) == 1 else self.batch_threads)
 
     def reasons(self, X: np.ndarray, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, list]]:
-        """Top reasons for and against, per row, from LightGBM's SHAP contributions."""
+        """Top reasons for and against, per row, from LightGBM's SHAP contributions.
+
+        The words show what the model saw: numbers as encoded (a numeric string as its number,
+        an empty value as unknown), categories by their key.
+        """
         from models.explain import reasons
 
         threads = 1 if len(X) == 1 else self.batch_threads
         contrib = self.model.contributions(X, num_threads=threads)
+        key = self._category_key
         out = []
         for i, row in enumerate(rows):
-            r = reasons(contrib[i], self.feature_names, row, k=self.top_reasons)
+            seen = [
+                key(row.get(name)) if name in self.categorical else float(X[i, j])
+                for j, name in enumerate(self.feature_names)
+            ]
+            r = reasons(contrib[i], self.feature_names, seen, k=self.top_reasons)
             out.append(
                 {
                     "reasons_for": [_reason(x) for x in r["for"]],

@@ -167,6 +167,18 @@ def test_unknown_categories_and_unknown_fields_are_accepted(client: TestClient) 
     assert post(client, "/v1/score", {"features": row}).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "features",
+    [
+        {"fit_score": 1e308, "engagement_score": -1e308},
+        {"fit_score": "1e999", "lead_age_days": "NaN"},
+        {"channel": 12345678901234567890, "persona": True, "fit_score": ""},
+    ],
+)
+def test_extreme_but_valid_values_still_score(client: TestClient, features: dict) -> None:
+    assert post(client, "/v1/score", {"features": features}).status_code == 200
+
+
 def test_missing_features_count_as_unknown(client: TestClient) -> None:
     assert post(client, "/v1/score", {"features": {"fit_score": 0.9}}).status_code == 200
 
@@ -187,6 +199,12 @@ def test_missing_features_count_as_unknown(client: TestClient) -> None:
         ({}, "body"),
         ([1, 2], "body"),
         ({"features": {}, "surprise": 1}, "body.surprise"),
+        ({"lead": {"created_at": "0001-01-01T00:00:00+01:00"}}, "body.lead.created_at"),
+        (
+            {"lead": {"created_at": AS_OF}, "as_of": "9999-12-31T23:59:59-01:00"},
+            "body.as_of",
+        ),
+        ({"features": {"channel": {"a": 1}}}, "body.features.channel"),
     ],
 )
 def test_malformed_input_is_422_naming_the_field(client: TestClient, body: Any, field: str) -> None:
