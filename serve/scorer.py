@@ -210,8 +210,12 @@ class Scorer:
         self._category_plan = [
             (j, f, self._codes[f]) for j, f in enumerate(self.feature_names) if f in self._codes
         ]
+        metadata = getattr(self.model, "metadata", None) or {}
         self.model_ref = {
-            "name": loaded.name,
+            # A local file's name is its stem ("model"); a flat-table model knows its own name.
+            "name": metadata.get("model_name", loaded.name)
+            if loaded.version is None
+            else loaded.name,
             "version": None if loaded.version is None else str(loaded.version),
         }
         self._index = {name: j for j, name in enumerate(self.feature_names)}

@@ -211,3 +211,56 @@ def test_fast_row_encoding_equals_the_model_encode_row(scorer: Scorer) -> None:
         np.testing.assert_array_equal(scorer.encode_row(row), expected)
         encoded += 1
     assert encoded >= len(rows) // 2
+
+
+def test_leadscore_score_takes_a_flat_table_model_and_export(tmp_path: Path) -> None:
+    import joblib
+
+    from features.table_mapping import TableSpec
+    from models.propensity import LeadModel, fit_propensity
+    from pipeline.params import LightGBMParams, TrainParams
+
+    rng = np.random.default_rng(4)
+    n = 600
+    table = pd.DataFrame(
+        {
+            "Lead Id": [f"X{i}" for i in range(n)],
+            "Visits": rng.poisson(3, n).astype(float),
+            "Source": rng.choice(["Google", "Referral", "Olark"], n),
+            "Opted Out": rng.choice(["Yes", "No"], n),
+        }
+    )
+    table["label"] = (rng.uniform(size=n) < 0.1 + 0.05 * table["Visits"]).astype(int)
+    typed = table.assign(**{"Opted Out": (table["Opted Out"] == "Yes").astype(float)})
+    params = TrainParams(lightgbm=LightGBMParams(n_estimators=30, early_stopping_rounds=10))
+    fitted, _ = fit_propensity(
+        typed[:400], typed[400:], ["Visits", "Opted Out"], ["Source"], "label", params
+    )
+    spec = TableSpec(
+        numeric=("Visits",), boolean=("Opted Out",), categorical=("Source",), id="Lead Id"
+    )
+    model = LeadModel(
+        booster=fitted.booster,
+        feature_names=fitted.feature_names,
+        categorical=fitted.categorical,
+        categories=fitted.categories,
+        calibrator=fitted.calibrator,
+        metadata={"source": "table", "model_name": "crm-export", "table_spec": spec.as_dict()},
+    )
+    joblib.dump(model, tmp_path / "model.joblib")
+    table.drop(columns=["label"]).head(50).to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "scores.csv"
+    args = [
+        "score",
+        str(tmp_path / "new.csv"),
+        "--out",
+        str(out),
+        "--model",
+        str(tmp_path / "model.joblib"),
+    ]
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 0, done.output
+    assert "(table) with crm-export" in done.output
+    scores = pd.read_csv(out)
+    assert scores["lead_id"].tolist() == table["Lead Id"].head(50).tolist()
+    assert scores["probability"].between(0, 1).all() and scores["decision"].isna().all()
