@@ -14,10 +14,14 @@ from pipeline.errors import LeadscoreError
 
 def serve_command(
     host: Annotated[
-        str, typer.Option(help="Interface to listen on (0.0.0.0 for all).")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (one model each).")] = 1,
+        str | None, typer.Option(help="Interface (default LEADSCORE_HOST or 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="TCP port (default LEADSCORE_PORT or 8000).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes, one model each (default 1).")
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(
@@ -25,7 +29,7 @@ def serve_command(
             "Default: LEADSCORE_MODEL_URI or models:/lead-propensity@champion."
         ),
     ] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[str | None, typer.Option(help="uvicorn log level (default info).")] = None,
     access_log: Annotated[bool, typer.Option(help="Log one line per request (no bodies).")] = True,
 ) -> None:
     """Serve the scoring API (FastAPI under uvicorn). Settings come from LEADSCORE_* variables;
@@ -52,10 +56,10 @@ def serve_command(
     uvicorn.run(
         "serve.app:create_app",
         factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
+        host=host or settings.host,
+        port=port if port is not None else settings.port,
+        workers=workers or settings.workers,
+        log_level=log_level or settings.log_level,
         access_log=access_log,
         limit_max_requests=None,
         timeout_keep_alive=30,
