@@ -11,6 +11,8 @@ from serve.schemas import ModelInfo, ReloadResponse, SlaInfo
 from serve.state import ServiceState, Serving, reload
 
 router = APIRouter()
+# No body to validate here: a wrong key, an oversize body or no model yet.
+INFO_ERRORS = {code: ERRORS[code] for code in (401, 413, 503)}
 
 
 def model_info(serving: Serving) -> dict:
@@ -29,7 +31,7 @@ def model_info(serving: Serving) -> dict:
     }
 
 
-@router.get("/model", tags=["model"], response_model=ModelInfo, responses=ERRORS)
+@router.get("/model", tags=["model"], response_model=ModelInfo, responses=INFO_ERRORS)
 async def get_model(request: Request) -> Response:
     """The model being served: name, version, alias, run id, when trained, test metrics and the
     feature names a feature row may carry."""
@@ -37,7 +39,7 @@ async def get_model(request: Request) -> Response:
     return json_response(model_info(state.current()))
 
 
-@router.get("/sla", tags=["sla"], response_model=SlaInfo, responses=ERRORS)
+@router.get("/sla", tags=["sla"], response_model=SlaInfo, responses=INFO_ERRORS)
 async def get_sla(request: Request) -> Response:
     """The agreement in force (sla.yaml, validated) and the MQL threshold applied now."""
     state: ServiceState = request.app.state.service
@@ -54,7 +56,7 @@ async def get_sla(request: Request) -> Response:
     )
 
 
-@router.post("/admin/reload", tags=["admin"], response_model=ReloadResponse, responses=ERRORS)
+@router.post("/admin/reload", tags=["admin"], response_model=ReloadResponse, responses=INFO_ERRORS)
 async def post_reload(request: Request) -> Response:
     """Load the model URI again (e.g. after the `champion` alias moved) and swap atomically.
     If the new model fails to load or to score a probe lead, the old one keeps serving and the
