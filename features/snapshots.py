@@ -24,22 +24,15 @@ import pandas as pd
 from features.behaviour import as_utc_timestamp, utc_datetimes
 from features.build import LEAD_ID, build_features, feature_spec, leads_at
 from features.persona import Personas
+from features.schemas import STAGES
 from pipeline.params import FeatureParams
 
 SNAPSHOT = "snapshot"
 LABEL = "label"
 LABEL_DTYPE = np.int8
-# The funnel in order (stages.py vocabulary). `contacted` is the first sales touch, before sql.
+# The funnel in order (the contract's STAGES). `contacted` is the first sales touch, before sql.
 # `disqualified` is not on this path: it ends a lead without reaching any later stage.
-FUNNEL_ORDER: tuple[str, ...] = (
-    "visitor",
-    "prospect",
-    "mql",
-    "contacted",
-    "sql",
-    "opportunity",
-    "customer",
-)
+FUNNEL_ORDER: tuple[str, ...] = tuple(s for s in STAGES if s != "disqualified")
 SUMMARY_COLUMNS: tuple[str, ...] = (
     SNAPSHOT,
     "rows",

@@ -6,50 +6,17 @@ a LeadscoreError into one clear line on stderr and a non-zero exit.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from pipeline.errors import LeadscoreError
-from pipeline.params import DEFAULT_PARAMS, Params, load_params
+from pipeline.cli_support import ParamsOption, new_app, user_errors
+from pipeline.params import DEFAULT_PARAMS, load_params
 from pipeline.serve_cli import score_command, serve_command
 from pipeline.sla_cli import sla_app
 
-app = typer.Typer(
-    help="leadscore: calibrated lead scoring tied to the marketing-sales SLA.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-ParamsOption = Annotated[
-    Path, typer.Option("--params", help="Pipeline parameters file.", show_default=True)
-]
-
-
-def fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a LeadscoreError as one clear message and exit 2, instead of a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except LeadscoreError as exc:
-            fail(str(exc))
-
-    return wrapper
-
-
-def params_from(path: Path) -> Params:
-    return load_params(path)
+app = new_app("leadscore: calibrated lead scoring tied to the marketing-sales SLA.")
 
 
 @app.command()
@@ -58,7 +25,7 @@ def simulate(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Write realistic simulated CRM data (leads, events, stages, personas) into data/raw/."""
     from pipeline import simulate as stage
 
-    stage.main(params_from(params))
+    stage.main(load_params(params))
 
 
 @app.command()
@@ -72,7 +39,7 @@ def validate(
     """Check raw data against the data contract; bad rows go to quarantine with the reason."""
     from pipeline import validate as stage
 
-    stage.main(params_from(params), raw_dir=raw)
+    stage.main(load_params(params), raw_dir=raw)
 
 
 @app.command()
@@ -81,7 +48,7 @@ def features(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Build the point-in-time training table: monthly snapshots, features as of each, labels."""
     from pipeline import features as stage
 
-    stage.main(params_from(params))
+    stage.main(load_params(params))
 
 
 @app.command()
@@ -90,7 +57,7 @@ def train(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Train the calibrated LightGBM model and the baselines; log the run to MLflow."""
     from pipeline import train as stage
 
-    stage.main(params_from(params))
+    stage.main(load_params(params))
 
 
 @app.command()
@@ -99,7 +66,7 @@ def evaluate(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Score the test snapshot: metrics and plots for the model, baselines and the ceiling."""
     from pipeline import evaluate as stage
 
-    stage.main(params_from(params))
+    stage.main(load_params(params))
 
 
 @app.command()
@@ -108,7 +75,7 @@ def register(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Register the model version, set `challenger`, promote to `champion` if not worse."""
     from pipeline import register as stage
 
-    stage.main(params_from(params))
+    stage.main(load_params(params))
 
 
 app.add_typer(sla_app, name="sla")

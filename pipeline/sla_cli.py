@@ -1,50 +1,25 @@
 """`leadscore sla ...`: the agreement's monthly targets and the SLA report, from the command line.
 
-A Typer sub-app wired into pipeline/cli.py. It keeps its own copy of the error wrapper because
-pipeline/cli.py imports this module at its top: importing back from it would be circular.
+A Typer sub-app wired into pipeline/cli.py.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from pipeline.cli_support import ParamsOption, new_app, user_errors
 from pipeline.errors import LeadscoreError
 from pipeline.params import DEFAULT_PARAMS, load_params
 
-sla_app = typer.Typer(
-    help="The marketing-sales agreement: monthly targets and the SLA report.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+sla_app = new_app("The marketing-sales agreement: monthly targets and the SLA report.")
 
-ParamsOption = Annotated[
-    Path, typer.Option("--params", help="Pipeline parameters file.", show_default=True)
-]
 SlaOption = Annotated[
     Path | None, typer.Option("--sla", help="Agreement file (default: paths.sla in params).")
 ]
-USER_ERROR_EXIT = 2
-
-
-def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a LeadscoreError as one clear line on stderr and exit 2 (as pipeline.cli does)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except LeadscoreError as exc:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(USER_ERROR_EXIT) from None
-
-    return wrapper
 
 
 def _count(value: int | None) -> str:

@@ -10,26 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from features.schemas import EVENT_TYPES
+
 # Leads are generated in chunks of this many (memory stays flat at 1M leads). The chunk layout is
 # part of the random stream: changing it changes the data for a given seed, so it is not a knob.
 LEADS_PER_CHUNK = 10_000
 
 SECONDS_PER_DAY = 86_400
 
-EVENT_TYPES = (
-    "site_visit",
-    "page_view",
-    "pricing_view",
-    "content_download",
-    "newsletter_signup",
-    "email_open",
-    "email_click",
-    "webinar_register",
-    "webinar_attend",
-    "form_submit",
-    "demo_request",
-    "unsubscribe",
-)
+# EVENT_TYPES is the contract's (features/schemas.py): the simulator emits what validation knows.
 EVENT = {name: code for code, name in enumerate(EVENT_TYPES)}
 
 TOPICS = ("product", "pricing", "case_study", "industry_report", "how_to", "integration", "careers")

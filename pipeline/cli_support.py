@@ -1,0 +1,50 @@
+"""What every `leadscore` command shares: the --params option and the error wrapper that turns
+a LeadscoreError into one clear line on stderr and exit code 2 instead of a traceback.
+
+Its own module so that sub-apps (pipeline/sla_cli.py, pipeline/serve_cli.py) can use it while
+pipeline/cli.py imports them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pipeline.errors import LeadscoreError
+
+USER_ERROR_EXIT = 2
+
+ParamsOption = Annotated[
+    Path, typer.Option("--params", help="Pipeline parameters file.", show_default=True)
+]
+
+
+def new_app(help_text: str) -> typer.Typer:
+    return typer.Typer(
+        help=help_text,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+
+def fail(message: str, code: int = USER_ERROR_EXIT) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a LeadscoreError as one clear message and exit 2, instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LeadscoreError as exc:
+            fail(str(exc))
+
+    return wrapper
