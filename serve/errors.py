@@ -69,17 +69,27 @@ def error_item(loc: Sequence[str | int], msg: str, type_: str) -> dict[str, Any]
     return {"loc": loc, "field": ".".join(str(p) for p in loc), "msg": msg, "type": type_}
 
 
+# Names pydantic appends to an error path for each member of a union it tried (FeatureValue is
+# `float | str | bool | None`): not part of the field's path, and one failure, not four.
+UNION_MEMBERS = frozenset({"float", "str", "bool", "int", "none"})
+UNION_MESSAGE = "Input should be a number, a string, a boolean or null"
+
+
 def clean_errors(
     errors: Iterable[dict[str, Any]], prefix: Sequence[str | int] = ()
 ) -> list[dict[str, Any]]:
     """pydantic error dicts -> our items: path + message + type, without the `input` echo."""
-    out = []
+    out: dict[tuple, dict[str, Any]] = {}
     for err in errors:
         loc = [*prefix, *err.get("loc", ())]
         # pydantic puts the union member or validator name into loc; keep only data keys.
         loc = [p for p in loc if isinstance(p, int) or not str(p).startswith("function-")]
-        out.append(error_item(loc, str(err.get("msg", "invalid")), str(err.get("type", "invalid"))))
-    return out
+        msg, type_ = str(err.get("msg", "invalid")), str(err.get("type", "invalid"))
+        if loc and isinstance(loc[-1], str) and loc[-1] in UNION_MEMBERS and len(loc) > 1:
+            loc, msg, type_ = loc[:-1], UNION_MESSAGE, "feature_value_type"
+        item = error_item(loc, msg, type_)
+        out.setdefault((tuple(item["loc"]), item["msg"]), item)
+    return list(out.values())
 
 
 def validation_error(exc: ValidationError, prefix: Sequence[str | int] = ("body",)) -> InputError:
