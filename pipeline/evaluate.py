@@ -196,6 +196,8 @@ def log_to_run(params: Params, results: dict[str, Any], out: Path, images: list[
     configure_mlflow(params.registry.experiment)
     with mlflow.start_run(run_id=run["run_id"]):
         log_numeric_metrics({k: v for k, v in results.items() if isinstance(v, dict)}, "test.")
+        # The run's description in the UI: the comparison a reviewer opens the run for.
+        mlflow.set_tag("mlflow.note.content", review_note(results))
         for image in images:
             mlflow.log_artifact(str(image), artifact_path="plots")
         mlflow.log_artifacts(str(out / "plots"), artifact_path="plot_data")
@@ -206,6 +208,24 @@ def log_to_run(params: Params, results: dict[str, Any], out: Path, images: list[
             "metrics.json",
         ):
             mlflow.log_artifact(str(out / name), artifact_path="evaluation")
+
+
+def review_note(results: dict[str, Any]) -> str:
+    """Markdown table of the headline metrics, model vs baselines vs ceiling."""
+    columns = {"auc": "AUC", "pr_auc": "PR AUC", "ece": "ECE", "lift_top_decile": "lift@10%"}
+    lines = [
+        f"Test snapshot **{results['test_snapshot']}**: {results['rows']} leads, "
+        f"{results['positives']} reached the target stage.",
+        "",
+        "| | " + " | ".join(columns.values()) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for name in (*MODELS, "ceiling"):
+        if name in results:
+            row = results[name]
+            cells = " | ".join(f"{row.get(key, float('nan')):.4f}" for key in columns)
+            lines.append(f"| {name} | {cells} |")
+    return "\n".join(lines)
 
 
 def print_summary(results: dict[str, Any]) -> None:
