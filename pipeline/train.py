@@ -17,6 +17,7 @@ import joblib
 import pandas as pd
 
 from features.build import feature_spec
+from features.persona import load_personas
 from models.baselines import fit_logistic
 from models.propensity import fit_propensity
 from models.split import TimeSplit, time_split
@@ -134,8 +135,21 @@ def main(params: Params) -> dict[str, Any]:
         f"(test snapshot {split.describe()['test']['snapshots'][0]})"
     )
 
+    personas = load_personas(params.paths.interim / "personas.yaml")
     model, fit_info = fit_propensity(
-        split.train, split.valid, spec.numeric, spec.categorical, LABEL, params.train
+        split.train,
+        split.valid,
+        spec.numeric,
+        spec.categorical,
+        LABEL,
+        params.train,
+        # What the scorer needs to rebuild the same features: it prefers these to the files.
+        metadata={
+            "source": "pipeline",
+            "target_stage": params.features.target_stage,
+            "feature_params": params.features.model_dump(mode="json"),
+            "personas": personas.model_dump(mode="json"),
+        },
     )
     logistic = fit_logistic(
         split.train, spec.numeric, spec.categorical, LABEL, params.train.logistic

@@ -70,17 +70,14 @@ def scoring_context(
     pipeline's features, so persona fit and the agreement's rules do not apply to it)."""
     if is_table_model(model):
         return build_context(None, None, None)
-    from features.persona import load_personas
-    from pipeline.params import load_params
+    from serve.scorer import feature_inputs
     from sla.agreement import load_agreement
 
-    personas = load_personas(personas_path) if Path(personas_path).exists() else None
+    feature_params, personas = feature_inputs(model, params_path, personas_path)
     agreement = (
         load_agreement(sla_path) if sla_path is not None and Path(sla_path).exists() else None
     )
-    return build_context(
-        load_params(params_path).features, personas, agreement, threshold, threshold_path
-    )
+    return build_context(feature_params, personas, agreement, threshold, threshold_path)
 
 
 def _ids(df: pd.DataFrame, column: str | None) -> list[str | None]:

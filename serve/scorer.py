@@ -143,15 +143,33 @@ def build_context(
     )
 
 
-def load_context(settings: Settings) -> ScoringContext:
-    """Read params.yaml (features), personas.yaml and sla.yaml as the settings name them."""
-    from features.persona import load_personas
-    from pipeline.params import load_params
+def feature_inputs(
+    model: Any, params_path: Path, personas_path: Path
+) -> tuple[FeatureParams, Personas | None]:
+    """The feature params and personas the model was trained with (stored in its metadata by
+    the train stage), so a later edit of params.yaml or personas.yaml cannot skew its scores;
+    the files only for models that carry none."""
+    from features.persona import Personas, load_personas
+    from pipeline.params import FeatureParams, load_params
+
+    metadata = getattr(model, "metadata", None) or {}
+    if "feature_params" in metadata and "personas" in metadata:
+        return (
+            FeatureParams.model_validate(metadata["feature_params"]),
+            Personas.model_validate(metadata["personas"]),
+        )
+    personas = load_personas(personas_path) if Path(personas_path).exists() else None
+    return load_params(params_path).features, personas
+
+
+def load_context(settings: Settings, model: Any = None) -> ScoringContext:
+    """The model's own feature params and personas (see feature_inputs), and sla.yaml."""
     from sla.agreement import load_agreement
 
+    feature_params, personas = feature_inputs(model, settings.params_path, settings.personas_path)
     return build_context(
-        feature_params=load_params(settings.params_path).features,
-        personas=load_personas(settings.personas_path),
+        feature_params=feature_params,
+        personas=personas,
         agreement=load_agreement(settings.sla_path),
         threshold_override=settings.mql_threshold,
         threshold_file=settings.threshold_path,

@@ -51,8 +51,8 @@ def build_serving(settings: Settings, context: ScoringContext | None = None) -> 
     """
     from models.registry import load_lead_model
 
-    context = context or load_context(settings)
     loaded = load_lead_model(settings.model_uri)
+    context = context or load_context(settings, loaded.model)
     scorer = Scorer(
         loaded, context, top_reasons=settings.top_reasons, batch_threads=settings.batch_threads
     )

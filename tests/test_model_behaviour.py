@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from features.build import build_features
 from features.persona import load_personas
@@ -81,3 +83,17 @@ def test_lead_id_does_not_change_the_score(scorer: Scorer) -> None:
     a = scorer(fitting_lead("L-1"), burst_ending(5, "L-1"))
     b = scorer(fitting_lead("zz-9999-other"), burst_ending(5, "zz-9999-other"))
     np.testing.assert_array_equal(a, b)
+
+
+def test_scoring_uses_the_feature_params_the_model_was_trained_with(
+    trained_project: Project, tmp_path: Path
+) -> None:
+    """Editing params.yaml or personas.yaml after training must not skew a served model."""
+    from serve.scorer import feature_inputs
+
+    model = joblib.load(trained_project.root / "artifacts/train/model.joblib")
+    edited = tmp_path / "params.yaml"
+    edited.write_text(yaml.safe_dump({"features": {"windows_days": [3, 14]}}))
+    feature_params, personas = feature_inputs(model, edited, tmp_path / "no-personas.yaml")
+    assert feature_params == load_params(trained_project.root / "params.yaml").features
+    assert personas == load_personas(trained_project.root / "data/interim/personas.yaml")
