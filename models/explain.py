@@ -63,9 +63,9 @@ FIT_FLAGS: dict[str, str] = {
 
 # Whole-name phrases for the single features of features/build.py; `{v}` is the shown value.
 NAMED_PHRASES: dict[str, Callable[[Any], str]] = {
-    "lead_age_days": lambda v: f"became a lead {_number(v)} days ago",
-    "days_since_first_touch": lambda v: f"first touch {_number(v)} days ago",
-    "days_since_last_event": lambda v: f"last activity {_number(v)} days ago",
+    "lead_age_days": lambda v: f"became a lead {_ago(v)}",
+    "days_since_first_touch": lambda v: f"first touch {_ago(v)}",
+    "days_since_last_event": lambda v: f"last activity {_ago(v)}",
     "newsletter_subscribed": lambda v: (
         "subscribed to the newsletter" if _truthy(v) else "not subscribed to the newsletter"
     ),
@@ -96,6 +96,20 @@ def _number(value: Any) -> str:
     return f"{float(value):.2f}".rstrip("0").rstrip(".")
 
 
+HOURS_PER_DAY = 24
+
+
+def _ago(days: Any) -> str:
+    """A salesperson reads "5 hours ago", not "0.21 days ago"."""
+    if not _is_number(days) or math.isnan(float(days)):
+        return "at an unknown time"
+    if float(days) < 1:
+        hours = round(float(days) * HOURS_PER_DAY)
+        return "within the hour" if hours < 1 else f"{hours} hour{'s' if hours != 1 else ''} ago"
+    whole = round(float(days))
+    return f"{whole} day{'s' if whole != 1 else ''} ago"
+
+
 def _times(value: Any) -> str:
     n = _number(value)
     return "once" if n == "1" else ("never" if n == "0" else f"{n} times")
@@ -108,7 +122,7 @@ def _count_phrase(m: re.Match[str], value: Any) -> str:
 def _recency_phrase(m: re.Match[str], value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return f"never {event_phrase(m['event'])}"
-    return f"last {event_phrase(m['event'])} {_number(value)} days ago"
+    return f"last {event_phrase(m['event'])} {_ago(value)}"
 
 
 def _decayed_phrase(m: re.Match[str], value: Any) -> str:

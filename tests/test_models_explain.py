@@ -58,3 +58,8 @@ def test_every_feature_of_the_pipeline_reads_as_words() -> None:
     assert describe("fit_role", 0.0) == "job role does not fit the persona"
     assert describe("log_company_size", np.log1p(250)) == "company of about 250 employees"
     assert describe("email_ctr", 0.25) == "clicked 25% of the emails opened"
+
+
+def test_recency_reads_in_hours_under_a_day_and_whole_days_above() -> None:
+    assert describe("days_since_last_demo_request", 0.25) == "last requested a demo 6 hours ago"
+    assert describe("days_since_last_event", 2.6) == "last activity 3 days ago"
