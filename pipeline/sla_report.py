@@ -1,7 +1,8 @@
 """DVC stage `sla_report`: the monthly SLA report from the agreement, the history and the model.
 
-Reads sla.yaml, the validated history (data/interim) and, when it exists, the trained model
-(artifacts/train/model.joblib); writes artifacts/sla/{report.json, report.csv, threshold.json,
+Reads sla.yaml, the validated history (data/interim) and the serving model (the registered
+champion; the freshly trained artifacts/train/model.joblib before anything is registered);
+writes artifacts/sla/{report.json, report.csv, threshold.json,
 speed_to_lead.csv, *.png}; logs them to the training run in MLflow when artifacts/train/run.json
 names one; prints a summary. The numbers come from sla/report.py (pure functions).
 """
@@ -51,6 +52,21 @@ def value_per_sql(scored: pd.DataFrame, targets: Targets) -> np.ndarray:
     return per_lead.to_numpy(dtype=float) * (targets.sql_to_customer or 0.0)
 
 
+def serving_model(params: Params) -> tuple[Any, str]:
+    """The champion, which the service scores with, so the threshold fits the scores it gives;
+    the freshly trained model only when nothing is registered yet (a first run)."""
+    import joblib
+
+    from models.registry import CHAMPION, ModelLoadError, load_lead_model
+
+    uri = f"models:/{params.registry.model_name}@{CHAMPION}"
+    try:
+        return load_lead_model(uri).model, uri
+    except ModelLoadError:
+        path = Path(params.paths.artifacts) / MODEL_FILE
+        return (joblib.load(path), str(path)) if path.exists() else (None, f"{uri} or {path}")
+
+
 def score_month(
     params: Params,
     agreement: Agreement,
@@ -61,16 +77,14 @@ def score_month(
     as_of: pd.Timestamp,
     end_of_data: pd.Timestamp,
 ) -> tuple[dict[str, Any], dict[str, Any] | None, pd.DataFrame | None]:
-    """Score the open leads at the month start with the trained model; resolve the threshold
+    """Score the open leads at the month start with the serving model; resolve the threshold
     (auto or fixed) on them and backtest it. Without a model: only a fixed threshold, no test."""
-    import joblib
-
     from features.build import build_features
 
     rule = agreement.mql_rule.score_threshold
-    model_path = Path(params.paths.artifacts) / MODEL_FILE
-    if not model_path.exists():
-        reason = f"no trained model at {model_path} (run `leadscore train`)"
+    model, model_ref = serving_model(params)
+    if model is None:
+        reason = f"no model: {model_ref} (run `leadscore train` and `leadscore register`)"
         if rule == AUTO:
             return {"threshold": None, "source": AUTO, "reason": reason}, None, None
         return {"threshold": float(rule), "source": "fixed", "reason": reason}, None, None
@@ -78,7 +92,6 @@ def score_month(
     personas = load_personas(personas_path(params))
     features = build_features(leads, history_events, as_of, personas, params.features)
     features = features[open_at(features["lead_id"], stages, as_of).to_numpy()]
-    model = joblib.load(model_path)
     probability = np.asarray(model.predict_proba(features), dtype=float)
     scored = features.assign(probability=probability, score=scores_from_probabilities(probability))
     # Exclusions and the fit minimum do not depend on the threshold: any value will do here.
@@ -110,7 +123,7 @@ def score_month(
         "threshold": threshold,
         "source": "fixed" if rule != AUTO else AUTO,
         "as_of": as_of.isoformat(),
-        "model": str(model_path),
+        "model": model_ref,
         **{k: v for k, v in result.to_dict().items() if k != "threshold"},
     }
     return info, test, curve.frame()
