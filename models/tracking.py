@@ -31,6 +31,7 @@ def configure_mlflow(experiment: str | None = None) -> str:
 
     # MLflow's SQLite migrations log at INFO on first use; a CLI user does not need them.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="mlflow")
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from pipeline.cli_support import fail
 from pipeline.errors import LeadscoreError
 
 
@@ -51,8 +52,7 @@ def serve_command(
                 err=True,
             )
     except (LeadscoreError, ValueError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     uvicorn.run(
         "serve.app:create_app",
         factory=True,
@@ -108,13 +108,14 @@ def score_command(
     try:
         settings = Settings()
         when = _as_of(as_of)
+        # The inputs first: a typo in a path should not wait for a model download.
+        table = read_table(input)
+        event_table = read_table(events) if events is not None else None
         loaded = load_lead_model(model or settings.model_uri)
         context = scoring_context(
             loaded.model, params, personas, sla, threshold, settings.threshold_path
         )
         scorer = Scorer(loaded, context, batch_threads=0)  # a file: all cores
-        table = read_table(input)
-        event_table = read_table(events) if events is not None else None
         prepared = prepare(table, scorer, event_table, when, source=str(input))
         with Progress(
             TextColumn("scoring"),
@@ -134,8 +135,7 @@ def score_command(
             )
         write_table(scores, out)
     except LeadscoreError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     skipped = f", {prepared.skipped} created after as_of skipped" if prepared.skipped else ""
     mqls = int((scores["decision"] == "mql").sum()) if len(scores) else 0
     typer.echo(
