@@ -81,7 +81,6 @@ def loggable_params(params: Params) -> dict[str, Any]:
 
 def log_run(
     params: Params,
-    model: Any,
     fit_info: dict[str, Any],
     data: dict[str, Any],
     example: pd.DataFrame,
@@ -164,7 +163,7 @@ def main(params: Params) -> dict[str, Any]:
     columns = [*spec.numeric, *spec.categorical]
     example = split.valid[columns].head(INPUT_EXAMPLE_ROWS)
     data = dataset_info(table, split, table_path)
-    run = log_run(params, model, fit_info, data, example, out / MODEL_FILE)
+    run = log_run(params, fit_info, data, example, out / MODEL_FILE)
     run.update({"fit": fit_info, "data": data})
     write_json(run, out / RUN_FILE)
     print(
