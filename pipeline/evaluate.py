@@ -67,18 +67,27 @@ def attach_truth(test: pd.DataFrame, truth_dir: Path, params: Params) -> pd.Seri
     return joined["p_true"]
 
 
-def sla_probability_threshold(params: Params) -> float | None:
-    """The MQL score threshold from sla.yaml as a probability (score = 100 x probability).
+def sla_selection(
+    params: Params, test: pd.DataFrame, p_model: np.ndarray
+) -> tuple[float, np.ndarray] | None:
+    """The agreement's MQL threshold (fixed, or `auto` resolved on the test snapshot against
+    the SQL target and capacity) and which test leads the MQL rule would hand to sales.
 
-    An `auto` threshold depends on this month's targets; it is resolved by the SLA report,
-    so here it is reported as None rather than guessed.
+    Precision and recall of that selection are what both teams signed up to, so they are
+    measured with the rule itself (exclusions and fit minimum included), not a bare cut-off.
     """
-    from sla.agreement import load_agreement
+    from pipeline.sla_data import load_sla, targets_from_files
+    from pipeline.sla_report import resolve_threshold
+    from sla.qualify import compile_rules, qualify_frame, scores_from_probabilities
 
     if not params.paths.sla.exists():
         return None
-    threshold = load_agreement(params.paths.sla).mql_rule.score_threshold
-    return None if isinstance(threshold, str) else float(threshold) / 100.0
+    agreement = load_sla(params)
+    targets = targets_from_files(params)
+    scored = test.assign(probability=p_model, score=scores_from_probabilities(p_model))
+    threshold, _result, _curve = resolve_threshold(agreement, targets, scored)
+    decided = qualify_frame(scored, compile_rules(agreement, threshold))
+    return threshold, (decided["decision"] == "mql").to_numpy()
 
 
 def score_all(
@@ -149,17 +158,21 @@ def main(params: Params) -> dict[str, Any]:
     y = test[LABEL].to_numpy()
     scores = score_all(split.train, test, model, logistic, params)
 
-    threshold = sla_probability_threshold(params)
     results: dict[str, Any] = {
         "test_snapshot": pd.Timestamp(test["snapshot"].iloc[0]).date().isoformat(),
         "rows": len(test),
         "positives": int(y.sum()),
-        "sla_probability_threshold": threshold,
     }
     for name, p in scores.items():
-        results[name] = m.summary(
-            y, p, params.evaluate.n_bins, threshold if name == "model" else None
-        )
+        results[name] = m.summary(y, p, params.evaluate.n_bins)
+    selection = sla_selection(params, test, scores["model"])
+    if selection is not None:
+        threshold, mql = selection
+        results["sla_score_threshold"] = threshold
+        results["sla_mqls"] = int(mql.sum())
+        # The MQL rule as a 0/1 score: precision and recall of what sales would receive.
+        results["model"]["precision_at_threshold"] = m.precision_at(y, mql.astype(float), 1.0)
+        results["model"]["recall_at_threshold"] = m.recall_at(y, mql.astype(float), 1.0)
     p_true = attach_truth(test, params.paths.truth, params)
     if p_true is not None and p_true.notna().any():
         known = p_true.notna().to_numpy()

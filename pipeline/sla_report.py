@@ -33,7 +33,13 @@ from sla.report import (
     summary_lines,
 )
 from sla.targets import Targets, targets_from_agreement
-from sla.threshold import fixed_threshold, pick_threshold, threshold_curve
+from sla.threshold import (
+    Curve,
+    ThresholdResult,
+    fixed_threshold,
+    pick_threshold,
+    threshold_curve,
+)
 
 REPORT_DIR = "sla"
 MODEL_FILE = Path("train") / "model.joblib"
@@ -67,6 +73,31 @@ def serving_model(params: Params) -> tuple[Any, str]:
         return (joblib.load(path), str(path)) if path.exists() else (None, f"{uri} or {path}")
 
 
+def resolve_threshold(
+    agreement: Agreement, targets: Targets, scored: pd.DataFrame
+) -> tuple[float, ThresholdResult, Curve]:
+    """The MQL threshold in force on these scored leads (features + probability + score):
+    the agreed number, or `auto` resolved against the month's SQL target and sales capacity."""
+    rule = agreement.mql_rule.score_threshold
+    probability = scored["probability"].to_numpy(dtype=float)
+    # Exclusions and the fit minimum do not depend on the threshold: any value will do here.
+    eligible = eligible_rules(scored, compile_rules(agreement, threshold=SCORE_MAX)) == ""
+    curve = threshold_curve(
+        scored["score"].to_numpy(), probability, eligible, value_per_sql(scored, targets)
+    )
+    capacity = agreement.sales_capacity
+    sql_target = targets.sqls_needed or 0
+    if rule == AUTO:
+        result = pick_threshold(
+            curve, sql_target, capacity.mqls_per_month, capacity.leads_per_rep_per_month
+        )
+        return result.threshold, result, curve
+    result = fixed_threshold(
+        curve, float(rule), sql_target, capacity.mqls_per_month, capacity.leads_per_rep_per_month
+    )
+    return float(rule), result, curve
+
+
 def score_month(
     params: Params,
     agreement: Agreement,
@@ -94,26 +125,7 @@ def score_month(
     features = features[open_at(features["lead_id"], stages, as_of).to_numpy()]
     probability = np.asarray(model.predict_proba(features), dtype=float)
     scored = features.assign(probability=probability, score=scores_from_probabilities(probability))
-    # Exclusions and the fit minimum do not depend on the threshold: any value will do here.
-    eligible = eligible_rules(scored, compile_rules(agreement, threshold=SCORE_MAX)) == ""
-    curve = threshold_curve(
-        scored["score"].to_numpy(), probability, eligible, value_per_sql(scored, targets)
-    )
-    capacity = agreement.sales_capacity
-    sql_target = targets.sqls_needed or 0
-    if rule == AUTO:
-        result = pick_threshold(
-            curve, sql_target, capacity.mqls_per_month, capacity.leads_per_rep_per_month
-        )
-    else:
-        result = fixed_threshold(
-            curve,
-            float(rule),
-            sql_target,
-            capacity.mqls_per_month,
-            capacity.leads_per_rep_per_month,
-        )
-    threshold = float(rule) if rule != AUTO else result.threshold
+    threshold, result, curve = resolve_threshold(agreement, targets, scored)
     decided = qualify_frame(scored, compile_rules(agreement, threshold), scored_at=as_of)
     scored = pd.concat([scored[["lead_id", "probability", "score"]], decided], axis=1)
     test = backtest(

@@ -92,6 +92,7 @@ def test_scoring_uses_the_feature_params_the_model_was_trained_with(
     from serve.scorer import feature_inputs
 
     model = joblib.load(trained_project.root / "artifacts/train/model.joblib")
+    assert model.metadata["source"] == "pipeline"
     edited = tmp_path / "params.yaml"
     edited.write_text(yaml.safe_dump({"features": {"windows_days": [3, 14]}}))
     feature_params, personas = feature_inputs(model, edited, tmp_path / "no-personas.yaml")

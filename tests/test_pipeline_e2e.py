@@ -133,6 +133,14 @@ def test_mlflow_models_serve_answers_with_calibrated_probabilities(
     assert all(0.0 <= p <= 1.0 for p in served)
 
 
+def test_evaluate_measures_the_sla_rule_on_the_test_snapshot(trained_project: Project) -> None:
+    metrics = json.loads((trained_project.root / "artifacts/evaluate/metrics.json").read_text())
+    assert 0 <= metrics["sla_score_threshold"] <= 100
+    assert metrics["sla_mqls"] > 0
+    assert 0 <= metrics["model"]["precision_at_threshold"] <= 1
+    assert 0 <= metrics["model"]["recall_at_threshold"] <= 1
+
+
 def test_changing_a_training_param_retrains_without_rebuilding_data_and_guards_the_champion(
     trained_project: Project,
 ) -> None:
