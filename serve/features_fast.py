@@ -184,6 +184,13 @@ class Selected:
     origin: int
 
 
+def twin_features(twin: BehaviourOne, sel: Selected) -> dict[str, float]:
+    """The Python twin on one lead's kept events."""
+    return twin.features(
+        sel.ts, sel.kinds, sel.download_topics, sel.as_of_seconds, sel.as_of_fraction, sel.origin
+    )
+
+
 def _same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
@@ -303,14 +310,7 @@ class FastFeatures:
         """Behaviour features: the Python twin when it proved identical, else numpy."""
         if self.twin is not None:
             sel = self.selected(events, as_of)
-            return self.twin.features(
-                sel.ts,
-                sel.kinds,
-                sel.download_topics,
-                sel.as_of_seconds,
-                sel.as_of_fraction,
-                sel.origin,
-            )
+            return twin_features(self.twin, sel)
         behaviour = behaviour_features(self.lead_events(events, as_of), self.params)
         return {name: float(values[0]) for name, values in behaviour.items()}
 
@@ -319,14 +319,7 @@ class FastFeatures:
         twin = BehaviourOne(self.params)
         for events, as_of in probe_leads():
             sel = self.selected(events, as_of)
-            mine = twin.features(
-                sel.ts,
-                sel.kinds,
-                sel.download_topics,
-                sel.as_of_seconds,
-                sel.as_of_fraction,
-                sel.origin,
-            )
+            mine = twin_features(twin, sel)
             batch = behaviour_features(self.lead_events(events, as_of), self.params)
             theirs = {name: float(values[0]) for name, values in batch.items()}
             if list(mine) != list(theirs) or any(not _same(mine[k], theirs[k]) for k in theirs):
