@@ -57,8 +57,8 @@ def train_synthetic_model(path: Path, n_leads: int = 6000, seed: int = 0) -> Pat
     from features.build import build_features, feature_spec
     from features.persona import load_personas
     from features.schemas import CONTENT_TOPICS, EVENT_TYPES
+    from foundation.params import FeatureParams, LightGBMParams, TrainParams
     from models.propensity import fit_propensity
-    from pipeline.params import FeatureParams, LightGBMParams, TrainParams
 
     rng = np.random.default_rng(seed)
     t = pd.Timestamp("2025-06-01", tz="UTC")
@@ -118,7 +118,7 @@ def request_bodies(n_rows: int = 1000, seed: int = 1) -> dict[str, Any]:
     from features.build import build_features
     from features.persona import load_personas
     from features.schemas import EVENT_TYPES
-    from pipeline.params import FeatureParams
+    from foundation.params import FeatureParams
 
     rng = np.random.default_rng(seed)
     t = pd.Timestamp("2025-06-01", tz="UTC")

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from pipeline.params import Params
+from foundation.params import Params
 from pipeline.simulate import main
 
 out, n = Path(sys.argv[1]), int(sys.argv[2])

@@ -35,8 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.schemas import CONTENT_TOPICS, EVENT_TYPES
-from pipeline.errors import ConfigError, DataError
-from pipeline.params import FeatureParams
+from foundation.errors import ConfigError, DataError
+from foundation.params import FeatureParams
 
 SECONDS_PER_DAY = 86_400
 SECONDS_PER_MINUTE = 60

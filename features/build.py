@@ -29,8 +29,8 @@ from features.persona import (
     firmographics,
     persona_fit,
 )
-from pipeline.errors import DataError
-from pipeline.params import FeatureParams
+from foundation.errors import DataError
+from foundation.params import FeatureParams
 
 LEAD_ID = "lead_id"
 LEAD_COLUMNS: tuple[str, ...] = (LEAD_ID, "created_at")

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipeline.errors import ConfigError
-from pipeline.io import read_yaml
+from foundation.errors import ConfigError
+from foundation.io import read_yaml
 
 
 class SizeRange(BaseModel):
@@ -52,7 +52,7 @@ class Personas(BaseModel):
 
 
 def load_personas(path: Path) -> Personas:
-    from pipeline.params import format_validation_error
+    from foundation.params import format_validation_error
 
     try:
         return Personas.model_validate(read_yaml(path))

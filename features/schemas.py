@@ -36,7 +36,7 @@ import pyarrow as pyarrow_lib
 import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
-from pipeline.errors import DataError
+from foundation.errors import DataError
 
 EVENT_TYPES: tuple[str, ...] = (
     "site_visit",

@@ -25,7 +25,7 @@ from features.behaviour import as_utc_timestamp, utc_datetimes
 from features.build import LEAD_ID, build_features, feature_spec, leads_at
 from features.persona import Personas
 from features.schemas import STAGES
-from pipeline.params import FeatureParams
+from foundation.params import FeatureParams
 
 SNAPSHOT = "snapshot"
 LABEL = "label"

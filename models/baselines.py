@@ -19,8 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from foundation.params import LogisticParams, PointsParams
 from models.propensity import Calibrator, category_strings, fit_calibrator, numeric_values
-from pipeline.params import LogisticParams, PointsParams
 
 DECAYED_PREFIX = "decayed_"
 MISSING_CATEGORY = "__missing__"

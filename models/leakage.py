@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from pipeline.errors import LeadscoreError
+from foundation.errors import LeadscoreError
 
 # Pseudo-count pulling a rare category's rate towards the overall rate in the target encoding.
 TARGET_SMOOTHING = 10.0

@@ -29,8 +29,8 @@ from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
-from pipeline.errors import DataError, InsufficientDataError
-from pipeline.params import LightGBMParams, TrainParams
+from foundation.errors import DataError, InsufficientDataError
+from foundation.params import LightGBMParams, TrainParams
 
 CalibrationMethod = Literal["isotonic", "sigmoid"]
 CALIBRATION_METHODS: tuple[CalibrationMethod, ...] = ("isotonic", "sigmoid")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import LeadscoreError
+from foundation.errors import LeadscoreError
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"

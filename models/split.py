@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pipeline.errors import InsufficientDataError
+from foundation.errors import InsufficientDataError
 
 SNAPSHOT = "snapshot"
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pipeline.errors import LeadscoreError
+from foundation.errors import LeadscoreError
 
 USER_ERROR_EXIT = 2
 

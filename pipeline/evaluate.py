@@ -13,14 +13,14 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from foundation.io import read_json, read_table, write_json, write_table
+from foundation.params import Params
 from models import metrics as m
 from models.baselines import points_calibrator, points_score
 from models.explain import shap_summary
 from models.plots import bar_plot, curve_plot, reliability_plot
 from models.split import time_split
 from models.tracking import configure_mlflow, log_numeric_metrics
-from pipeline.io import read_json, read_table, write_json, write_table
-from pipeline.params import Params
 from pipeline.train import (
     LABEL,
     LOGISTIC_FILE,

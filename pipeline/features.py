@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 
 from features.persona import load_personas
 from features.snapshots import summarise, training_table
-from pipeline.io import find_table, read_table, write_json, write_table
-from pipeline.params import Params
+from foundation.io import find_table, read_table, write_json, write_table
+from foundation.params import Params
 
 TABLES: tuple[str, ...] = ("leads", "events", "stages")
 # Read dictionary-encoded (pandas categorical): each lead id repeats tens of times and there are

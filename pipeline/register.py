@@ -13,6 +13,9 @@ from typing import Any
 import pandas as pd
 
 from features.build import feature_spec
+from foundation.errors import LeadscoreError
+from foundation.io import read_json, read_table, write_json
+from foundation.params import Params
 from models.promotion import decide_promotion
 from models.registry import (
     CHAMPION,
@@ -24,10 +27,7 @@ from models.registry import (
 )
 from models.split import time_split
 from models.tracking import configure_mlflow
-from pipeline.errors import LeadscoreError
 from pipeline.evaluate import evaluate_dir
-from pipeline.io import read_json, read_table, write_json
-from pipeline.params import Params
 from pipeline.train import LABEL, RUN_FILE, train_dir, training_table_path
 
 DECISION_FILE = "decision.json"

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
+from foundation.errors import LeadscoreError
 from pipeline.cli_support import fail
-from pipeline.errors import LeadscoreError
 
 
 def serve_command(
@@ -99,8 +99,8 @@ def score_command(
     grades, SLA decision and rule, follow-up deadline and expected value."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from foundation.io import read_table, write_table
     from models.registry import load_lead_model
-    from pipeline.io import read_table, write_table
     from serve.score_file import prepare, score_prepared, scoring_context
     from serve.scorer import Scorer
     from serve.settings import Settings
@@ -149,7 +149,7 @@ def score_command(
 def _as_of(text: str | None) -> datetime:
     if text is None:
         return datetime.now(UTC)
-    from pipeline.errors import ConfigError
+    from foundation.errors import ConfigError
 
     try:
         ts = datetime.fromisoformat(text)

@@ -16,8 +16,8 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from features.persona import load_personas
-from pipeline.io import write_json
-from pipeline.params import Params
+from foundation.io import write_json
+from foundation.params import Params
 from pipeline.simulator import ChunkStats, simulate, summarise
 
 RAW_TABLES = ("leads", "events", "stages")

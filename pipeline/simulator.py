@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from features.persona import Personas
-from pipeline.params import SimulateParams
+from foundation.params import SimulateParams
 from pipeline.simulation import tables, world
 from pipeline.simulation.calendar import Calendar, build_calendar, snapshot_dates
 from pipeline.simulation.events import Events, draw_events

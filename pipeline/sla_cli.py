@@ -11,9 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
+from foundation.errors import LeadscoreError
+from foundation.params import DEFAULT_PARAMS, load_params
 from pipeline.cli_support import ParamsOption, new_app, user_errors
-from pipeline.errors import LeadscoreError
-from pipeline.params import DEFAULT_PARAMS, load_params
 
 sla_app = new_app("The marketing-sales agreement: monthly targets and the SLA report.")
 

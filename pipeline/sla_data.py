@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 
 from features.persona import Personas, company_size, firmographics, load_personas, persona_fit
-from pipeline.errors import DataError
-from pipeline.io import find_table, read_table
-from pipeline.params import Params
+from foundation.errors import DataError
+from foundation.io import find_table, read_table
+from foundation.params import Params
 from sla.agreement import Agreement, load_agreement
 from sla.targets import History, Targets, targets_from_agreement
 

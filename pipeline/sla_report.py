@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from features.persona import load_personas
-from pipeline.io import find_table, read_json, read_table, write_json
-from pipeline.params import Params
+from foundation.io import find_table, read_json, read_table, write_json
+from foundation.params import Params
 from pipeline.sla_data import deal_values_by_persona, load_history, load_sla, personas_path
 from sla import measure, plots
 from sla.agreement import AUTO, SCORE_MAX, Agreement

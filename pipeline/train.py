@@ -18,13 +18,13 @@ import pandas as pd
 
 from features.build import feature_spec
 from features.persona import load_personas
+from foundation.errors import InsufficientDataError
+from foundation.io import read_table, write_json
+from foundation.params import Params
 from models.baselines import fit_logistic
 from models.propensity import fit_propensity
 from models.split import TimeSplit, time_split
 from models.tracking import configure_mlflow, file_sha256, flatten
-from pipeline.errors import InsufficientDataError
-from pipeline.io import read_table, write_json
-from pipeline.params import Params
 
 LABEL = "label"
 MODEL_FILE = "model.joblib"

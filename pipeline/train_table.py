@@ -32,12 +32,12 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from features.table_mapping import PreparedTable, TableMapping, load_mapping, prepare_table
+from foundation.errors import InsufficientDataError
+from foundation.io import read_table, write_json
 from models import metrics
 from models.baselines import fit_logistic
 from models.leakage import audit_leakage, describe_flags, refuse_if_leaky, unreviewed_flags
 from models.propensity import LeadModel, fit_propensity
-from pipeline.errors import InsufficientDataError
-from pipeline.io import read_table, write_json
 
 ARTIFACTS = Path("artifacts/train_table")
 MODEL_FILE = "model.joblib"

@@ -26,9 +26,9 @@ from features.schemas import (
     validate_leads,
     validate_stages,
 )
-from pipeline.errors import DataError
-from pipeline.io import find_table, read_table, write_json, write_table
-from pipeline.params import Params
+from foundation.errors import DataError
+from foundation.io import find_table, read_table, write_json, write_table
+from foundation.params import Params
 
 SUMMARY_FILE = "validation_summary.json"
 TOP_REASONS = 3

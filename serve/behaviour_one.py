@@ -36,7 +36,7 @@ from features.behaviour import (
     engagement_weights,
 )
 from features.schemas import CONTENT_TOPICS, EVENT_TYPES
-from pipeline.params import FeatureParams
+from foundation.params import FeatureParams
 
 NEVER = -1
 K = len(EVENT_TYPES)

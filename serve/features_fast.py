@@ -43,7 +43,7 @@ from features.persona import (
     Personas,
 )
 from features.schemas import CONTENT_TOPICS, EVENT_TYPES
-from pipeline.params import FeatureParams
+from foundation.params import FeatureParams
 from serve.behaviour_one import BehaviourOne
 
 log = logging.getLogger("leadscore.serve")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import DataError
+from foundation.errors import DataError
 from serve.scorer import Scorer, ScoringContext, build_context
 
 RESULT_COLUMNS = (

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.errors import DataError
+from foundation.errors import DataError
 from serve.errors import InputError, error_item
 
 if TYPE_CHECKING:
     from features.persona import Personas
+    from foundation.params import FeatureParams
     from models.registry import LoadedModel
-    from pipeline.params import FeatureParams
     from serve.schemas import LeadInput
     from serve.settings import Settings
     from sla.agreement import Agreement
@@ -59,7 +59,7 @@ class ScoringContext:
 
 def read_threshold_file(path: Path) -> float | None:
     """The `auto` threshold the SLA report resolved (artifacts/sla/threshold.json), if any."""
-    from pipeline.io import read_json
+    from foundation.io import read_json
 
     path = Path(path)
     if not path.exists():
@@ -150,7 +150,7 @@ def feature_inputs(
     the train stage), so a later edit of params.yaml or personas.yaml cannot skew its scores;
     the files only for models that carry none."""
     from features.persona import Personas, load_personas
-    from pipeline.params import FeatureParams, load_params
+    from foundation.params import FeatureParams, load_params
 
     metadata = getattr(model, "metadata", None) or {}
     if "feature_params" in metadata and "personas" in metadata:

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pipeline.errors import ConfigError
+from foundation.errors import ConfigError
 
 DEFAULT_MODEL_URI = "models:/lead-propensity@champion"
 

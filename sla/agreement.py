@@ -21,9 +21,9 @@ from pydantic import (
     model_serializer,
 )
 
-from pipeline.errors import ConfigError
-from pipeline.io import read_yaml
-from pipeline.params import format_validation_error
+from foundation.errors import ConfigError
+from foundation.io import read_yaml
+from foundation.params import format_validation_error
 
 DEFAULT_SLA = Path("sla.yaml")
 MEASURED = "measured"

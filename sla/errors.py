@@ -1,6 +1,6 @@
 """SLA errors: a figure the agreement needs is zero, missing or cannot be measured."""
 
-from pipeline.errors import LeadscoreError
+from foundation.errors import LeadscoreError
 
 
 class SLAError(LeadscoreError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from features.persona import Personas, load_personas
-from pipeline.params import FeatureParams
+from foundation.params import FeatureParams
 
 T = pd.Timestamp("2025-06-01", tz="UTC")
 PERSONAS_FILE = "personas.yaml"

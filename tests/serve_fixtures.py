@@ -15,8 +15,8 @@ from pydantic import SecretStr
 from features.build import build_features, feature_spec
 from features.persona import load_personas
 from features.schemas import CONTENT_TOPICS, EVENT_TYPES
+from foundation.params import FeatureParams, LightGBMParams, TrainParams
 from models.propensity import fit_propensity
-from pipeline.params import FeatureParams, LightGBMParams, TrainParams
 from serve.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from features.build import build_features, feature_spec
-from pipeline.errors import ConfigError
-from pipeline.params import FeatureParams
+from foundation.errors import ConfigError
+from foundation.params import FeatureParams
 from tests.features_fixtures import T, at, events, leads, params, personas
 
 SECOND = 1 / 86_400

@@ -17,8 +17,8 @@ from features.snapshots import (
     summarise,
     training_table,
 )
-from pipeline.io import write_table
-from pipeline.params import Params
+from foundation.io import write_table
+from foundation.params import Params
 from tests.features_fixtures import T, at, events, leads, params, personas
 
 JUNE = T  # 2025-06-01

@@ -15,7 +15,7 @@ import yaml
 
 from features.build import build_features
 from features.persona import load_personas
-from pipeline.params import load_params
+from foundation.params import load_params
 from tests.conftest import Project
 
 pytestmark = pytest.mark.slow

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from foundation.params import LogisticParams, PointsParams
 from models.baselines import fit_logistic, points_calibrator, points_score
 from models.metrics import roc_auc
-from pipeline.params import LogisticParams, PointsParams
 
 POINTS = PointsParams(per_event={"demo_request": 25, "site_visit": 1, "unsubscribe": -10})
 

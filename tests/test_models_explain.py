@@ -47,7 +47,7 @@ def test_shap_summary_orders_by_mean_absolute_contribution() -> None:
 def test_every_feature_of_the_pipeline_reads_as_words() -> None:
     # The live feature list from features/build.py: no phrase may fall back to the raw name.
     from features.build import feature_spec
-    from pipeline.params import FeatureParams
+    from foundation.params import FeatureParams
 
     spec = feature_spec(FeatureParams())
     for feature in spec.numeric:

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from foundation.errors import DataError, InsufficientDataError
+from foundation.params import LightGBMParams, TrainParams
 from models.propensity import (
     PROBABILITY_FLOOR,
     LeadModel,
@@ -14,8 +16,6 @@ from models.propensity import (
     fit_calibrator,
     fit_propensity,
 )
-from pipeline.errors import DataError, InsufficientDataError
-from pipeline.params import LightGBMParams, TrainParams
 
 NUMERIC = ("visits_30d", "Total Time Spent")  # a space: LightGBM's name rules must not leak out
 CATEGORICAL = ("channel",)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import ConfigError
-from pipeline.params import load_params
+from foundation.errors import ConfigError
+from foundation.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

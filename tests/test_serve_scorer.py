@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from features.persona import load_personas
+from foundation.params import FeatureParams
 from models.registry import load_lead_model
 from pipeline.cli import app as cli
-from pipeline.params import FeatureParams
 from serve.schemas import LeadInput
 from serve.scorer import _ABSENT as ABSENT
 from serve.scorer import Scorer, build_context, qualify_arrays, unsubscribed_of
@@ -217,8 +217,8 @@ def test_leadscore_score_takes_a_flat_table_model_and_export(tmp_path: Path) -> 
     import joblib
 
     from features.table_mapping import TableSpec
+    from foundation.params import LightGBMParams, TrainParams
     from models.propensity import LeadModel, fit_propensity
-    from pipeline.params import LightGBMParams, TrainParams
 
     rng = np.random.default_rng(4)
     n = 600

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from features.persona import load_personas
-from pipeline.params import Params
+from foundation.params import Params
 from pipeline.simulate import main
 
 ROOT = Path(__file__).resolve().parents[1]

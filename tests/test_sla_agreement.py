@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.errors import ConfigError
+from foundation.errors import ConfigError
 from sla.agreement import load_agreement, parse_agreement
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from features.persona import load_personas
-from pipeline.params import SimulateParams
+from foundation.params import SimulateParams
 from pipeline.simulator import simulate
 from pipeline.sla_data import lead_personas
 from sla.measure import DealValue, Rate, data_end

@@ -12,8 +12,8 @@ import pytest
 
 from features.build import build_features, feature_spec
 from features.persona import load_personas
-from pipeline.io import read_json
-from pipeline.params import (
+from foundation.io import read_json
+from foundation.params import (
     FeatureParams,
     LightGBMParams,
     Params,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from foundation.errors import InsufficientDataError
 from models.promotion import decide_promotion
 from models.split import time_split
-from pipeline.errors import InsufficientDataError
 
 
 def monthly_table(months: int, rows_per_month: int = 4) -> pd.DataFrame:

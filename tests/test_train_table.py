@@ -23,11 +23,11 @@ from features.table_mapping import (
     load_mapping,
     prepare_table,
 )
+from foundation.errors import ConfigError, DataError, InsufficientDataError
+from foundation.io import read_table
 from models.leakage import LeakageError, LeakageParams, audit_leakage
 from models.metrics import roc_auc
 from pipeline.cli import app
-from pipeline.errors import ConfigError, DataError, InsufficientDataError
-from pipeline.io import read_table
 from pipeline.train_table import cv_folds, main, train_table
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,11 +24,11 @@ from features.schemas import (
     validate_leads,
     validate_stages,
 )
+from foundation.errors import DataError
+from foundation.io import read_table
+from foundation.params import Params
 from pipeline import validate as stage
 from pipeline.cli import app
-from pipeline.errors import DataError
-from pipeline.io import read_table
-from pipeline.params import Params
 
 FIXTURES = Path(__file__).parent / "fixtures" / "validate"
 PROJECT = Path(__file__).resolve().parents[1]

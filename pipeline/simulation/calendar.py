@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
-from pipeline.params import SimulateParams
+from foundation.params import SimulateParams
 from pipeline.simulation import world
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.params import SimulateParams
+from foundation.params import SimulateParams
 from pipeline.simulation import world
 from pipeline.simulation.calendar import Calendar
 from pipeline.simulation.funnel import NEVER, FunnelTimes

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from features.persona import Personas
-from pipeline.params import SimulateParams
+from foundation.params import SimulateParams
 from pipeline.simulation import world
 from pipeline.simulation.calendar import Calendar
 

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.errors import ConfigError
-from pipeline.io import read_yaml
+from foundation.errors import ConfigError
+from foundation.io import read_yaml
 
 DEFAULT_PARAMS = Path("params.yaml")
 

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from pipeline.errors import DataError
+from foundation.errors import DataError
 
 TABLE_SUFFIXES = (".parquet", ".csv")
 

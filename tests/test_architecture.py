@@ -1,0 +1,41 @@
+"""The house flows one way: foundation -> features / models / sla -> serve -> pipeline."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Each package and the packages it must never import (the floors above it).
+FORBIDDEN: dict[str, set[str]] = {
+    "foundation": {"features", "models", "sla", "serve", "pipeline"},
+    "features": {"serve", "pipeline"},
+    "models": {"serve", "pipeline"},
+    "sla": {"serve", "pipeline"},
+    "serve": {"pipeline"},
+}
+
+
+def _imported_top_packages(path: Path) -> set[tuple[str, int]]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[tuple[str, int]] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update((alias.name.split(".")[0], node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add((node.module.split(".")[0], node.lineno))
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_lower_floors_never_import_higher_ones(package: str) -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for name, line in sorted(_imported_top_packages(path))
+        if name in FORBIDDEN[package]
+    ]
+    assert not offenders, "upward imports:\n" + "\n".join(offenders)
