@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from foundation.errors import DataError
+
+if TYPE_CHECKING:  # pandas is imported where a table is read: `leadscore --help` stays quick
+    import pandas as pd
 
 TABLE_SUFFIXES = (".parquet", ".csv")
 
@@ -25,6 +27,8 @@ def find_table(directory: Path, name: str) -> Path:
 
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV or Parquet file; an unreadable file is a DataError naming it."""
+    import pandas as pd
+
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
