@@ -8,10 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from foundation import DEFAULT_PARAMS
 from foundation.errors import ConfigError
 from foundation.io import read_yaml
-
-DEFAULT_PARAMS = Path("params.yaml")
 
 
 class _Section(BaseModel):
@@ -136,6 +135,18 @@ class RegistryParams(_Section):
     max_ece: float = Field(0.03, gt=0)
 
 
+class DailyParams(_Section):
+    """`leadscore daily`: the day-by-day hand-off loop (daily/, pipeline/daily.py)."""
+
+    # A handed-over or nurtured lead "returns" when it is back on the site after at least this
+    # many days without any on-site event.
+    quiet_days: float = Field(14, gt=0)
+    # Width of the projected month-end interval (equal-tailed, on the exact count distribution).
+    interval_level: float = Field(0.9, gt=0, lt=1)
+    # Where the hand-off is POSTed (signed); null: no delivery. Env LEADSCORE_WEBHOOK_URL wins.
+    webhook_url: str | None = None
+
+
 class Params(_Section):
     paths: PathParams = PathParams()
     simulate: SimulateParams = SimulateParams()
@@ -143,6 +154,7 @@ class Params(_Section):
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     registry: RegistryParams = RegistryParams()
+    daily: DailyParams = DailyParams()
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:
