@@ -16,6 +16,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "models": {"serve", "pipeline"},
     "sla": {"serve", "pipeline"},
     "serve": {"pipeline"},
+    # Dask runs the functions the pandas path runs; the CLI (pipeline) drives it, not the reverse.
+    "engine": {"pipeline"},
 }
 
 
