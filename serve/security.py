@@ -9,6 +9,7 @@ valid key is needed: it never tells whether a key exists or is close, so nobody 
 from __future__ import annotations
 
 import hmac
+from enum import StrEnum
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -52,3 +53,36 @@ class ApiKeyGuard:
                 await send({"type": "http.response.body", "body": UNAUTHORIZED})
                 return
         await self.app(scope, receive, send)
+
+
+# --- Roles (ROLES_AND_HEADERS contract). Minimal version written by helper C (dashboard sign-in)
+# because the sign-in form needs `role_for_key` before G's role-aware guard landed. G owns this
+# module: extend or replace freely, keeping `Role`, `parse_api_keys` and `role_for_key`.
+class Role(StrEnum):
+    """What a key may do: viewer (dashboard), scorer (scoring and lead reads), admin (all)."""
+
+    VIEWER = "viewer"
+    SCORER = "scorer"
+    ADMIN = "admin"
+
+
+def parse_api_keys(entries: tuple[str, ...]) -> dict[bytes, Role]:
+    """`role:key` entries -> key -> role. A prefix is a role only when it names one; a key
+    without one is a scorer, so the single keys configured before roles existed keep scoring."""
+    keys: dict[bytes, Role] = {}
+    for entry in entries:
+        prefix, sep, rest = entry.partition(":")
+        if sep and prefix in Role._value2member_map_ and rest:
+            keys[rest.encode()] = Role(prefix)
+        else:
+            keys[entry.encode()] = Role.SCORER
+    return keys
+
+
+def role_for_key(given: bytes, keys: dict[bytes, Role]) -> Role | None:
+    """The role of `given`, or None; every key is compared in constant time, whatever matches."""
+    found: Role | None = None
+    for key, role in keys.items():
+        if hmac.compare_digest(given, key):
+            found = role
+    return found
