@@ -77,6 +77,8 @@ class FeatureParams(_Section):
     data_end: datetime | None = None
     horizon_days: int = Field(60, gt=0)
     target_stage: Literal["sql", "customer"] = "sql"
+    # Funnel state at T from the stages table (features/funnel.py): MQL, contact, disqualified.
+    funnel_state: bool = True
 
     @field_validator("windows_days")
     @classmethod

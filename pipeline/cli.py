@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from foundation.params import DEFAULT_PARAMS, load_params
-from pipeline.cli_support import ParamsOption, new_app, user_errors
+from foundation import DEFAULT_PARAMS
+from pipeline.cli_support import ParamsOption, load_params, new_app, user_errors
 from pipeline.serve_cli import score_command, serve_command
 from pipeline.sla_cli import sla_app
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from foundation.errors import LeadscoreError
+
+if TYPE_CHECKING:
+    from foundation.params import Params
 
 USER_ERROR_EXIT = 2
 
@@ -48,3 +51,10 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             fail(str(exc))
 
     return wrapper
+
+
+def load_params(path: Path) -> Params:
+    """params.yaml as typed params, imported on first use: `--help` never pays for pydantic."""
+    from foundation.params import load_params as load
+
+    return load(path)

@@ -11,9 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
+from foundation import DEFAULT_PARAMS
 from foundation.errors import LeadscoreError
-from foundation.params import DEFAULT_PARAMS, load_params
-from pipeline.cli_support import ParamsOption, new_app, user_errors
+from pipeline.cli_support import ParamsOption, load_params, new_app, user_errors
 
 sla_app = new_app("The marketing-sales agreement: monthly targets and the SLA report.")
 
