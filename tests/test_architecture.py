@@ -18,6 +18,9 @@ FORBIDDEN: dict[str, set[str]] = {
     "serve": {"pipeline"},
     # Dask runs the functions the pandas path runs; the CLI (pipeline) drives it, not the reverse.
     "engine": {"pipeline"},
+    # The store of record and the webhook sender sit on foundation only (delivery reads the store).
+    "store": {"features", "models", "sla", "serve", "pipeline", "daily", "engine", "delivery"},
+    "delivery": {"features", "models", "sla", "serve", "pipeline", "daily", "engine"},
 }
 
 

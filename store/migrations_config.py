@@ -1,0 +1,20 @@
+"""The Alembic configuration of the store, built in code so an installed package can migrate
+without an alembic.ini in the working folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.config import Config
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic Config pointing at the packaged migrations (and at `url` when given)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if url is not None:
+        # ConfigParser interpolation: a literal % in a password must be doubled.
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config

@@ -1,0 +1,560 @@
+"""The store of record: what each daily run decided, what was handed to sales, and the delivery
+outbox, in one database (SQLite file by default, any SQLAlchemy URL for a team).
+
+Readers get pandas DataFrames whose columns are the table's, with the JSON text columns decoded
+and named without their `_json` suffix (`reasons_json` -> `reasons`, `payload_json` -> `payload`,
+`recap_json` -> `recap`). Writers may pass either form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from foundation.errors import ConfigError, DataError
+from store import schema
+from store.urls import redact, resolve_url
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# A constant key for PostgreSQL's advisory lock: two processes opening a fresh database at once
+# (the daily job and the dashboard) must not both try to create the tables.
+_MIGRATION_LOCK_KEY = 7_402_113_311
+# Rows per IN (...) lookup; well under SQLite's and PostgreSQL's bound-parameter limits.
+_CHUNK = 500
+
+
+def outbox_key(run_date: date, lead_id: str) -> str:
+    """The idempotency key of a hand-off delivery: one per lead and run day."""
+    return f"{run_date.isoformat()}:{lead_id}"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One daily run: when, with which model and threshold, and what it found."""
+
+    run_date: date
+    started_at: datetime
+    finished_at: datetime
+    model_name: str
+    model_version: str
+    threshold: float
+    n_open: int
+    n_mql: int
+    n_handoff: int
+    n_returning: int
+    n_overdue: int
+    recap: dict[str, Any] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["recap_json"] = row.pop("recap")
+        return row
+
+    @classmethod
+    def from_row(cls, row: sa.RowMapping) -> RunRecord:
+        values = dict(row)
+        values["recap"] = values.pop("recap_json") or {}
+        values["run_date"] = _as_date(values["run_date"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One hand-off waiting for (or done with) delivery to the webhook receiver."""
+
+    key: str
+    run_date: date
+    lead_id: str
+    payload: dict[str, Any]
+    created_at: datetime
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    acknowledged_at: datetime | None = None
+    status: str = "pending"
+
+    @classmethod
+    def new(
+        cls, run_date: date, lead_id: str, payload: dict[str, Any], created_at: datetime
+    ) -> OutboxItem:
+        """A fresh pending item keyed `<run_date>:<lead_id>`."""
+        return cls(
+            key=outbox_key(run_date, lead_id),
+            run_date=run_date,
+            lead_id=str(lead_id),
+            payload=payload,
+            created_at=created_at,
+        )
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["payload_json"] = row.pop("payload")
+        return row
+
+    @classmethod
+    def from_row(cls, row: sa.RowMapping) -> OutboxItem:
+        values = dict(row)
+        values["payload"] = values.pop("payload_json")
+        values["run_date"] = _as_date(values["run_date"])
+        return cls(**values)
+
+
+# Columns a writer must give (besides run_date, which comes from the RunRecord).
+_REQUIRED = {
+    "scores": ("lead_id", "probability", "score", "decision"),
+    "handoffs": ("lead_id", "handed_at", "payload_json"),
+    "lead_flags": ("lead_id", "kind"),
+}
+
+
+class Store:
+    """The store of record. Open with `Store.open(url)`; use as a context manager to close."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    # ----------------------------------------------------------------- opening and closing
+    @classmethod
+    def open(cls, url: str | None = None) -> Store:
+        """Open (creating if needed) the store and migrate its schema to this version's head.
+
+        `url`: any SQLAlchemy URL; default $LEADSCORE_DB_URL, else sqlite:///leadscore.db.
+        """
+        resolved = resolve_url(url)
+        engine = _create_engine(resolved)
+        try:
+            migrate(engine)
+        except ConfigError:
+            engine.dispose()
+            raise
+        except sa.exc.OperationalError as exc:
+            engine.dispose()
+            raise ConfigError(
+                f"cannot open the store at {redact(resolved)}: {_first_line(exc)} "
+                f"(set LEADSCORE_DB_URL to a reachable database)"
+            ) from exc
+        return cls(engine)
+
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- writing a run
+    def save_run(
+        self,
+        run: RunRecord,
+        scores: pd.DataFrame,
+        handoff: pd.DataFrame,
+        flags: pd.DataFrame,
+        outbox: Sequence[OutboxItem] = (),
+    ) -> None:
+        """Record one run in ONE transaction.
+
+        That run_date's runs/scores/handoffs/lead_flags rows are replaced (a re-run of a date
+        leaves exactly one copy); outbox items are inserted only when their key is new, so a
+        re-run never re-queues a delivery that was already acknowledged. Any failure rolls back:
+        the store is as it was before the call.
+        """
+        day = run.run_date
+        score_rows = _frame_rows(scores, schema.scores, day, "scores")
+        handoff_rows = _frame_rows(handoff, schema.handoffs, day, "handoff")
+        flag_rows = _frame_rows(flags, schema.lead_flags, day, "flags")
+        _check_unique(score_rows, ("lead_id",), "scores")
+        _check_unique(handoff_rows, ("lead_id",), "handoff")
+        _check_unique(flag_rows, ("lead_id", "kind"), "flags")
+        _check_flag_kinds(flag_rows)
+        items = list(outbox)
+        _check_unique([{"key": i.key} for i in items], ("key",), "outbox")
+        try:
+            with self._engine.begin() as conn:
+                for table in (schema.lead_flags, schema.handoffs, schema.scores, schema.runs):
+                    conn.execute(table.delete().where(table.c.run_date == day))
+                conn.execute(schema.runs.insert(), [run.to_row()])
+                for table, rows in (
+                    (schema.scores, score_rows),
+                    (schema.handoffs, handoff_rows),
+                    (schema.lead_flags, flag_rows),
+                ):
+                    if rows:
+                        conn.execute(table.insert(), rows)
+                _insert_new_outbox(conn, items)
+        except sa.exc.IntegrityError as exc:
+            raise DataError(
+                f"store: run {day} was not saved (nothing written): {_first_line(exc)}"
+            ) from exc
+
+    # ----------------------------------------------------------------- reading runs
+    def last_run(self, before: date | None = None) -> RunRecord | None:
+        """The latest stored run, or the latest strictly before `before`."""
+        query = sa.select(schema.runs).order_by(schema.runs.c.run_date.desc()).limit(1)
+        if before is not None:
+            query = query.where(schema.runs.c.run_date < before)
+        with self._engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else RunRecord.from_row(row)
+
+    def run(self, run_date: date) -> RunRecord | None:
+        """The run of that date, if stored."""
+        query = sa.select(schema.runs).where(schema.runs.c.run_date == run_date)
+        with self._engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else RunRecord.from_row(row)
+
+    def runs(self) -> pd.DataFrame:
+        """Every stored run, oldest first (recap decoded in the `recap` column)."""
+        return self._frame(sa.select(schema.runs).order_by(schema.runs.c.run_date), schema.runs)
+
+    def scores(self, run_date: date) -> pd.DataFrame:
+        """That run's score of every open lead."""
+        table = schema.scores
+        query = sa.select(table).where(table.c.run_date == run_date).order_by(table.c.lead_id)
+        return self._frame(query, table)
+
+    def handoff(self, run_date: date) -> pd.DataFrame:
+        """That run's hand-off (payload decoded)."""
+        table = schema.handoffs
+        query = sa.select(table).where(table.c.run_date == run_date).order_by(table.c.lead_id)
+        return self._frame(query, table)
+
+    def flags(self, run_date: date, kind: str) -> pd.DataFrame:
+        """That run's returning or overdue leads."""
+        if kind not in schema.FLAG_KINDS:
+            raise ValueError(f"kind must be one of {schema.FLAG_KINDS}, not {kind!r}")
+        table = schema.lead_flags
+        query = (
+            sa.select(table)
+            .where(table.c.run_date == run_date, table.c.kind == kind)
+            .order_by(table.c.lead_id)
+        )
+        return self._frame(query, table)
+
+    # ----------------------------------------------------------------- reading leads
+    def lead(self, lead_id: str) -> dict[str, Any] | None:
+        """The lead's latest stored score row (reasons and activity decoded), with its first
+        hand-off under `handoff` (None if never handed over); None for an unknown lead."""
+        table = schema.scores
+        query = (
+            sa.select(table)
+            .where(table.c.lead_id == str(lead_id))
+            .order_by(table.c.run_date.desc())
+            .limit(1)
+        )
+        handed = (
+            sa.select(schema.handoffs)
+            .where(schema.handoffs.c.lead_id == str(lead_id))
+            .order_by(schema.handoffs.c.run_date)
+            .limit(1)
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+            if row is None:
+                return None
+            first = conn.execute(handed).mappings().first()
+        out = _decoded(row)
+        out["handoff"] = None if first is None else _decoded(first)
+        return out
+
+    def lead_history(self, lead_id: str, limit: int = 30) -> pd.DataFrame:
+        """The lead's score per run date, oldest first, the last `limit` runs."""
+        table = schema.scores
+        cols = [table.c[name] for name in _HISTORY_COLUMNS]
+        query = (
+            sa.select(*cols)
+            .where(table.c.lead_id == str(lead_id))
+            .order_by(table.c.run_date.desc())
+            .limit(limit)
+        )
+        frame = self._frame(query, table, columns=_HISTORY_COLUMNS)
+        return frame.iloc[::-1].reset_index(drop=True)
+
+    def handed_over(self) -> pd.DataFrame:
+        """Every lead ever handed over, once: lead_id, run_date of its first hand-off and that
+        hand-off's followup_deadline."""
+        table = schema.handoffs
+        query = sa.select(table.c.lead_id, table.c.run_date, table.c.followup_deadline).order_by(
+            table.c.lead_id, table.c.run_date
+        )
+        frame = self._frame(query, table, columns=("lead_id", "run_date", "followup_deadline"))
+        if frame.empty:
+            return frame
+        return frame.drop_duplicates("lead_id", keep="first").reset_index(drop=True)
+
+    # ----------------------------------------------------------------- the outbox
+    def pending_outbox(self, now: datetime | None = None) -> list[OutboxItem]:
+        """Pending deliveries due at `now` (all pending ones when now is None), oldest first."""
+        table = schema.outbox
+        query = sa.select(table).where(table.c.status == "pending")
+        if now is not None:
+            due = schema.to_utc(now)
+            query = query.where(
+                sa.or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= due)
+            )
+        query = query.order_by(table.c.created_at, table.c.key)
+        with self._engine.connect() as conn:
+            return [OutboxItem.from_row(row) for row in conn.execute(query).mappings()]
+
+    def outbox_item(self, key: str) -> OutboxItem | None:
+        query = sa.select(schema.outbox).where(schema.outbox.c.key == key)
+        with self._engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else OutboxItem.from_row(row)
+
+    def outbox(self) -> pd.DataFrame:
+        """Every outbox row (payload decoded), oldest first."""
+        table = schema.outbox
+        return self._frame(sa.select(table).order_by(table.c.created_at, table.c.key), table)
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Number of outbox rows per status (every status present, zero included)."""
+        table = schema.outbox
+        query = sa.select(table.c.status, sa.func.count()).group_by(table.c.status)
+        counts = dict.fromkeys(schema.OUTBOX_STATUSES, 0)
+        with self._engine.connect() as conn:
+            counts.update({status: int(n) for status, n in conn.execute(query)})
+        return counts
+
+    def mark_attempt(
+        self,
+        key: str,
+        ok: bool,
+        error: str | None,
+        now: datetime,
+        next_attempt_at: datetime | None = None,
+        *,
+        permanent: bool = False,
+    ) -> None:
+        """Record one delivery attempt.
+
+        ok=True: acknowledged (status delivered, acknowledged_at=now). ok=False: stays pending
+        until `next_attempt_at`, or becomes failed-permanent when `permanent` (a 4xx the
+        receiver will keep refusing). An acknowledged item is never reopened by a late failure.
+        """
+        table = schema.outbox
+        values: dict[str, Any] = {"attempts": table.c.attempts + 1, "last_error": error}
+        if ok:
+            values.update(status="delivered", acknowledged_at=now, next_attempt_at=None)
+        elif permanent:
+            values.update(status="failed-permanent", next_attempt_at=None)
+        else:
+            values.update(next_attempt_at=next_attempt_at)
+        self._update_outbox(key, values)
+
+    def mark_acknowledged(self, key: str, now: datetime) -> None:
+        """The receiver answered 2xx: delivered, never sent again."""
+        self._update_outbox(
+            key, {"status": "delivered", "acknowledged_at": now, "next_attempt_at": None}
+        )
+
+    def requeue_failed(self, now: datetime) -> int:
+        """Put failed-permanent items back in the queue (after the receiver was fixed)."""
+        table = schema.outbox
+        update = (
+            table.update()
+            .where(table.c.status == "failed-permanent")
+            .values(status="pending", next_attempt_at=now)
+        )
+        with self._engine.begin() as conn:
+            return conn.execute(update).rowcount
+
+    def _update_outbox(self, key: str, values: dict[str, Any]) -> None:
+        table = schema.outbox
+        update = (
+            table.update().where(table.c.key == key, table.c.status != "delivered").values(**values)
+        )
+        with self._engine.begin() as conn:
+            if conn.execute(update).rowcount == 0:
+                exists = conn.execute(sa.select(table.c.key).where(table.c.key == key)).first()
+                if exists is None:
+                    raise KeyError(f"no outbox item with key {key!r}")
+
+    # ----------------------------------------------------------------- helpers
+    def _frame(
+        self, query: sa.Select[Any], table: sa.Table, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        import pandas as pd
+
+        names = list(columns) if columns is not None else [c.name for c in table.columns]
+        with self._engine.connect() as conn:
+            rows = [_decoded(row) for row in conn.execute(query).mappings()]
+        frame = pd.DataFrame(rows, columns=[_decoded_name(n) for n in names])
+        for name in names:
+            if isinstance(table.c[name].type, schema.UTCDateTime):
+                frame[name] = pd.to_datetime(frame[name], utc=True)
+        return frame
+
+
+_HISTORY_COLUMNS = ("run_date", "probability", "score", "tier", "decision")
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database to this version's head revision (no-op when already there)."""
+    from alembic import command
+    from alembic.util.exc import CommandError
+
+    from store.migrations_config import alembic_config
+
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            lock = sa.text("SELECT pg_advisory_xact_lock(:key)")
+            conn.execute(lock, {"key": _MIGRATION_LOCK_KEY})
+        config.attributes["connection"] = conn
+        try:
+            command.upgrade(config, "head")
+        except CommandError as exc:
+            raise ConfigError(
+                f"the store at {redact(str(engine.url))} is at a schema revision this leadscore "
+                f"does not know ({exc}); it was probably migrated by a newer leadscore: "
+                "upgrade leadscore, or point LEADSCORE_DB_URL at another database"
+            ) from exc
+
+
+def _create_engine(url: str) -> Engine:
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # Wait for another writer's lock instead of failing at once (the dashboard may be reading
+        # while the daily job writes).
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    # WAL: readers (dashboard, HTTP reads) never block the daily job's write, nor it them.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def _decoded_name(name: str) -> str:
+    return name.removesuffix("_json")
+
+
+def _decoded(row: sa.RowMapping) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        if name == "run_date":
+            value = _as_date(value)
+        out[_decoded_name(name)] = value
+    return out
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    return value
+
+
+def _frame_rows(
+    frame: pd.DataFrame | None, table: sa.Table, run_date: date, what: str
+) -> list[dict[str, Any]]:
+    """The DataFrame as rows for `table`: decoded column names mapped to their `_json` column,
+    run_date filled in, NaN/NA as NULL. Unknown or missing required columns are a DataError."""
+    import pandas as pd
+
+    if frame is None or len(frame) == 0:
+        return []
+    columns = {c.name for c in table.columns}
+    renamed = {name: f"{name}_json" for name in frame.columns if f"{name}_json" in columns}
+    frame = frame.rename(columns=renamed)
+    unknown = sorted(str(c) for c in frame.columns if c not in columns)
+    if unknown:
+        raise DataError(
+            f"store: {what} has columns the store does not keep: {', '.join(unknown)} "
+            f"(expected some of: {', '.join(sorted(columns))})"
+        )
+    missing = [c for c in _REQUIRED[table.name] if c not in frame.columns]
+    if missing:
+        raise DataError(f"store: {what} lacks required column(s): {', '.join(missing)}")
+    if "run_date" in frame.columns:
+        days = pd.to_datetime(frame["run_date"]).dt.date
+        wrong = days[days != run_date]
+        if len(wrong):
+            row = wrong.index[0]
+            raise DataError(
+                f"store: {what} row {row}: run_date {wrong.iloc[0]} differs from the run's "
+                f"{run_date}"
+            )
+        frame = frame.drop(columns="run_date")
+    for name in _REQUIRED[table.name]:
+        nulls = frame[name].isna()
+        if nulls.any():
+            raise DataError(f"store: {what} row {frame.index[nulls.argmax()]}: {name} is empty")
+    cleaned = frame.astype(object).where(frame.notna(), None)
+    rows = cleaned.to_dict("records")
+    for row in rows:
+        row["run_date"] = run_date
+    return rows
+
+
+def _check_unique(rows: Iterable[dict[str, Any]], key: tuple[str, ...], what: str) -> None:
+    seen: set[tuple[Any, ...]] = set()
+    for index, row in enumerate(rows):
+        value = tuple(row[k] for k in key)
+        if value in seen:
+            raise DataError(f"store: {what} row {index}: duplicate {'/'.join(key)} {value}")
+        seen.add(value)
+
+
+def _check_flag_kinds(rows: list[dict[str, Any]]) -> None:
+    for index, row in enumerate(rows):
+        if row["kind"] not in schema.FLAG_KINDS:
+            raise DataError(
+                f"store: flags row {index}: kind {row['kind']!r} is not one of "
+                f"{', '.join(schema.FLAG_KINDS)}"
+            )
+
+
+def _insert_new_outbox(conn: Connection, items: list[OutboxItem]) -> None:
+    if not items:
+        return
+    table = schema.outbox
+    existing: set[str] = set()
+    for chunk in _chunks([i.key for i in items], _CHUNK):
+        existing.update(
+            conn.execute(sa.select(table.c.key).where(table.c.key.in_(chunk))).scalars()
+        )
+    new = [replace(i, status="pending").to_row() for i in items if i.key not in existing]
+    if new:
+        conn.execute(table.insert(), new)
+
+
+def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+__all__ = ["OutboxItem", "RunRecord", "Store", "migrate", "outbox_key"]

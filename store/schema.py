@@ -1,0 +1,192 @@
+"""The store's tables, as SQLAlchemy Core metadata.
+
+The migrations in store/migrations/versions/ build the database; this metadata is what the code
+reads and writes with. tests/test_store.py checks that the two agree (an autogenerate diff of a
+migrated database against this metadata is empty), so a column added here without a migration,
+or the other way round, fails a test instead of a user's morning run.
+
+Every payload column is JSON text (not a native JSON type) so SQLite and PostgreSQL hold the
+same bytes and a CRM export reads the same thing whichever backend a team chose.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+# Pinned names for constraints and indexes: migrations can then refer to them on both backends.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+OUTBOX_STATUSES = ("pending", "delivered", "failed-permanent")
+FLAG_KINDS = ("returning", "overdue")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps are UTC on the way in and timezone-aware UTC on the way out.
+
+    SQLite has no time zone type: without this a value written aware comes back naive, and a
+    comparison with `now` in Python raises. Naive inputs are taken as UTC (the data contract's
+    times are UTC).
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = to_utc(value)
+        # SQLite stores the text form; keep it naive UTC so string ordering is time ordering.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class JSONText(TypeDecorator[Any]):
+    """A Python value stored as JSON text; NaN becomes null (JSON has no NaN)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            # Already-encoded JSON passes through unchanged, but must be JSON.
+            json.loads(value)
+            return value
+        return dumps(value)
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+def to_utc(value: Any) -> datetime:
+    """A datetime (or pandas Timestamp, or ISO string) as an aware UTC datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a timestamp, got {type(value).__name__} {value!r}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe form of numpy/pandas scalars, dates and NaN, recursively."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return _plain(value.tolist())
+    if hasattr(value, "to_pydatetime"):  # pandas Timestamp (NaT included)
+        return None if value != value else value.isoformat()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if value != value:  # pandas NA / NaT
+        return None
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON for a payload column: the bytes a webhook receiver also gets."""
+    return json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_date", sa.Date, primary_key=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=False),
+    sa.Column("model_name", sa.String(200), nullable=False),
+    sa.Column("model_version", sa.String(100), nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("n_open", sa.Integer, nullable=False),
+    sa.Column("n_mql", sa.Integer, nullable=False),
+    sa.Column("n_handoff", sa.Integer, nullable=False),
+    sa.Column("n_returning", sa.Integer, nullable=False),
+    sa.Column("n_overdue", sa.Integer, nullable=False),
+    sa.Column("recap_json", JSONText, nullable=True),
+)
+
+scores = sa.Table(
+    "scores",
+    metadata,
+    sa.Column("run_date", sa.Date, primary_key=True),
+    sa.Column("lead_id", sa.String(200), primary_key=True),
+    sa.Column("channel", sa.String(100), nullable=True),
+    sa.Column("persona", sa.String(200), nullable=True),
+    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("tier", sa.String(50), nullable=True),
+    sa.Column("decision", sa.String(50), nullable=False),
+    sa.Column("rule", sa.String(200), nullable=True),
+    sa.Column("grade", sa.String(20), nullable=True),
+    sa.Column("expected_value_eur", sa.Float, nullable=True),
+    sa.Column("reasons_json", JSONText, nullable=True),
+    sa.Column("activity_json", JSONText, nullable=True),
+    sa.CheckConstraint("score >= 0 AND score <= 100", name="score_range"),
+    sa.CheckConstraint("probability >= 0 AND probability <= 1", name="probability_range"),
+)
+
+handoffs = sa.Table(
+    "handoffs",
+    metadata,
+    sa.Column("run_date", sa.Date, primary_key=True),
+    sa.Column("lead_id", sa.String(200), primary_key=True),
+    sa.Column("handed_at", UTCDateTime, nullable=False),
+    sa.Column("followup_deadline", UTCDateTime, nullable=True),
+    sa.Column("payload_json", JSONText, nullable=False),
+)
+
+lead_flags = sa.Table(
+    "lead_flags",
+    metadata,
+    sa.Column("run_date", sa.Date, primary_key=True),
+    sa.Column("lead_id", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(20), primary_key=True),
+    sa.Column("payload_json", JSONText, nullable=True),
+    sa.CheckConstraint("kind IN ('returning', 'overdue')", name="kind"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("run_date", sa.Date, nullable=False),
+    sa.Column("lead_id", sa.String(200), nullable=False),
+    sa.Column("payload_json", JSONText, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("acknowledged_at", UTCDateTime, nullable=True),
+    sa.Column("status", sa.String(20), nullable=False, server_default="pending"),
+    sa.CheckConstraint("status IN ('pending', 'delivered', 'failed-permanent')", name="status"),
+)
+
+# Added by revision 0002_read_indexes.
+sa.Index("ix_scores_lead_id", scores.c.lead_id)
+sa.Index("ix_handoffs_lead_id", handoffs.c.lead_id)
+sa.Index("ix_outbox_status_next_attempt_at", outbox.c.status, outbox.c.next_attempt_at)
