@@ -26,7 +26,9 @@ def find_table(directory: Path, name: str) -> Path:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file; an unreadable file is a DataError naming it."""
+    """Read a CSV or Parquet file (or a folder of Parquet parts); an unreadable file is a
+    DataError naming it (and for a byte that is not UTF-8, its line and column).
+    foundation/chunks.py reads the same rows chunk by chunk."""
     import pandas as pd
 
     path = Path(path)
@@ -38,6 +40,12 @@ def read_table(path: Path) -> pd.DataFrame:
         if path.suffix == ".csv":
             # Read as text: type coercion is validation's job, so it can name bad rows.
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except UnicodeDecodeError:
+        # pandas' own position is of its read buffer, not of the file: find the byte ourselves.
+        from foundation.chunks import first_bad_byte
+
+        bad = first_bad_byte(path)
+        raise DataError(f"{path}: {bad.describe() if bad else 'not UTF-8'}") from None
     except Exception as exc:  # pyarrow/pandas raise many types; the user needs the file name
         raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from exc
     raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")

@@ -149,6 +149,28 @@ class DailyParams(_Section):
     webhook_url: str | None = None
 
 
+class EngineParams(_Section):
+    """Where validation, features and batch scoring run. `pandas`: this process, chunk by
+    chunk. `dask`: a LocalCluster sized to this machine, or the cluster at `scheduler`; tables
+    keyed by lead are hash-partitioned by lead_id into `partitions` parts (None: one part per
+    `partition_rows` events, at least one per worker thread)."""
+
+    kind: Literal["pandas", "dask"] = "pandas"
+    scheduler: str | None = None
+    partitions: int | None = Field(None, ge=1)
+    partition_rows: int = Field(2_000_000, ge=1000)
+    chunk_rows: int = Field(1_000_000, ge=1000)  # rows read and validated at a time
+    workers: int | None = Field(None, ge=1)  # LocalCluster workers (None: sized to the machine)
+    memory_limit: str = "auto"  # per LocalCluster worker, Dask syntax ("4GiB"; auto: RAM / workers)
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError(f"{value!r} is not a scheduler address (e.g. tcp://10.0.0.5:8786)")
+        return value
+
+
 class Params(_Section):
     paths: PathParams = PathParams()
     simulate: SimulateParams = SimulateParams()
@@ -157,6 +179,7 @@ class Params(_Section):
     evaluate: EvaluateParams = EvaluateParams()
     registry: RegistryParams = RegistryParams()
     daily: DailyParams = DailyParams()
+    engine: EngineParams = EngineParams()
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:
