@@ -417,7 +417,11 @@ def migrate(engine: Engine) -> None:
 
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
+        if conn.dialect.name == "sqlite":
+            # Take the write lock first: two processes opening a new file at once then migrate
+            # one after the other, and the DDL is part of the transaction (rolled back on error).
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif conn.dialect.name == "postgresql":
             lock = sa.text("SELECT pg_advisory_xact_lock(:key)")
             conn.execute(lock, {"key": _MIGRATION_LOCK_KEY})
         config.attributes["connection"] = conn
