@@ -149,6 +149,18 @@ class DailyParams(_Section):
     webhook_url: str | None = None
 
 
+class DeliveryParams(_Section):
+    """Webhook delivery of the hand-off (delivery/): how hard one run tries before leaving an
+    item pending for the next run or `leadscore deliver`. Nothing is ever dropped."""
+
+    timeout_s: float = Field(10, gt=0)  # per POST (connect + read)
+    attempts_per_run: int = Field(3, ge=1)  # tries of one item within one run
+    backoff_base_s: float = Field(1, ge=0)  # wait between tries: base x 2^(n-1) ...
+    backoff_cap_s: float = Field(30, ge=0)  # ... capped here (Retry-After too)
+    retry_base_s: float = Field(300, ge=0)  # next run's earliest retry: base x 2^(runs-1) ...
+    retry_cap_s: float = Field(6 * 3600, ge=0)  # ... capped here
+
+
 class EngineParams(_Section):
     """Where validation, features and batch scoring run. `pandas`: this process, chunk by
     chunk. `dask`: a LocalCluster sized to this machine, or the cluster at `scheduler`; tables
@@ -179,6 +191,7 @@ class Params(_Section):
     evaluate: EvaluateParams = EvaluateParams()
     registry: RegistryParams = RegistryParams()
     daily: DailyParams = DailyParams()
+    delivery: DeliveryParams = DeliveryParams()
     engine: EngineParams = EngineParams()
 
 
