@@ -169,7 +169,7 @@ def measure(source: str, n_leads: int, runs: int) -> dict[str, object]:
     times, cpu = [], []
     for _ in range(runs):
         started, cpu_started = time.perf_counter(), cpu_seconds()
-        table = build_features(leads, events, as_of, personas, params)
+        table = build_features(leads, events, None, as_of, personas, params)
         times.append(time.perf_counter() - started)
         cpu.append(cpu_seconds() - cpu_started)
         del table

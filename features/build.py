@@ -20,6 +20,7 @@ from features.behaviour import (
     lead_events,
     utc_datetimes,
 )
+from features.funnel import funnel_columns, funnel_state
 from features.persona import (
     CATEGORICAL,
     FIRMOGRAPHIC_NUMERIC,
@@ -50,14 +51,17 @@ class FeatureSpec:
 
 
 def feature_spec(params: FeatureParams) -> FeatureSpec:
-    """Depends on params only (windows), never on the data, so every table has the same columns."""
+    """Depends on params only (windows, funnel_state), never on the data, so every table has
+    the same columns."""
+    funnel_numeric, funnel_categorical = funnel_columns(params)
     numeric = (
         "lead_age_days",
         *behaviour_columns(params),
         *FIRMOGRAPHIC_NUMERIC,
         *FIT_COLUMNS,
+        *funnel_numeric,
     )
-    return FeatureSpec(numeric=numeric, categorical=CATEGORICAL)
+    return FeatureSpec(numeric=numeric, categorical=(*CATEGORICAL, *funnel_categorical))
 
 
 def leads_at(leads: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -78,12 +82,15 @@ def leads_at(leads: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
 def build_features(
     leads: pd.DataFrame,
     events: pd.DataFrame,
+    stages: pd.DataFrame | None,
     as_of: object,
     personas: Personas,
     params: FeatureParams,
 ) -> pd.DataFrame:
     """Features of every lead existing at `as_of`, from what was known at `as_of`.
 
+    `stages` (lead_id, stage, ts) feeds the funnel-state features (features/funnel.py) when
+    `params.funnel_state` is on; None means no lead has a funnel row yet.
     Returns `lead_id` then `feature_spec(params).columns`: numeric float64, categorical object
     with None for missing. Rows follow the order of `leads`. A lead without events gets a full
     row (counts 0, recency NaN). Events of other leads and unknown event types are ignored.
@@ -104,12 +111,19 @@ def build_features(
     fit = persona_fit(firmo, company_size(present), personas, params.persona_min_fit)
     numeric.update({name: firmo[name].to_numpy() for name in FIRMOGRAPHIC_NUMERIC})
     numeric.update({name: fit[name].to_numpy() for name in FIT_COLUMNS})
+    funnel: dict[str, np.ndarray] = {}
+    if params.funnel_state:
+        funnel = funnel_state(present[LEAD_ID], present["created_at"], stages, as_of)
+        numeric.update({name: funnel.pop(name) for name in funnel_columns(params)[0]})
     # Filled feature by feature; pandas keeps columns as rows of its block, so this is its layout.
     block = np.empty((len(spec.numeric), len(present)), dtype=np.float64)
     for j, name in enumerate(spec.numeric):
         block[j] = numeric.pop(name)  # pop: free each column once copied in
     frame = pd.DataFrame(block.T, columns=list(spec.numeric), copy=False)
     for name in spec.categorical:
+        if name in funnel:
+            frame[name] = pd.Series(funnel[name], dtype=object)
+            continue
         source = fit if name in fit.columns else firmo
         frame[name] = pd.Series(source[name].to_numpy(), dtype=object)
     frame.insert(0, LEAD_ID, present[LEAD_ID])

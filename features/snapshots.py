@@ -134,7 +134,7 @@ def training_table(
             # Positives so far would understate the rate: report none rather than a wrong one.
             stats.append({**row, "positives": None, "positive_rate": None})
             continue
-        features = build_features(present, events, snapshot, personas, params)
+        features = build_features(present, events, stages, snapshot, personas, params)
         features = features.loc[keep].reset_index(drop=True)
         label = labels(first[keep].reset_index(drop=True), snapshot, params.horizon_days)
         features.insert(1, SNAPSHOT, snapshot)

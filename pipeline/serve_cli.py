@@ -74,6 +74,10 @@ def score_command(
     events: Annotated[
         Path | None, typer.Option(help="Events table, when INPUT is a leads table.")
     ] = None,
+    stages: Annotated[
+        Path | None,
+        typer.Option(help="Stages table (funnel state), when INPUT is a leads table."),
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option(help="Score as of this time (ISO 8601, UTC if naive). Default: now."),
@@ -111,12 +115,13 @@ def score_command(
         # The inputs first: a typo in a path should not wait for a model download.
         table = read_table(input)
         event_table = read_table(events) if events is not None else None
+        stage_table = read_table(stages) if stages is not None else None
         loaded = load_lead_model(model or settings.model_uri)
         context = scoring_context(
             loaded.model, params, personas, sla, threshold, settings.threshold_path
         )
         scorer = Scorer(loaded, context, batch_threads=0)  # a file: all cores
-        prepared = prepare(table, scorer, event_table, when, source=str(input))
+        prepared = prepare(table, scorer, event_table, when, source=str(input), stages=stage_table)
         with Progress(
             TextColumn("scoring"),
             BarColumn(),

@@ -121,7 +121,7 @@ def score_month(
         return {"threshold": float(rule), "source": "fixed", "reason": reason}, None, None
 
     personas = load_personas(personas_path(params))
-    features = build_features(leads, history_events, as_of, personas, params.features)
+    features = build_features(leads, history_events, stages, as_of, personas, params.features)
     features = features[open_at(features["lead_id"], stages, as_of).to_numpy()]
     probability = np.asarray(model.predict_proba(features), dtype=float)
     scored = features.assign(probability=probability, score=scores_from_probabilities(probability))

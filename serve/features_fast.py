@@ -35,6 +35,7 @@ from features.behaviour import (
     LeadEvents,
     behaviour_features,
 )
+from features.funnel import funnel_state_one
 from features.persona import (
     FIT_CRITERIA,
     FREE_MAIL_DOMAINS,
@@ -227,6 +228,7 @@ class FastFeatures:
         from features.build import feature_spec
 
         self.params = params
+        self.funnel = params.funnel_state
         self.spec = feature_spec(params)
         self.rules = [_PersonaRule(p) for p in personas.personas]
         self.min_fit = params.persona_min_fit
@@ -335,8 +337,10 @@ class FastFeatures:
         lead: Any,
         events: Sequence[tuple[datetime, str, str | None]],
         as_of: datetime,
+        stages: Sequence[tuple[datetime, str]] = (),
     ) -> dict[str, Any]:
-        """All features of `feature_spec(params)` for one lead as of `as_of`."""
+        """All features of `feature_spec(params)` for one lead as of `as_of`; `stages` are the
+        lead's funnel rows (ts, stage) for the funnel-state features (features/funnel.py)."""
         as_of = _utc(as_of)
         created = _utc(lead.created_at)
         delta_ns = ((as_of - created) // ONE_MICROSECOND) * 1000
@@ -347,8 +351,17 @@ class FastFeatures:
         firmo.pop("_employees")
         out.update(firmo)
         out.update(fit)
+        if self.funnel:
+            out.update(funnel_state_one(created, stages, as_of))
         return {name: out[name] for name in self.spec.columns}
 
-    def from_request(self, lead: Any, events: Sequence[Any], as_of: datetime) -> dict[str, Any]:
-        """Features from the API's LeadProfile and LeadEvent models."""
-        return self.features(lead, [(e.ts, e.event_type, e.content_topic) for e in events], as_of)
+    def from_request(
+        self, lead: Any, events: Sequence[Any], as_of: datetime, stages: Sequence[Any] = ()
+    ) -> dict[str, Any]:
+        """Features from the API's LeadProfile, LeadEvent and LeadStage models."""
+        return self.features(
+            lead,
+            [(e.ts, e.event_type, e.content_topic) for e in events],
+            as_of,
+            [(s.ts, s.stage) for s in stages or ()],
+        )

@@ -88,6 +88,15 @@ class LeadEvent(BaseModel):
     content_topic: str | None = Field(None, max_length=100, examples=["pricing"])
 
 
+class LeadStage(BaseModel):
+    """One funnel row (data contract `stages`): feeds the funnel-state features at `as_of`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    ts: UtcTime = Field(description="When the lead reached the stage (ISO 8601; UTC if naive).")
+    stage: str = Field(max_length=100, examples=["mql"], description="Unknown stages are ignored.")
+
+
 class LeadInput(_Strict):
     """One lead: either `lead` (+ `events`), from which the service computes the features, or a
     ready `features` row (as in the training table). Exactly one of the two."""
@@ -95,6 +104,11 @@ class LeadInput(_Strict):
     lead: LeadProfile | None = Field(None, description="The lead's profile.")
     events: list[LeadEvent] = Field(
         default_factory=list, description="The lead's events; those after `as_of` are ignored."
+    )
+    stages: list[LeadStage] = Field(
+        default_factory=list,
+        description="The lead's funnel rows (mql, contacted, disqualified, ...); none: a lead "
+        "not yet handed over. Rows after `as_of` are ignored.",
     )
     features: dict[str, FeatureValue] | None = Field(
         None,
@@ -111,8 +125,8 @@ class LeadInput(_Strict):
     def _one_source(self) -> LeadInput:
         if (self.lead is None) == (self.features is None):
             raise ValueError("give exactly one of `lead` (with `events`) or `features`")
-        if self.features is not None and self.events:
-            raise ValueError("`events` go with `lead`, not with a `features` row")
+        if self.features is not None and (self.events or self.stages):
+            raise ValueError("`events` and `stages` go with `lead`, not with a `features` row")
         return self
 
 

@@ -93,8 +93,10 @@ def prepare(
     events: pd.DataFrame | None,
     as_of: datetime,
     source: str = "input",
+    stages: pd.DataFrame | None = None,
 ) -> Prepared:
-    """Turn an input table into feature rows for `scorer`'s model (see the module docstring)."""
+    """Turn an input table into feature rows for `scorer`'s model (see the module docstring).
+    `stages` (lead_id, stage, ts) feeds the funnel-state features; None: no funnel rows."""
     model = scorer.model
     if is_table_model(model):
         from features.table_mapping import TableSpec, features_for_scoring
@@ -115,7 +117,7 @@ def prepare(
             events if events is not None else pd.DataFrame(columns=["lead_id", "ts", "event_type"])
         )
         features = build_features(
-            df, events, as_of, scorer.context.personas, scorer.context.feature_params
+            df, events, stages, as_of, scorer.context.personas, scorer.context.feature_params
         )
         return Prepared(
             features, _ids(features, "lead_id"), "leads", skipped=len(df) - len(features)

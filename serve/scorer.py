@@ -292,7 +292,7 @@ class Scorer:
                 ]
             )
         assert item.lead is not None
-        return self.lead_features.from_request(item.lead, item.events, as_of)
+        return self.lead_features.from_request(item.lead, item.events, as_of, item.stages)
 
     def check_row(self, row: Mapping[str, Any], loc: Sequence[str | int]) -> None:
         """422 naming every numeric feature whose value is not a number."""

@@ -75,7 +75,7 @@ def train_small_model(path: Path, seed: int = 0, n_leads: int = 1500) -> Path:
     params = FeatureParams()
     personas = load_personas(ROOT / "personas.yaml")
     leads, events = synthetic_crm(seed, n_leads)
-    table = build_features(leads, events, T, personas, params)
+    table = build_features(leads, events, None, T, personas, params)
     rng = np.random.default_rng(seed + 1)
     logit = -2.5 + 3.0 * table["engagement_score"] + 1.5 * table["fit_score"]
     table["label"] = (rng.uniform(size=len(table)) < 1 / (1 + np.exp(-logit))).astype(int)
@@ -139,7 +139,9 @@ def lead_body(i: int = 0, n_events: int = 10, **extra: Any) -> dict[str, Any]:
 def feature_rows(n: int, seed: int = 7) -> list[dict[str, Any]]:
     """Ready feature rows (JSON-able) from build_features, for the feature-row input."""
     leads, events = synthetic_crm(seed, n)
-    table = build_features(leads, events, T, load_personas(ROOT / "personas.yaml"), FeatureParams())
+    table = build_features(
+        leads, events, None, T, load_personas(ROOT / "personas.yaml"), FeatureParams()
+    )
     rows = table.drop(columns=["lead_id"]).astype(object).to_dict("records")
     return [
         {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}

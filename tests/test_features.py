@@ -18,6 +18,7 @@ def build(lead_frame=None, event_frame=None, as_of=T, **overrides) -> pd.DataFra
     return build_features(
         leads() if lead_frame is None else lead_frame,
         events() if event_frame is None else event_frame,
+        None,
         as_of,
         personas(),
         params(**overrides),

@@ -127,8 +127,9 @@ def test_table_columns_and_label_dtype():
 def test_features_in_table_equal_build_features_at_the_snapshot():
     from features.build import build_features
 
-    table = table_for(stages_of()).drop(columns=["snapshot", "label"])
-    direct = build_features(leads(), events(), JUNE, personas(), params())
+    stage_frame = stages_of()
+    table = table_for(stage_frame).drop(columns=["snapshot", "label"])
+    direct = build_features(leads(), events(), stage_frame, JUNE, personas(), params())
     direct = direct[direct["lead_id"].isin(table["lead_id"])].reset_index(drop=True)
     pd.testing.assert_frame_equal(table, direct)
 

@@ -66,7 +66,7 @@ def scorer(trained_project: Project) -> Scorer:
     model = joblib.load(trained_project.root / "artifacts/train/model.joblib")
 
     def score(leads: pd.DataFrame, events: pd.DataFrame) -> np.ndarray:
-        features = build_features(leads, events, AS_OF, personas, params.features)
+        features = build_features(leads, events, None, AS_OF, personas, params.features)
         return model.predict_proba(features)
 
     return score

@@ -62,10 +62,20 @@ def random_data(seed: int, n_leads: int = 60) -> tuple[pd.DataFrame, pd.DataFram
 
 
 def fast_rows(
-    fast: FastFeatures, lead_frame: pd.DataFrame, event_frame: pd.DataFrame, as_of: datetime
+    fast: FastFeatures,
+    lead_frame: pd.DataFrame,
+    event_frame: pd.DataFrame,
+    as_of: datetime,
+    stage_frame: pd.DataFrame | None = None,
 ) -> dict[str, dict]:
     out = {}
     for lead in lead_frame.to_dict("records"):
+        funnel = []
+        if stage_frame is not None:
+            rows = stage_frame[stage_frame["lead_id"] == lead["lead_id"]]
+            funnel = [
+                (t.to_pydatetime(), s) for t, s in zip(rows["ts"], rows["stage"], strict=True)
+            ]
         own = event_frame[event_frame["lead_id"] == lead["lead_id"]]
         evs = [
             (ts.to_pydatetime(), et, None if pd.isna(tp) else tp)
@@ -80,7 +90,7 @@ def fast_rows(
                 else int(lead["company_size"]),
             }
         )
-        out[lead["lead_id"]] = fast.features(profile, evs, as_of)
+        out[lead["lead_id"]] = fast.features(profile, evs, as_of, funnel)
     return out
 
 
@@ -110,8 +120,22 @@ def assert_same(batch: pd.DataFrame, fast: dict[str, dict], columns: tuple[str, 
 def test_single_lead_features_equal_batch_features(seed: int) -> None:
     p, ps = params(), personas()
     lead_frame, event_frame = random_data(seed)
-    batch = build_features(lead_frame, event_frame, T, ps, p)
+    batch = build_features(lead_frame, event_frame, None, T, ps, p)
     fast = fast_rows(FastFeatures(p, ps), lead_frame, event_frame, T.to_pydatetime())
+    assert_same(batch, fast, feature_spec(p).columns)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_single_lead_features_with_stages_equal_batch_features(seed: int) -> None:
+    """The funnel-state twin on the service path: stage rows with ties, unknown stages and rows
+    after T give the same values as the batch path."""
+    from tests.test_features_funnel import random_stages
+
+    p, ps = params(), personas()
+    lead_frame, event_frame = random_data(seed)
+    stage_frame = random_stages(seed, lead_frame["lead_id"].tolist(), lead_frame["created_at"])
+    batch = build_features(lead_frame, event_frame, stage_frame, T, ps, p)
+    fast = fast_rows(FastFeatures(p, ps), lead_frame, event_frame, T.to_pydatetime(), stage_frame)
     assert_same(batch, fast, feature_spec(p).columns)
 
 
@@ -121,7 +145,7 @@ def test_hand_made_leads_equal_batch_features_at_several_times() -> None:
     fast = FastFeatures(p, ps)
     for as_of in (T, T - pd.Timedelta(days=40), T + pd.Timedelta(hours=5, seconds=7)):
         present = lead_frame[lead_frame["created_at"] <= as_of]
-        batch = build_features(lead_frame, event_frame, as_of, ps, p)
+        batch = build_features(lead_frame, event_frame, None, as_of, ps, p)
         assert_same(
             batch, fast_rows(fast, present, event_frame, as_of.to_pydatetime()), fast.spec.columns
         )

@@ -35,7 +35,7 @@ TINY = TrainParams(
 
 
 def labelled(leads, events, stages, personas, as_of: pd.Timestamp) -> pd.DataFrame:
-    rows = build_features(leads, events, as_of, personas, FeatureParams())
+    rows = build_features(leads, events, stages, as_of, personas, FeatureParams())
     rows = rows[open_at(rows["lead_id"], stages, as_of).to_numpy()]
     sql = rows["lead_id"].map(first_sql_at(stages))
     until = as_of + pd.Timedelta(days=HORIZON_DAYS)
