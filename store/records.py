@@ -152,6 +152,13 @@ class Store:
     def dialect(self) -> str:
         return self._engine.dialect.name
 
+    def revision(self) -> str | None:
+        """The database's Alembic revision (head right after open)."""
+        from alembic.migration import MigrationContext
+
+        with self._engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
     def close(self) -> None:
         self._engine.dispose()
 

@@ -1,0 +1,210 @@
+"""Send the outbox's pending hand-offs to the webhook: at least once, never dropped.
+
+Order of events per item: POST, then record the answer in the store. A crash between the two
+leaves the item pending, so it is sent again later with the SAME Idempotency-Key: receivers must
+deduplicate on that key (README "Delivery (webhook)"). That is the price of never losing one.
+
+Answers:
+- 2xx: acknowledged; the item is delivered and never sent again.
+- 408, 425, 429, 5xx, timeouts, connection errors: transient. Retried within the run
+  (`attempts_per_run`, waiting backoff_base_s x 2^(n-1), capped, or the receiver's Retry-After);
+  then left pending with `next_attempt_at` (retry_base_s x 2^(runs-1), capped at retry_cap_s).
+  The run then stops sending (the receiver is down; the rest wait for the next run).
+- any other answer (4xx, 3xx): failed-permanent, with the status and the start of the body in
+  `last_error`; it stays in the outbox, and `leadscore deliver --retry-failed` re-queues it once
+  the receiver is fixed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from delivery.signing import signed_headers
+from foundation.params import DeliveryParams
+from store import OutboxItem, Store
+from store.schema import dumps
+
+EVENT = "leadscore.handoff"
+TRANSIENT_STATUSES = frozenset({408, 425, 429})
+_ERROR_BODY_CHARS = 300
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery run did."""
+
+    delivered: int = 0
+    failed_permanent: int = 0
+    retry_later: int = 0  # tried, still failing: pending with a next_attempt_at
+    not_tried: int = 0  # pending, left for the next run because the receiver was down
+    attempts: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def pending(self) -> int:
+        return self.retry_later + self.not_tried
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    ok: bool
+    permanent: bool = False
+    error: str | None = None
+    retry_after_s: float | None = None
+
+
+def envelope(item: OutboxItem) -> bytes:
+    """The request body for one hand-off: the idempotency key, run date and lead id next to the
+    hand-off record itself (the bytes that are signed)."""
+    return dumps(
+        {
+            "event": EVENT,
+            "idempotency_key": item.key,
+            "run_date": item.run_date.isoformat(),
+            "lead_id": item.lead_id,
+            "handoff": item.payload,
+        }
+    ).encode()
+
+
+def deliver_pending(
+    store: Store,
+    url: str,
+    secret: str,
+    now: datetime | None = None,
+    *,
+    policy: DeliveryParams | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DeliveryReport:
+    """Send every outbox item due at `now` (default: the clock) and record each answer.
+
+    `now` anchors the run: items due at `now` are sent and the recorded times are `now` plus
+    the time elapsed since the call. Returns counts; never raises for a receiver's failure.
+    """
+    policy = policy or DeliveryParams()
+    started = time.monotonic()
+    anchor = datetime.now(UTC) if now is None else now.astimezone(UTC)
+
+    def clock() -> datetime:
+        return anchor + timedelta(seconds=time.monotonic() - started)
+
+    report = DeliveryReport()
+    items = store.pending_outbox(anchor)
+    with httpx.Client(
+        timeout=policy.timeout_s,
+        follow_redirects=False,
+        headers={"User-Agent": "leadscore-webhook/1"},
+    ) as client:
+        for index, item in enumerate(items):
+            delivered_or_final = _deliver_one(
+                client, store, item, url, secret, policy, clock, sleep, report
+            )
+            if not delivered_or_final:
+                report.not_tried = len(items) - index - 1
+                break
+    return report
+
+
+def _deliver_one(
+    client: httpx.Client,
+    store: Store,
+    item: OutboxItem,
+    url: str,
+    secret: str,
+    policy: DeliveryParams,
+    clock: Callable[[], datetime],
+    sleep: Callable[[float], None],
+    report: DeliveryReport,
+) -> bool:
+    """Try one item up to attempts_per_run times. False when it is still failing (transient)."""
+    body = envelope(item)
+    for attempt in range(1, policy.attempts_per_run + 1):
+        outcome = _post(client, url, body, secret, item.key)
+        report.attempts += 1
+        if outcome.ok:
+            store.mark_attempt(item.key, ok=True, error=None, now=clock())
+            report.delivered += 1
+            return True
+        if outcome.permanent:
+            store.mark_attempt(item.key, ok=False, error=outcome.error, now=clock(), permanent=True)
+            report.failed_permanent += 1
+            report.errors.append(f"{item.key}: {outcome.error}")
+            return True
+        if attempt < policy.attempts_per_run:
+            wait = _backoff(attempt, policy.backoff_base_s, policy.backoff_cap_s)
+            if outcome.retry_after_s is not None:
+                wait = min(max(wait, outcome.retry_after_s), policy.backoff_cap_s)
+            # Recorded before waiting: a crash during the wait leaves an honest attempt count.
+            store.mark_attempt(
+                item.key,
+                ok=False,
+                error=outcome.error,
+                now=clock(),
+                next_attempt_at=clock() + timedelta(seconds=wait),
+            )
+            sleep(wait)
+            continue
+        runs_failed = (item.attempts + attempt) // policy.attempts_per_run
+        later = _backoff(max(runs_failed, 1), policy.retry_base_s, policy.retry_cap_s)
+        if outcome.retry_after_s is not None:
+            later = max(later, outcome.retry_after_s)
+        store.mark_attempt(
+            item.key,
+            ok=False,
+            error=outcome.error,
+            now=clock(),
+            next_attempt_at=clock() + timedelta(seconds=later),
+        )
+        report.retry_later += 1
+        report.errors.append(f"{item.key}: {outcome.error}")
+    return False
+
+
+def _post(client: httpx.Client, url: str, body: bytes, secret: str, key: str) -> _Outcome:
+    headers = signed_headers(secret, body, key)  # fresh timestamp per attempt
+    try:
+        response = client.post(url, content=body, headers=headers)
+    except httpx.TimeoutException as exc:
+        return _Outcome(ok=False, error=f"timeout: {type(exc).__name__}")
+    except httpx.TransportError as exc:
+        return _Outcome(ok=False, error=f"connection error: {type(exc).__name__}: {exc}")
+    status = response.status_code
+    if 200 <= status < 300:
+        return _Outcome(ok=True)
+    text = response.text[:_ERROR_BODY_CHARS].strip()
+    error = f"HTTP {status}" + (f": {text}" if text else "")
+    if status >= 500 or status in TRANSIENT_STATUSES:
+        return _Outcome(ok=False, error=error, retry_after_s=_retry_after(response.headers))
+    if 300 <= status < 400:
+        error += f" (redirect to {response.headers.get('location', '?')}: configure that URL)"
+    return _Outcome(ok=False, permanent=True, error=error)
+
+
+def _backoff(n: int, base: float, cap: float) -> float:
+    """base x 2^(n-1), capped: 1, 2, 4, ... (no jitter: one sender, not a thundering herd)."""
+    return float(min(cap, base * 2 ** max(n - 1, 0)))
+
+
+def _retry_after(headers: Any) -> float | None:
+    """A Retry-After header in seconds (delta-seconds or HTTP-date), or None."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)

@@ -1,0 +1,47 @@
+"""Where the hand-off goes and with which secret: the environment wins over params.yaml, and the
+secret only ever comes from the environment (never a file under version control)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from foundation.errors import ConfigError
+
+URL_ENV = "LEADSCORE_WEBHOOK_URL"
+SECRET_ENV = "LEADSCORE_WEBHOOK_SECRET"
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url: str
+    secret: str
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"Webhook(url={self.url!r}, secret=***)"
+
+
+def resolve_webhook(configured_url: str | None = None, *, required: bool = False) -> Webhook | None:
+    """The webhook to deliver to: $LEADSCORE_WEBHOOK_URL, else `configured_url` (params
+    `daily.webhook_url`), with the secret from $LEADSCORE_WEBHOOK_SECRET.
+
+    No URL: None (delivery is optional), or a ConfigError when `required`. A URL without a
+    secret is always a ConfigError: an unsigned hand-off would let anyone forge one.
+    """
+    url = (os.environ.get(URL_ENV) or configured_url or "").strip()
+    if not url:
+        if required:
+            raise ConfigError(
+                f"no webhook URL configured: set {URL_ENV} or daily.webhook_url in params.yaml "
+                f"(and the signing secret in {SECRET_ENV})"
+            )
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"webhook URL {url!r} must start with http:// or https://")
+    secret = os.environ.get(SECRET_ENV, "")
+    if not secret:
+        raise ConfigError(
+            f"webhook URL {url} is set but {SECRET_ENV} is empty: set the shared signing secret "
+            "in the environment (hand-offs are never sent unsigned)"
+        )
+    return Webhook(url=url, secret=secret)
