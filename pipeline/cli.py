@@ -15,6 +15,7 @@ from foundation import DEFAULT_PARAMS
 from pipeline.cli_support import ParamsOption, load_params, new_app, user_errors
 from pipeline.serve_cli import score_command, serve_command
 from pipeline.sla_cli import sla_app
+from pipeline.store_cli import db_app
 
 app = new_app("leadscore: calibrated lead scoring tied to the marketing-sales SLA.")
 
@@ -81,6 +82,32 @@ def register(params: ParamsOption = DEFAULT_PARAMS) -> None:
 app.add_typer(sla_app, name="sla")
 app.command("serve")(serve_command)
 app.command("score")(score_command)
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+@user_errors
+def deliver(
+    params: ParamsOption = DEFAULT_PARAMS,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url", help="Webhook URL. Default: $LEADSCORE_WEBHOOK_URL, else daily.webhook_url."
+        ),
+    ] = None,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed", help="First re-queue failed-permanent items (receiver fixed)."
+        ),
+    ] = False,
+) -> None:
+    """Re-send the hand-offs still pending in the outbox to the webhook (signed, at least
+    once; the receiver deduplicates by Idempotency-Key). Exit 1 if any failed permanently."""
+    from pipeline import deliver as stage
+
+    if stage.main(load_params(params), url=url, retry_failed=retry_failed):
+        raise typer.Exit(1)
 
 
 @app.command("train-table")
