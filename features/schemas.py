@@ -22,6 +22,14 @@ Decisions a user relies on (README and docs/CONTRACTS.md say the same):
   know) and counted as warnings; an unknown funnel stage is quarantined (labels depend on it).
 - A row with several problems is quarantined once, its reason listing all of them; the summary
   counts each kind of problem, so its reason counts can add up to more than rows_quarantined.
+- A CSV byte that is not UTF-8 quarantines the row it sits in (reason: file line, column and
+  field), not the file; the other rows are validated as usual.
+- A table with a header and no rows is `empty` in the summary (a warning); empty leads are an
+  error in the stage, since nothing downstream can run without leads.
+
+A table can be triaged whole (`validate_table`) or chunk by chunk (`TableTriage`): the chunked
+triage calls `validate_table` on each chunk with the rows numbered as in the whole file and the
+keys kept so far, so both give the same kept rows, quarantine and counts (tests pin it).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import pyarrow as pyarrow_lib
 import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
+from foundation.chunks import BadByte, TableChunk
 from foundation.errors import DataError
 
 EVENT_TYPES: tuple[str, ...] = (
@@ -89,6 +98,9 @@ TABLES: tuple[str, ...] = ("leads", "events", "stages")
 # Open vocabularies: values outside them are kept, and counted as warnings.
 VOCABULARY = "vocabulary"
 TOP_UNKNOWN_VALUES = 5
+# Distinct unknown values counted per column and chunk, so chunk counts can be merged into the
+# summary's top values without holding every distinct value of a garbage column.
+UNKNOWN_VALUES_COUNTED = 1000
 
 
 def _text(*, nullable: bool = True, required: bool = True, **kwargs: Any) -> pa.Column:
@@ -164,7 +176,9 @@ class Problem:
 
 @dataclass(frozen=True)
 class TableResult:
-    """A triaged table: typed rows downstream may trust, bad rows as read with their reason."""
+    """A triaged table (or chunk): typed rows downstream may trust, bad rows as read with their
+    reason. `unknown_values` counts up to UNKNOWN_VALUES_COUNTED values per column; the summary
+    shows the TOP_UNKNOWN_VALUES most frequent."""
 
     table: str
     kept: pd.DataFrame
@@ -179,17 +193,85 @@ class TableResult:
     def rows_in(self) -> int:
         return len(self.kept) + len(self.quarantined)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, top: int | None = TOP_UNKNOWN_VALUES) -> dict[str, Any]:
+        """validation_summary.json's entry; `top=None` keeps every counted unknown value (for
+        merging chunk summaries with `merge_summaries`)."""
         return {
             "rows_in": self.rows_in,
             "rows_kept": len(self.kept),
             "rows_quarantined": len(self.quarantined),
+            "empty": self.rows_in == 0,
             "reasons": dict(self.reasons),
             "warnings": dict(self.warnings),
-            "unknown_values": {k: dict(v) for k, v in self.unknown_values.items()},
+            "unknown_values": {k: _top(v, top) for k, v in self.unknown_values.items()},
             "ignored_columns": list(self.ignored_columns),
             "missing_optional_columns": list(self.missing_optional_columns),
         }
+
+
+def _top(counts: dict[str, int], top: int | None) -> dict[str, int]:
+    """Most frequent first; ties by value, so chunked and whole-table runs agree."""
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return dict(ordered if top is None else ordered[:top])
+
+
+def _add_counts(total: dict[str, int], more: dict[str, int]) -> None:
+    for key, count in more.items():
+        total[key] = total.get(key, 0) + count
+
+
+def merge_summaries(parts: list[dict[str, Any]], top: int | None = TOP_UNKNOWN_VALUES) -> dict:
+    """One table's summary from its chunks' summaries (each made with `summary(top=None)`)."""
+    if not parts:
+        raise ValueError("no chunk summaries to merge")
+    merged: dict[str, Any] = {
+        "rows_in": sum(p["rows_in"] for p in parts),
+        "rows_kept": sum(p["rows_kept"] for p in parts),
+        "rows_quarantined": sum(p["rows_quarantined"] for p in parts),
+    }
+    merged["empty"] = merged["rows_in"] == 0
+    reasons: dict[str, int] = {}
+    warnings: dict[str, int] = {}
+    unknown: dict[str, dict[str, int]] = {}
+    for part in parts:
+        _add_counts(reasons, part["reasons"])
+        _add_counts(warnings, part["warnings"])
+        for column, counts in part["unknown_values"].items():
+            _add_counts(unknown.setdefault(column, {}), counts)
+    merged["reasons"] = _top(reasons, None)
+    merged["warnings"] = dict(sorted(warnings.items(), key=lambda kv: (-kv[1], kv[0])))
+    merged["unknown_values"] = {k: _top(v, top) for k, v in unknown.items()}
+    merged["ignored_columns"] = list(parts[0]["ignored_columns"])
+    merged["missing_optional_columns"] = list(parts[0]["missing_optional_columns"])
+    return merged
+
+
+@dataclass(frozen=True)
+class LeadIndex:
+    """What events and stages are checked against: the kept leads' ids (an Arrow array, built
+    once, not once per chunk) and creation times, and the ids of quarantined leads."""
+
+    keys: pyarrow_lib.Array
+    created_at: np.ndarray  # datetime64[us], UTC, aligned with keys
+    quarantined: pd.Series  # text ids
+
+    @classmethod
+    def of(cls, leads: TableResult | LeadIndex) -> LeadIndex:
+        if isinstance(leads, LeadIndex):
+            return leads
+        quarantined = leads.quarantined.get("lead_id", pd.Series(dtype="str"))
+        return cls.build(leads.kept["lead_id"], leads.kept["created_at"], quarantined)
+
+    @classmethod
+    def build(cls, lead_id: pd.Series, created_at: pd.Series, quarantined: pd.Series) -> LeadIndex:
+        return cls(
+            keys=pyarrow_lib.array(lead_id.astype("str"), type=pyarrow_lib.large_string()),
+            created_at=created_at.to_numpy(dtype="datetime64[us]"),
+            quarantined=as_text(quarantined).dropna().reset_index(drop=True),
+        )
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
 # --- parsing: raw column (text from CSV, or typed from Parquet) -> typed column + failures ---
@@ -324,11 +406,21 @@ def _column_problems(
 
 
 def _duplicate_problem(
-    name: str, value: pd.Series, bad: np.ndarray, source_row: np.ndarray
+    name: str,
+    value: pd.Series,
+    bad: np.ndarray,
+    source_row: np.ndarray,
+    earlier: pd.Series | None = None,
 ) -> Problem | None:
-    """Later rows repeating a key of an earlier *valid* row; the reason names the kept row."""
+    """Later rows repeating a key of an earlier *valid* row; the reason names the kept row.
+    `earlier` maps keys kept in earlier chunks to their source row: a chunked run finds the
+    same duplicates as a whole-table run."""
     good = value[~bad]
     later = good.duplicated(keep="first")
+    seen = None
+    if earlier is not None and len(earlier):
+        seen = good.isin(earlier.index)
+        later = later | seen
     if not later.any():
         return None
     keys = good[later].unique()
@@ -338,6 +430,9 @@ def _duplicate_problem(
         .groupby(candidates.to_numpy())
         .transform("min")
     )
+    if seen is not None and seen.any():
+        before = good[seen]
+        first_row.loc[before.index] = earlier.reindex(before.to_numpy()).to_numpy()
     positions = later[later].index.to_numpy()
     messages = (
         f"{name} '"
@@ -349,22 +444,21 @@ def _duplicate_problem(
     return Problem(f"{name}_duplicate", positions, messages)
 
 
-def _lead_positions(lead_ids: pd.Series, leads: pd.Series) -> np.ndarray:
-    """Row of each lead_id in `leads`, -1 if absent. Arrow's hash join: pandas isin on 30M strings
-    against 1M keys is 4x slower here."""
+def _lead_positions(lead_ids: pd.Series, keys: pyarrow_lib.Array) -> np.ndarray:
+    """Row of each lead_id in `keys` (the kept leads), -1 if absent. Arrow's hash join: pandas
+    isin on 30M strings against 1M keys is 4x slower here."""
     values = pyarrow_lib.array(lead_ids.astype("str"), type=pyarrow_lib.large_string())
-    keys = pyarrow_lib.array(leads.astype("str"), type=pyarrow_lib.large_string())
     found = pc.index_in(values, value_set=keys)
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _lead_problems(
-    lead_id: pd.Series, shown: pd.Series, positions_in_leads: np.ndarray, leads: TableResult
+    lead_id: pd.Series, shown: pd.Series, positions_in_leads: np.ndarray, leads: LeadIndex
 ) -> list[Problem]:
     """Events and stages must belong to a kept lead; say whether it was absent or quarantined,
     since the fixes differ (export the lead, or repair its row)."""
     missing = lead_id.notna().to_numpy() & (positions_in_leads < 0)
-    quarantined_ids = as_text(leads.quarantined.get("lead_id", pd.Series(dtype="str"))).dropna()
+    quarantined_ids = leads.quarantined
     was_quarantined = np.zeros(len(lead_id), dtype=bool)
     if missing.any() and len(quarantined_ids):
         subset = np.flatnonzero(missing)
@@ -397,7 +491,7 @@ def _vocabulary_warnings(
         unknown = values[~values.isin(vocabulary)]
         if len(unknown):
             warnings[f"{name}_unknown"] = len(unknown)
-            top = unknown.value_counts().head(TOP_UNKNOWN_VALUES)
+            top = unknown.value_counts().head(UNKNOWN_VALUES_COUNTED)
             examples[name] = {str(k): int(v) for k, v in top.items()}
     return warnings, examples
 
@@ -420,26 +514,48 @@ def _raw_as_text(raw: pd.DataFrame) -> pd.DataFrame:
     return raw.astype("str") if len(raw.columns) else raw
 
 
+def _bad_byte_problems(bad_bytes: tuple[BadByte, ...], source: str) -> list[Problem]:
+    """One problem per field holding bytes that are not UTF-8; each row's message says where."""
+    by_field: dict[str, dict[int, list[str]]] = {}
+    for bad in bad_bytes:
+        rows = by_field.setdefault(bad.field, {})
+        rows.setdefault(bad.row, []).append(f"{source} {bad.describe()}")
+    problems = []
+    for name, rows in by_field.items():
+        positions = np.array(sorted(rows), dtype=np.int64)
+        messages = pd.Series(["; ".join(rows[p]) for p in positions], index=positions, dtype="str")
+        problems.append(Problem(f"{name}_not_utf8", positions, messages))
+    return problems
+
+
 def validate_table(
     raw: pd.DataFrame,
     table: str,
     source: str | None = None,
-    leads: TableResult | None = None,
+    leads: TableResult | LeadIndex | None = None,
+    *,
+    first_row: int = 1,
+    earlier: dict[str, pd.Series] | None = None,
+    bad_bytes: tuple[BadByte, ...] = (),
 ) -> TableResult:
-    """Triage one raw table (CSV text or typed Parquet) against its schema.
+    """Triage one raw table (CSV text or typed Parquet), or one chunk of it, against its schema.
 
     `leads` (the triaged leads) enables the cross-table rule for events and stages: rows must
-    belong to a kept lead. Raises DataError if a required column is missing.
+    belong to a kept lead. For a chunk: `first_row` is the source row of its first row,
+    `earlier` maps each unique column to the keys kept in earlier chunks (key -> source row),
+    `bad_bytes` are the non-UTF-8 bytes the reader found in it. Raises DataError if a required
+    column is missing.
     """
     schema = SCHEMAS[table]
     source = source or table
     raw = raw.rename(columns=lambda c: str(c).strip()).reset_index(drop=True)
     check_required_columns(raw, schema, source)
     n_rows = len(raw)
-    source_row = np.arange(1, n_rows + 1, dtype=np.int64)
+    source_row = np.arange(first_row, first_row + n_rows, dtype=np.int64)
 
     typed: dict[str, pd.Series] = {}
-    problems: list[Problem] = []
+    # Bytes first: a cell that was not UTF-8 is reported as such before what it then fails.
+    problems: list[Problem] = _bad_byte_problems(bad_bytes, source)
     for name, column in schema.columns.items():
         if name not in raw.columns:
             typed[name] = empty_column(dtype_name(column), raw.index)
@@ -449,20 +565,22 @@ def validate_table(
 
     warnings: dict[str, int] = {}
     if leads is not None and table != "leads":
-        in_leads = _lead_positions(typed["lead_id"], leads.kept["lead_id"])
-        problems += _lead_problems(typed["lead_id"], raw["lead_id"], in_leads, leads)
-        warnings |= _before_lead_created(typed["ts"], in_leads, leads.kept["created_at"])
+        index = LeadIndex.of(leads)
+        in_leads = _lead_positions(typed["lead_id"], index.keys)
+        problems += _lead_problems(typed["lead_id"], raw["lead_id"], in_leads, index)
+        warnings |= _before_lead_created(typed["ts"], in_leads, index.created_at)
 
     bad, _ = _reasons(problems, n_rows)
     for name, column in schema.columns.items():
         if column.unique and name in raw.columns:
-            duplicate = _duplicate_problem(name, typed[name], bad, source_row)
+            seen = (earlier or {}).get(name)
+            duplicate = _duplicate_problem(name, typed[name], bad, source_row, seen)
             problems += [duplicate] if duplicate else []
     bad, reason = _reasons(problems, n_rows)
 
     kept = pd.DataFrame(typed)[~bad].reset_index(drop=True)
     quarantined = _raw_as_text(raw[bad]).assign(
-        source_row=source_row[bad], reason=reason.to_numpy()
+        source_row=source_row[bad], reason=pd.array(reason.to_numpy(), dtype="str")
     )
     quarantined = quarantined.reset_index(drop=True)
     vocabulary_warnings, unknown_values = _vocabulary_warnings(kept, schema)
@@ -482,12 +600,11 @@ def validate_table(
 
 
 def _before_lead_created(
-    ts: pd.Series, in_leads: np.ndarray, created_at: pd.Series
+    ts: pd.Series, in_leads: np.ndarray, created_at: np.ndarray
 ) -> dict[str, int]:
     """Count activity dated before its lead was created: kept (cookies predate the form fill)."""
     known = in_leads >= 0
-    # to_numpy with a numpy dtype is a view of the UTC values; tz_convert(None) would copy 30M.
-    created = created_at.to_numpy(dtype="datetime64[us]")[in_leads[known]]
+    created = created_at[in_leads[known]]
     when = ts.to_numpy(dtype="datetime64[us]")[known]
     n_before = int(np.count_nonzero(when < created))
     return {"ts_before_lead_created_at": n_before} if n_before else {}
@@ -527,3 +644,58 @@ def validate_stages(
     raw: pd.DataFrame, leads: TableResult, source: str | None = None
 ) -> TableResult:
     return validate_table(raw, "stages", source, leads=leads)
+
+
+class TableTriage:
+    """Triage a table chunk by chunk with `validate_table`'s rules, giving what one call on the
+    whole table gives: rows numbered as in the file, duplicates of keys kept in earlier chunks
+    found, counts summed. Memory: one chunk plus the unique keys kept so far."""
+
+    def __init__(
+        self, table: str, source: str | None = None, leads: TableResult | LeadIndex | None = None
+    ) -> None:
+        self.table = table
+        self.source = source or table
+        self.leads = LeadIndex.of(leads) if leads is not None else None
+        self.unique = [n for n, c in SCHEMAS[table].columns.items() if c.unique]
+        # Unique column -> kept key -> its source row, over the chunks triaged so far.
+        self.earlier: dict[str, pd.Series] = {}
+        self.parts: list[dict[str, Any]] = []
+        # For leads: what events and stages are checked against (ids and times, no firmographics).
+        self._kept_keys: list[pd.DataFrame] = []
+        self._quarantined_ids: list[pd.Series] = []
+
+    def add(self, chunk: TableChunk) -> TableResult:
+        """Triage one chunk (in file order); returns its kept rows and quarantine to write."""
+        result = validate_table(
+            chunk.frame,
+            self.table,
+            self.source,
+            self.leads,
+            first_row=chunk.first_row,
+            earlier=self.earlier,
+            bad_bytes=chunk.bad_bytes,
+        )
+        if self.unique:
+            rows = np.arange(chunk.first_row, chunk.first_row + len(chunk.frame), dtype=np.int64)
+            kept_rows = np.setdiff1d(rows, result.quarantined["source_row"].to_numpy())
+            for name in self.unique:
+                keys = pd.Series(kept_rows, index=result.kept[name].to_numpy())
+                known = self.earlier.get(name)
+                self.earlier[name] = keys if known is None else pd.concat([known, keys])
+        if self.table == "leads":
+            self._kept_keys.append(result.kept[["lead_id", "created_at"]])
+            self._quarantined_ids.append(result.quarantined.get("lead_id", pd.Series(dtype="str")))
+        self.parts.append(result.summary(top=None))
+        return result
+
+    def summary(self) -> dict[str, Any]:
+        return merge_summaries(self.parts)
+
+    def lead_index(self) -> LeadIndex:
+        """After the last leads chunk: the index events and stages are checked against."""
+        if self.table != "leads":
+            raise ValueError("lead_index() is for the leads table")
+        kept = pd.concat(self._kept_keys, ignore_index=True)
+        quarantined = pd.concat(self._quarantined_ids, ignore_index=True)
+        return LeadIndex.build(kept["lead_id"], kept["created_at"], quarantined)

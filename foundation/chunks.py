@@ -195,9 +195,10 @@ def _record_count(block: bytes) -> int:
     return records
 
 
-def csv_blocks(path: Path, block_bytes: int = DEFAULT_CSV_BLOCK_BYTES) -> list[CsvBlock]:
+def csv_blocks(path: Path, block_bytes: int | None = None) -> list[CsvBlock]:
     """Cut a CSV file into blocks of whole records (never inside a quoted field), numbered so
     that every block knows its first line and row without parsing the blocks before it."""
+    block_bytes = block_bytes or DEFAULT_CSV_BLOCK_BYTES
     blocks: list[CsvBlock] = []
     size = Path(path).stat().st_size
     with open(path, "rb") as handle:
@@ -301,3 +302,55 @@ def first_bad_byte(path: Path) -> BadByte | None:
         except UnicodeDecodeError:
             return _bad_bytes(data, block, columns)[0]
     return None
+
+
+def clear_output(path: Path) -> None:
+    """Remove a table output, whether a file (pandas engine) or a folder of parts (Dask)."""
+    path = Path(path)
+    if path.is_dir():
+        import shutil
+
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+class ParquetAppender:
+    """One Parquet file written chunk by chunk (a row group or more per chunk): the same table
+    `write_table` writes from the concatenated chunks, without ever holding them all. The file
+    appears under its name only when complete."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        self.writer: pq.ParquetWriter | None = None
+        self.schema: pa.Schema | None = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # A column with no value in the first chunk has no type yet: text is what it holds.
+            fields = [
+                f.with_type(pa.large_string()) if pa.types.is_null(f.type) else f
+                for f in table.schema
+            ]
+            self.schema = pa.schema(fields, metadata=table.schema.metadata)
+            table = table.cast(self.schema)
+            self.writer = pq.ParquetWriter(self.partial, self.schema)
+        elif not table.schema.equals(self.schema, check_metadata=False):
+            # e.g. a text column that is all missing in this chunk: same column, the first type.
+            table = table.cast(self.schema)
+        self.writer.write_table(table.replace_schema_metadata(self.schema.metadata))
+
+    def __enter__(self) -> ParquetAppender:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if kind is None and self.writer is not None:
+            clear_output(self.path)
+            self.partial.replace(self.path)
+        else:
+            self.partial.unlink(missing_ok=True)

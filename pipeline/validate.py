@@ -4,6 +4,12 @@ Reads leads, events and stages (CSV or Parquet) and personas.yaml, triages each 
 features/schemas.py, and writes data/interim/{table}.parquet, quarantine/{table}.parquet (always,
 possibly empty, so a stale quarantine never survives a fixed export), personas.yaml and
 validation_summary.json. Leads go first: events and stages are checked against the kept leads.
+
+Tables stream: read a chunk (params `engine.chunk_rows` rows, or a CSV block), triage it, append
+its kept and quarantined rows to the outputs, let go. Memory follows the chunk size plus the kept
+lead ids, not the export's size. With `engine.kind: dask` events and stages are triaged one row
+group (or CSV block) per task on a Dask cluster (engine/validate.py), written as folders of part
+files; the leads stay here, in order, because duplicates are found across the whole table.
 """
 
 from __future__ import annotations
@@ -14,24 +20,28 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from features.persona import load_personas
 from features.schemas import (
     SCHEMAS,
     TABLES,
+    LeadIndex,
     TableResult,
+    TableTriage,
     check_required_columns,
-    validate_events,
-    validate_leads,
-    validate_stages,
 )
+from foundation.chunks import ParquetAppender, other_delimiter, table_chunks, table_columns
 from foundation.errors import DataError
-from foundation.io import find_table, read_table, write_json, write_table
-from foundation.params import Params
+from foundation.io import find_table, write_json, write_table
+from foundation.params import EngineParams, Params
 
 SUMMARY_FILE = "validation_summary.json"
 TOP_REASONS = 3
+EMPTY_HINT = {
+    "leads": "nothing can be scored or trained without leads",
+    "events": "features will see no behaviour: every lead looks inactive",
+    "stages": "no lead ever converts: training has no positives",
+}
 
 
 def personas_source(raw_dir: Path, params: Params) -> Path:
@@ -61,6 +71,10 @@ def format_summary(summary: dict[str, dict[str, Any]]) -> str:
             f"{s['rows_quarantined']:>12,}  {top or '-'}"
         )
     for table, s in summary.items():
+        if s.get("empty"):
+            lines.append(
+                f"warning: {table}: the file has a header and no rows ({EMPTY_HINT[table]})"
+            )
         for kind, count in s["warnings"].items():
             column = kind.removesuffix("_unknown")
             examples = s["unknown_values"].get(column, {})
@@ -76,20 +90,22 @@ def format_summary(summary: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def table_columns(path: Path) -> list[str]:
-    """Header only, so a missing column stops the stage before minutes of work on other tables."""
-    try:
-        if path.suffix == ".parquet":
-            return list(pq.read_schema(path).names)
-        return list(pd.read_csv(path, nrows=0, dtype=str).columns)
-    except Exception as exc:  # pandas/pyarrow raise many types; the user needs the file name
-        raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from exc
-
-
 def check_headers(paths: dict[str, Path]) -> None:
+    """Required columns present in every header; a header that splits on another delimiter
+    (`;`, tab, `|`) says so instead of listing every column as missing."""
     for table, path in paths.items():
         header = pd.DataFrame(columns=[str(c).strip() for c in table_columns(path)])
-        check_required_columns(header, SCHEMAS[table], str(path))
+        try:
+            check_required_columns(header, SCHEMAS[table], str(path))
+        except DataError:
+            schema = SCHEMAS[table]
+            delimiter = other_delimiter(path, tuple(schema.columns))
+            if delimiter is None:
+                raise
+            raise DataError(
+                f"{path}: the fields are separated by {delimiter}, not by a comma; export the "
+                "file comma-separated (the contract's CSV is RFC 4180, UTF-8)"
+            ) from None
 
 
 def write_result(result: TableResult, interim: Path) -> None:
@@ -97,9 +113,45 @@ def write_result(result: TableResult, interim: Path) -> None:
     write_table(result.quarantined, interim / "quarantine" / f"{result.table}.parquet")
 
 
-def main(params: Params, raw_dir: Path | None = None) -> dict[str, dict[str, Any]]:
-    """Validate the raw exports; return the summary written to validation_summary.json."""
+def output_paths(interim: Path, table: str) -> tuple[Path, Path]:
+    return interim / f"{table}.parquet", interim / "quarantine" / f"{table}.parquet"
+
+
+def stream_table(
+    path: Path,
+    table: str,
+    interim: Path,
+    chunk_rows: int,
+    leads: LeadIndex | None = None,
+) -> TableTriage:
+    """Triage `path` chunk by chunk, appending kept and quarantined rows to the interim files."""
+    triage = TableTriage(table, source=str(path), leads=leads)
+    kept_path, quarantine_path = output_paths(interim, table)
+    with ParquetAppender(kept_path) as kept, ParquetAppender(quarantine_path) as quarantined:
+        for chunk in table_chunks(path, chunk_rows):
+            result = triage.add(chunk)
+            kept.write(result.kept)
+            quarantined.write(result.quarantined)
+            del result
+    return triage
+
+
+def require_leads(summary: dict[str, Any], path: Path) -> None:
+    """Leads are the one table that may not be empty: every other stage starts from them."""
+    if summary["rows_in"] == 0:
+        raise DataError(
+            f"{path}: the file has a header and no rows; leads are required (export at least "
+            "one lead)"
+        )
+
+
+def main(
+    params: Params, raw_dir: Path | None = None, engine: EngineParams | None = None
+) -> dict[str, dict[str, Any]]:
+    """Validate the raw exports; return the summary written to validation_summary.json.
+    `engine` overrides params.engine (the CLI's --engine / --scheduler)."""
     started = time.perf_counter()
+    engine = engine or params.engine
     raw_dir = Path(raw_dir) if raw_dir is not None else Path(params.paths.raw)
     interim = Path(params.paths.interim)
     personas_path = personas_source(raw_dir, params)
@@ -109,21 +161,33 @@ def main(params: Params, raw_dir: Path | None = None) -> dict[str, dict[str, Any
     # A failed run must not leave a summary that describes other data next to new tables.
     (interim / SUMMARY_FILE).unlink(missing_ok=True)
 
-    leads = validate_leads(read_table(paths["leads"]), source=str(paths["leads"]))
-    write_result(leads, interim)
+    leads = stream_table(paths["leads"], "leads", interim, engine.chunk_rows)
     summary = {"leads": leads.summary()}
-    # Events are the big table: read, triage, write, and let go before stages.
-    for table, validate in (("events", validate_events), ("stages", validate_stages)):
-        result = validate(read_table(paths[table]), leads, source=str(paths[table]))
-        write_result(result, interim)
-        summary[table] = result.summary()
-        del result
+    require_leads(summary["leads"], paths["leads"])
+    index = leads.lead_index()
+    del leads
+    if engine.kind == "dask":
+        from engine.validate import validate_partitioned
+
+        for table in ("events", "stages"):
+            kept, quarantine = output_paths(interim, table)
+            summary[table] = validate_partitioned(
+                paths[table], table, index, kept, quarantine, engine
+            )
+    else:
+        for table in ("events", "stages"):
+            summary[table] = stream_table(
+                paths[table], table, interim, engine.chunk_rows, index
+            ).summary()
 
     check_reconciles(summary)
     interim.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(personas_path, interim / "personas.yaml")
     write_json(summary, interim / SUMMARY_FILE)
     elapsed = time.perf_counter() - started
-    print(f"validate: {raw_dir} -> {interim} ({len(personas.personas)} personas, {elapsed:.1f} s)")
+    print(
+        f"validate: {raw_dir} -> {interim} ({len(personas.personas)} personas, "
+        f"engine {engine.kind}, {elapsed:.1f} s)"
+    )
     print(format_summary(summary))
     return summary
