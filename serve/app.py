@@ -15,10 +15,12 @@ from functools import partial
 from fastapi import FastAPI
 
 from serve import routes_health, routes_info, routes_score
+from serve.dashboard.web import install_dashboard
 from serve.errors import BodySizeLimit, CatchAll, install_error_handlers
+from serve.headers import JsonBodiesOnly, SecurityHeaders
 from serve.openapi import install_openapi
 from serve.schemas import BatchRequest, ColumnBatchRequest, ScoreRequest
-from serve.security import ApiKeyGuard
+from serve.security import ApiKeyGuard, parse_api_keys
 from serve.settings import Settings
 from serve.state import ServiceState, load_initial
 
@@ -58,15 +60,22 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         version="1",
         description=DESCRIPTION,
         lifespan=partial(lifespan, state=state) if load_model else no_load,
+        docs_url=None,  # self-hosted by serve/dashboard/routes_docs.py (no CDN, no inline script)
+        redoc_url=None,
     )
     app.state.service = state
-    app.state.api_keys = tuple(k.encode() for k in settings.api_key_list())
+    app.state.api_keys = parse_api_keys(settings.api_key_list())  # key -> role
     install_error_handlers(app)
     app.include_router(routes_health.router)
     app.include_router(routes_score.router, prefix="/v1")
     app.include_router(routes_info.router, prefix="/v1")
     install_openapi(app, (ScoreRequest, BatchRequest, ColumnBatchRequest))
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    install_dashboard(app, settings)  # pages, /signin, /docs, /static (serve/dashboard/)
+    app.add_middleware(
+        BodySizeLimit, limit=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
+    app.add_middleware(JsonBodiesOnly)  # 415: a /v1 body that is not JSON
     app.add_middleware(ApiKeyGuard, keys=app.state.api_keys)  # before any body is read
     app.add_middleware(CatchAll)
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, a 500 included
     return app

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest request body accepted (else 413)."
     )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a request body may take to arrive, from the request's start "
+        "(else 408 and the connection is closed): a slow or stalled client cannot hold a slot.",
+    )
     max_events_per_lead: int = Field(5000, ge=1, description="Most events sent for one lead.")
     params_path: Path = Field(Path("params.yaml"), description="Feature parameters (features:).")
     personas_path: Path = Field(Path("personas.yaml"), description="The agreed personas.")
@@ -58,6 +64,22 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
     log_level: str = "info"
+    # The dashboard (serve/dashboard/): browser sessions and where its pages read from.
+    session_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Signs dashboard session cookies; unset: random per process (sessions end "
+        "on restart and do not cross workers).",
+    )
+    session_max_age_s: int = Field(8 * 3600, ge=60, description="Dashboard session lifetime.")
+    session_cookie_secure: bool = Field(
+        False, description="Mark the session cookie Secure (set it when served over HTTPS)."
+    )
+    dashboard_cache_s: float = Field(
+        30.0, ge=0, description="How long a dashboard page reuses what it read (0: never)."
+    )
+    mlflow_ui_url: str = Field(
+        "", description="Base URL of the MLflow UI; the Model page links each run there."
+    )
 
     @field_validator("log_level")
     @classmethod

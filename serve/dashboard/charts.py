@@ -1,0 +1,214 @@
+"""Vega-Lite specs for the dashboard, as plain dicts (the browser renders them with vega-embed).
+
+One look for every chart (colours, fonts, sizes) so the pages read as one product. Data is
+inlined in the spec: the page is complete when it arrives, no second request per chart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"  # an identifier, never fetched
+PALETTE = ["#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#0ea5e9", "#64748b"]
+CONFIG: dict[str, Any] = {
+    "font": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif",
+    "view": {"stroke": None},
+    "axis": {"labelColor": "#334155", "titleColor": "#334155", "gridColor": "#e2e8f0"},
+    "legend": {"labelColor": "#334155", "titleColor": "#334155", "orient": "bottom"},
+    "range": {"category": PALETTE},
+    "bar": {"cornerRadiusEnd": 2},
+}
+
+
+def _spec(data: list[dict[str, Any]], body: dict[str, Any], height: int = 220) -> dict[str, Any]:
+    return {
+        "$schema": SCHEMA,
+        "width": "container",
+        "height": height,
+        "autosize": {"type": "fit-x", "contains": "padding"},
+        "data": {"values": data},
+        "config": CONFIG,
+        **body,
+    }
+
+
+def grouped_bars(
+    data: list[dict[str, Any]],
+    x: str,
+    y: str,
+    color: str,
+    *,
+    x_title: str,
+    y_title: str,
+    y_format: str = ",.0f",
+    height: int = 220,
+) -> dict[str, Any]:
+    """Bars per `x`, side by side per `color` (e.g. actual vs target, model vs baselines)."""
+    return _spec(
+        data,
+        {
+            "mark": {"type": "bar", "tooltip": True},
+            "encoding": {
+                "x": {"field": x, "type": "nominal", "title": x_title, "axis": {"labelAngle": 0}},
+                "xOffset": {"field": color},
+                "y": {
+                    "field": y,
+                    "type": "quantitative",
+                    "title": y_title,
+                    "axis": {"format": y_format},
+                },
+                "color": {"field": color, "type": "nominal", "title": None},
+            },
+        },
+        height,
+    )
+
+
+def horizontal_bars(
+    data: list[dict[str, Any]],
+    label: str,
+    value: str,
+    *,
+    value_title: str,
+    value_format: str = ",.2f",
+    color: str | None = None,
+) -> dict[str, Any]:
+    """Ranked horizontal bars (feature importance, lead value per persona)."""
+    encoding: dict[str, Any] = {
+        "y": {"field": label, "type": "nominal", "sort": "-x", "title": None},
+        "x": {
+            "field": value,
+            "type": "quantitative",
+            "title": value_title,
+            "axis": {"format": value_format},
+        },
+    }
+    if color:
+        encoding["color"] = {"field": color, "type": "nominal", "title": None}
+        encoding["yOffset"] = {"field": color}
+    return _spec(
+        data,
+        {"mark": {"type": "bar", "tooltip": True}, "encoding": encoding},
+        height=max(120, 22 * len({r[label] for r in data}) * (2 if color else 1)),
+    )
+
+
+def lines(
+    data: list[dict[str, Any]],
+    x: str,
+    y: str,
+    color: str,
+    *,
+    x_title: str,
+    y_title: str,
+    x_type: str = "quantitative",
+    y_format: str = ".0%",
+    x_format: str | None = None,
+    diagonal: bool = False,
+) -> dict[str, Any]:
+    """Lines with points per `color` (calibration curve, monthly trends); optional y = x."""
+    x_enc: dict[str, Any] = {"field": x, "type": x_type, "title": x_title}
+    if x_format:
+        x_enc["axis"] = {"format": x_format}
+    layer: list[dict[str, Any]] = [
+        {
+            "mark": {"type": "line", "point": True, "tooltip": True},
+            "encoding": {
+                "x": x_enc,
+                "y": {
+                    "field": y,
+                    "type": "quantitative",
+                    "title": y_title,
+                    "axis": {"format": y_format},
+                },
+                "color": {"field": color, "type": "nominal", "title": None},
+            },
+        }
+    ]
+    if diagonal:
+        layer.insert(
+            0,
+            {
+                "data": {"values": [{"d": 0}, {"d": 1}]},
+                "mark": {"type": "line", "color": "#94a3b8", "strokeDash": [4, 4]},
+                "encoding": {
+                    "x": {"field": "d", "type": "quantitative"},
+                    "y": {"field": "d", "type": "quantitative"},
+                },
+            },
+        )
+    return _spec(data, {"layer": layer})
+
+
+def progress(
+    data: list[dict[str, Any]],
+    label: str,
+    actual: str,
+    target: str,
+    projected: str | None = None,
+    low: str | None = None,
+    high: str | None = None,
+) -> dict[str, Any]:
+    """Progress against a target per row, as share of target: bar = so far, tick = projected
+    month end with its interval as a rule, dashed line at 100 % = the agreed target."""
+    transform = [
+        {
+            "calculate": f"datum['{target}'] > 0 ? datum['{actual}'] / datum['{target}'] : 0",
+            "as": "share",
+        },
+    ]
+    layer: list[dict[str, Any]] = [
+        {
+            "mark": {"type": "bar", "color": PALETTE[0], "tooltip": True, "height": 14},
+            "encoding": {
+                "x": {
+                    "field": "share",
+                    "type": "quantitative",
+                    "title": "share of the monthly target",
+                    "axis": {"format": ".0%"},
+                }
+            },
+        }
+    ]
+    if projected and low and high:
+        transform += [
+            {
+                "calculate": (
+                    f"datum['{target}'] > 0 ? datum['{projected}'] / datum['{target}'] : 0"
+                ),
+                "as": "proj",
+            },
+            {
+                "calculate": f"datum['{target}'] > 0 ? datum['{low}'] / datum['{target}'] : 0",
+                "as": "lo",
+            },
+            {
+                "calculate": f"datum['{target}'] > 0 ? datum['{high}'] / datum['{target}'] : 0",
+                "as": "hi",
+            },
+        ]
+        layer += [
+            {
+                "mark": {"type": "rule", "color": PALETTE[1], "strokeWidth": 2},
+                "encoding": {"x": {"field": "lo", "type": "quantitative"}, "x2": {"field": "hi"}},
+            },
+            {
+                "mark": {"type": "tick", "color": PALETTE[1], "thickness": 3, "tooltip": True},
+                "encoding": {"x": {"field": "proj", "type": "quantitative"}},
+            },
+        ]
+    layer.append(
+        {
+            "mark": {"type": "rule", "color": "#0f172a", "strokeDash": [4, 3]},
+            "encoding": {"x": {"datum": 1}},
+        }
+    )
+    return _spec(
+        data,
+        {
+            "transform": transform,
+            "encoding": {"y": {"field": label, "type": "nominal", "title": None, "sort": None}},
+            "layer": layer,
+        },
+        height=max(80, 24 * len(data)),
+    )

@@ -1,0 +1,311 @@
+"""Closed-loop page: what happened to the leads of past months, from lead to revenue.
+
+Counts come from the SLA report (artifacts/sla/report.json, the same numbers the monthly report
+shows) and from the validated history for the opportunity stage the report does not count. The
+score's honesty on real outcomes uses the store: each month's first daily run, its scores by
+tier, against whether the lead became SQL within the model's horizon since that run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from serve.dashboard import charts
+from serve.dashboard.panels import Page, Panel, col, count, eur, percent, records, table
+from serve.dashboard.sources import Missing, Sources
+
+STAGES = ("mql", "sql", "opportunity", "customer")
+
+
+def funnel(
+    leads: pd.DataFrame, stages: pd.DataFrame, persona: pd.Series, months: list[str]
+) -> pd.DataFrame:
+    """Leads created in `months` per channel x persona and how many reached each later stage
+    (cohort counts: a lead that skipped a CRM row still counts for the stages it passed)."""
+    from sla import measure
+
+    outcomes = measure.lead_outcomes(leads, stages, persona)
+    month = outcomes["created_at"].dt.tz_convert("UTC").dt.strftime("%Y-%m")
+    cohort = outcomes[month.isin(months)]
+    out = cohort.groupby(["channel", "persona"]).size().rename("leads").to_frame()
+    for stage in STAGES:
+        out[stage] = cohort[measure.reached(cohort, stage)].groupby(["channel", "persona"]).size()
+    return out.fillna(0).astype(int).reset_index()
+
+
+def band_outcomes(
+    sources: Sources, end_of_data: pd.Timestamp, stages: pd.DataFrame
+) -> pd.DataFrame:
+    """Per tier: leads scored at each month's first run, mean predicted chance, actual SQL rate."""
+    from sla.report import first_sql_at
+
+    runs = sources.runs()
+    if not len(runs):
+        return pd.DataFrame()
+    dates = pd.to_datetime(pd.Series(runs["run_date"]))
+    firsts = dates.groupby(dates.dt.strftime("%Y-%m")).min()
+    horizon = pd.Timedelta(days=sources.params().features.horizon_days)
+    sql_at = first_sql_at(stages)
+    parts = []
+    for run_day in firsts:
+        scored = sources.scores(run_day.date())
+        if not len(scored):
+            continue
+        as_of = pd.Timestamp(run_day, tz="UTC") + pd.Timedelta(days=1)
+        until = min(as_of + horizon, end_of_data)
+        became = scored["lead_id"].astype(str).map(sql_at)
+        became = became.notna() & (became > as_of - pd.Timedelta(days=1)) & (became <= until)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "tier": scored["tier"].astype(str),
+                    "probability": scored["probability"].astype(float),
+                    "became_sql": became.to_numpy(),
+                    "observed_days": (until - as_of).days,
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame()
+    allrows = pd.concat(parts, ignore_index=True)
+    out = allrows.groupby("tier").agg(
+        leads=("probability", "size"),
+        predicted=("probability", "mean"),
+        actual=("became_sql", "mean"),
+        observed_days=("observed_days", "min"),
+    )
+    return out.reset_index()
+
+
+def build(sources: Sources) -> Page:
+    page = Page("Closed loop")
+    report = sources.json("sla/report.json")
+    history = sources.history()
+    if isinstance(report, Missing):
+        page.problems.append(str(report))
+        return page
+    months = report.get("months") or []
+    page.facts["subtitle"] = (
+        f"Leads created {months[0]} to {months[-1]}, followed to revenue (data to "
+        f"{str(report.get('data_end', ''))[:10]})"
+        if months
+        else ""
+    )
+    monthly = pd.DataFrame(report.get("monthly") or [])
+
+    if isinstance(history, Missing):
+        page.problems.append(str(history))
+    else:
+        leads, stages, persona = history
+        cells = funnel(leads, stages, persona, months)
+        for by, title in (("channel", "channel"), ("persona", "persona")):
+            grouped = cells.groupby(by, as_index=False)[["leads", *STAGES]].sum()
+            grouped = grouped.assign(
+                lead_to_mql=grouped["mql"] / grouped["leads"].where(grouped["leads"] > 0),
+                lead_to_customer=grouped["customer"] / grouped["leads"].where(grouped["leads"] > 0),
+            )
+            long = grouped.melt(
+                id_vars=[by], value_vars=["leads", *STAGES], var_name="stage", value_name="count"
+            )
+            long = long[long["count"] > 0]  # a log scale has no zero
+            page.panels.append(
+                Panel(
+                    f"funnel_{by}",
+                    f"Funnel by {title}: lead -> MQL -> SQL -> opportunity -> customer",
+                    table(
+                        grouped,
+                        [
+                            col(by, title.capitalize()),
+                            col("leads", "Leads", count),
+                            col("mql", "MQL", count),
+                            col("sql", "SQL", count),
+                            col("opportunity", "Opportunity", count),
+                            col("customer", "Customer", count),
+                            col("lead_to_mql", "Lead -> MQL", percent),
+                            col("lead_to_customer", "Lead -> customer", percent),
+                        ],
+                    ),
+                    spec=_funnel_spec(records(long), by),
+                    note="Leads created in the report months, by the furthest stage reached "
+                    "(log scale: each stage is a fraction of the one before).",
+                )
+            )
+        end = pd.Timestamp(report.get("data_end")) if report.get("data_end") else stages["ts"].max()
+        try:
+            bands = band_outcomes(sources, end, stages)
+        except Exception as exc:  # the store is optional for the rest of this page
+            bands = pd.DataFrame()
+            page.problems.append(f"Store not readable for the score check: {exc}")
+        if len(bands):
+            long = bands.melt(
+                id_vars=["tier"],
+                value_vars=["predicted", "actual"],
+                var_name="which",
+                value_name="rate",
+            )
+            page.panels.append(
+                Panel(
+                    "bands",
+                    "Is the score still honest? Predicted vs actual SQL rate by tier",
+                    table(
+                        bands,
+                        [
+                            col("tier", "Tier"),
+                            col("leads", "Leads scored", count),
+                            col("predicted", "Predicted SQL rate", percent),
+                            col("actual", "Actual SQL rate", percent),
+                            col("observed_days", "Days observed", count),
+                        ],
+                    ),
+                    spec=charts.grouped_bars(
+                        records(long),
+                        "tier",
+                        "rate",
+                        "which",
+                        x_title="tier",
+                        y_title="SQL rate",
+                        y_format=".0%",
+                    ),
+                    note="Scores of each month's first daily run (store), outcomes from the CRM "
+                    "history; a young month has had fewer days to convert than the horizon.",
+                )
+            )
+        else:
+            page.problems.append(
+                "No stored daily runs to check the score on real outcomes yet (`leadscore daily`)."
+            )
+
+    speed = pd.DataFrame(report.get("speed_to_lead") or [])
+    if len(speed):
+        page.panels.append(
+            Panel(
+                "speed",
+                "Speed to lead: SQL rate by hours to first contact",
+                table(
+                    speed,
+                    [
+                        col("hours_to_contact", "First contact"),
+                        col("mqls", "MQLs", count),
+                        col("sqls", "Became SQL", count),
+                        col("sql_rate", "SQL rate", percent),
+                    ],
+                ),
+                spec=charts.grouped_bars(
+                    records(speed.assign(series="SQL rate")),
+                    "hours_to_contact",
+                    "sql_rate",
+                    "series",
+                    x_title="hours from MQL to first sales contact",
+                    y_title="SQL rate",
+                    y_format=".0%",
+                ),
+                note="MQLs of the report months. The agreement's follow-up time is where this "
+                "curve says it should be.",
+            )
+        )
+    if len(monthly):
+        persona_rows = monthly[monthly["level"] == "persona"]
+        value = persona_rows.groupby("persona", as_index=False).agg(
+            revenue_eur=("revenue_eur", "sum"),
+            leads=("leads", "sum"),
+            target=("lead_value_target_eur", "first"),
+        )
+        value = value.assign(actual=value["revenue_eur"] / value["leads"].where(value["leads"] > 0))
+        long = value.melt(
+            id_vars=["persona"], value_vars=["actual", "target"], var_name="which", value_name="eur"
+        )
+        page.panels.append(
+            Panel(
+                "lead_value",
+                "Lead value in EUR per persona",
+                table(
+                    value,
+                    [
+                        col("persona", "Persona"),
+                        col("leads", "Leads", count),
+                        col("revenue_eur", "Revenue EUR", eur),
+                        col("actual", "Lead value EUR", eur),
+                        col("target", "Agreed lead value EUR", eur),
+                    ],
+                ),
+                spec=charts.horizontal_bars(
+                    records(long),
+                    "persona",
+                    "eur",
+                    value_title="EUR per lead",
+                    value_format=",.0f",
+                    color="which",
+                ),
+                note="Revenue closed in the report months / leads created in them, next to "
+                "deal value x conversion rate from the agreement.",
+            )
+        )
+        totals = monthly[monthly["level"] == "total"]
+        trend = totals.melt(
+            id_vars=["month"],
+            value_vars=["mqls", "mqls_target", "sqls", "customers"],
+            var_name="series",
+            value_name="count",
+        )
+        page.panels.append(
+            Panel(
+                "months",
+                "Month by month: MQLs against target, follow-up, revenue",
+                table(
+                    totals,
+                    [
+                        col("month", "Month"),
+                        col("leads", "Leads", count),
+                        col("mqls", "MQLs", count),
+                        col("mqls_target", "MQL target", count),
+                        col("sqls", "SQLs", count),
+                        col("customers", "Customers", count),
+                        col("revenue_eur", "Revenue EUR", eur),
+                        col("follow_up_compliance", "Follow-up in time", percent),
+                        col("marketing", "Marketing"),
+                        col("sales", "Sales"),
+                    ],
+                ),
+                spec=charts.lines(
+                    records(trend),
+                    "month",
+                    "count",
+                    "series",
+                    x_title=None,
+                    y_title="per month",
+                    x_type="ordinal",
+                    y_format=",.0f",
+                ),
+                wide=True,
+            )
+        )
+    return page
+
+
+def _funnel_spec(data: list[dict[str, Any]], by: str) -> dict[str, Any]:
+    return charts._spec(
+        data,
+        {
+            "mark": {"type": "bar", "tooltip": True},
+            "encoding": {
+                "x": {
+                    "field": "stage",
+                    "type": "nominal",
+                    "sort": ["leads", *STAGES],
+                    "title": None,
+                    "axis": {"labelAngle": 0},
+                },
+                "xOffset": {"field": by},
+                "y": {
+                    "field": "count",
+                    "type": "quantitative",
+                    "scale": {"type": "log"},
+                    "title": "leads (log scale)",
+                },
+                "color": {"field": by, "type": "nominal", "title": None},
+            },
+        },
+        height=240,
+    )

@@ -1,0 +1,96 @@
+"""The dashboard pages and the CSV download of every table on them.
+
+Each page is built by its page_* module into panels (chart spec + formatted table); the HTML
+page and `/dashboard/<page>/<panel>.csv` use the same build, so a download is exactly the table
+shown. Pages need a viewer or admin session (else 303 to /signin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+
+from serve.dashboard import page_loop, page_model, page_sla, page_today
+from serve.dashboard.panels import Page
+from serve.dashboard.session import Session
+from serve.dashboard.sources import Sources
+from serve.dashboard.web import dashboard_state, render, require_session
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+TEMPLATES = {"today": "today.html", "loop": "page.html", "model": "model.html", "sla": "sla.html"}
+
+
+def sources_of(request: Request) -> Sources:
+    state = dashboard_state(request)
+    if "sources" not in state.extra:
+        state.extra["sources"] = Sources(state.settings, state.cache)
+    return state.extra["sources"]
+
+
+def _builders(run_date: date | None) -> dict[str, Callable[[Sources], Page]]:
+    return {
+        "today": lambda s: page_today.build(s, run_date),
+        "loop": page_loop.build,
+        "model": page_model.build,
+        "sla": page_sla.build,
+    }
+
+
+def build_page(request: Request, key: str, run_date: date | None = None) -> Page:
+    sources = sources_of(request)
+    cache = dashboard_state(request).cache
+    return cache.get(("page", key, str(run_date)), lambda: _builders(run_date)[key](sources))
+
+
+def show(request: Request, key: str, session: Session, run_date: date | None = None) -> Response:
+    page = build_page(request, key, run_date)
+    return render(request, TEMPLATES[key], {"page": page, "active": key, "session": session})
+
+
+@router.get("")
+def today(
+    request: Request, date: date | None = None, session: Session = Depends(require_session)
+) -> Response:
+    return show(request, "today", session, date)
+
+
+@router.get("/loop")
+def loop(request: Request, session: Session = Depends(require_session)) -> Response:
+    return show(request, "loop", session)
+
+
+@router.get("/model")
+def model(request: Request, session: Session = Depends(require_session)) -> Response:
+    return show(request, "model", session)
+
+
+@router.get("/sla")
+def agreement(request: Request, session: Session = Depends(require_session)) -> Response:
+    return show(request, "sla", session)
+
+
+@router.get("/{key}/{name}.csv")
+def table_csv(
+    request: Request,
+    key: str,
+    name: str,
+    date: date | None = None,
+    session: Session = Depends(require_session),
+) -> Response:
+    if key not in TEMPLATES:
+        raise HTTPException(404, f"no dashboard page '{key}'")
+    panel = build_page(request, key, date).panel(name)
+    if panel is None:
+        raise HTTPException(404, f"no table '{name}' on the {key} page")
+    suffix = f"-{date}" if date else ""
+    return Response(
+        panel.table.csv(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="leadscore-{key}-{name}{suffix}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -1,0 +1,182 @@
+"""Where the dashboard reads from, at request time: the store, the pipeline's artifacts, the
+validated history, sla.yaml / personas.yaml and the MLflow registry. Each reader returns plain
+data or None with a sentence saying what is missing; the pages never crash on a missing input,
+they say which command would produce it.
+
+Reads go through the dashboard's TTL cache (LEADSCORE_DASHBOARD_CACHE_S) so a page reloaded in
+the morning rush does not reread the history or the registry each time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from foundation.errors import LeadscoreError
+from foundation.params import Params, load_params
+from serve.dashboard.cache import TTLCache
+from serve.settings import Settings
+
+
+@dataclass(frozen=True)
+class Missing:
+    """An input that is not there (yet), and what produces it."""
+
+    what: str
+
+    def __str__(self) -> str:
+        return self.what
+
+
+class Sources:
+    """The dashboard's inputs, located from the service settings and params.yaml."""
+
+    def __init__(self, settings: Settings, cache: TTLCache) -> None:
+        self.settings = settings
+        self.cache = cache
+
+    # ---- files ---------------------------------------------------------------------------
+    def params(self) -> Params:
+        return self.cache.get("params", lambda: load_params(Path(self.settings.params_path)))
+
+    @property
+    def artifacts(self) -> Path:
+        return Path(self.params().paths.artifacts)
+
+    def json(self, relative: str) -> dict[str, Any] | Missing:
+        path = self.artifacts / relative
+        return self.cache.get(("json", str(path)), lambda: _read_json(path))
+
+    def csv(self, relative: str) -> pd.DataFrame | Missing:
+        path = self.artifacts / relative
+        return self.cache.get(("csv", str(path)), lambda: _read_csv(path))
+
+    def agreement(self) -> Any:
+        from sla.agreement import load_agreement
+
+        return self.cache.get("agreement", lambda: load_agreement(Path(self.settings.sla_path)))
+
+    def personas(self) -> Any:
+        from features.persona import load_personas
+
+        def read() -> Any:
+            interim = Path(self.params().paths.interim) / "personas.yaml"
+            return load_personas(interim if interim.exists() else Path(self.settings.personas_path))
+
+        return self.cache.get("personas", read)
+
+    def history(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series] | Missing:
+        """Validated leads and stages plus each lead's persona (the SLA report's own labels)."""
+        return self.cache.get("history", self._history)
+
+    def _history(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series] | Missing:
+        from features.persona import company_size, firmographics, persona_fit
+        from foundation.io import find_table, read_table
+
+        interim = Path(self.params().paths.interim)
+        try:
+            leads = read_table(find_table(interim, "leads"))
+            stages = read_table(find_table(interim, "stages"))
+        except LeadscoreError:
+            return Missing(f"no validated history in {interim} (run `leadscore validate`)")
+        fit = persona_fit(
+            firmographics(leads),
+            company_size(leads),
+            self.personas(),
+            self.params().features.persona_min_fit,
+        )
+        persona = pd.Series(fit["persona"].to_numpy(), index=leads["lead_id"].to_numpy())
+        return leads, stages, persona
+
+    # ---- the store -----------------------------------------------------------------------
+    def store(self) -> Any:
+        """The store of record, opened once per process (Store.open migrates to head)."""
+
+        def open_store() -> Any:
+            from store import Store
+
+            return Store.open(None)
+
+        # Not through the TTL cache: one engine (and connection pool) for the process.
+        if not hasattr(self, "_store"):
+            self._store = open_store()
+        return self._store
+
+    def latest_run(self) -> Any:
+        return self.cache.get("latest_run", lambda: self.store().last_run())
+
+    def run_frames(self, run_date: Any) -> dict[str, pd.DataFrame]:
+        def read() -> dict[str, pd.DataFrame]:
+            s = self.store()
+            return {
+                "handoff": s.handoff(run_date),
+                "returning": s.flags(run_date, "returning"),
+                "overdue": s.flags(run_date, "overdue"),
+            }
+
+        return self.cache.get(("run", str(run_date)), read)
+
+    def runs(self) -> pd.DataFrame:
+        return self.cache.get("runs", lambda: self.store().runs())
+
+    def scores(self, run_date: Any) -> pd.DataFrame:
+        return self.cache.get(("scores", str(run_date)), lambda: self.store().scores(run_date))
+
+    # ---- the registry --------------------------------------------------------------------
+    def registry(self) -> dict[str, Any] | Missing:
+        return self.cache.get("registry", self._registry)
+
+    def _registry(self) -> dict[str, Any] | Missing:
+        from models.registry import ModelLoadError, resolve_version
+
+        name = self.params().registry.model_name
+        out: dict[str, Any] = {"name": name}
+        try:
+            from mlflow import MlflowClient
+
+            client = MlflowClient()
+            for alias in ("champion", "challenger"):
+                try:
+                    version = resolve_version(name, alias, None)
+                except ModelLoadError:
+                    out[alias] = None
+                    continue
+                run = client.get_run(version.run_id) if version.run_id else None
+                out[alias] = {
+                    "version": str(version.version),
+                    "created": pd.Timestamp(int(version.creation_timestamp), unit="ms", tz="UTC"),
+                    "run_id": version.run_id,
+                    "experiment_id": run.info.experiment_id if run else None,
+                    "metrics": dict(run.data.metrics) if run else {},
+                    "trained_at": (run.data.tags.get("trained_at") if run else None),
+                    "start_time": (
+                        pd.Timestamp(int(run.info.start_time), unit="ms", tz="UTC") if run else None
+                    ),
+                }
+        except Exception as exc:  # the registry is optional for the rest of the page
+            return Missing(f"MLflow registry not readable: {str(exc).splitlines()[0][:200]}")
+        if out.get("champion") is None and out.get("challenger") is None:
+            return Missing(f"no registered model '{name}' yet (run `dvc repro`)")
+        return out
+
+
+def _read_json(path: Path) -> dict[str, Any] | Missing:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return Missing(f"{path} not found (run `dvc repro`)")
+    except (OSError, ValueError) as exc:
+        return Missing(f"{path}: cannot read ({exc})")
+
+
+def _read_csv(path: Path) -> pd.DataFrame | Missing:
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        return Missing(f"{path} not found (run `dvc repro`)")
+    except (OSError, ValueError) as exc:
+        return Missing(f"{path}: cannot read ({exc})")

@@ -1,0 +1,200 @@
+"""A store of record filled for the dashboard tests and benchmark, through the Store API only.
+
+The scores are made up (seeded, deterministic) rather than the champion's: the dashboard reads
+what the daily job stores, and these tests pin how it shows it, not how the job computes it.
+The month-to-date recap is the daily job's own function (daily.recap.month_recap) over the real
+history of the trained project when that module is there, so Today shows real SLA arithmetic.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sla.qualify import BandLookup, scores_from_probabilities
+from sla.report import open_at
+from store import RunRecord, Store
+
+
+@dataclass(frozen=True)
+class Filled:
+    run_dates: list[date]
+    handoff_ids: dict[date, list[str]]  # lead ids handed over on each run day
+
+
+def _history(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, Any, Any, Any]:
+    import os
+
+    from features.persona import load_personas
+    from foundation.params import load_params
+    from pipeline.sla_data import deal_values_by_persona, load_history, load_sla, personas_path
+    from sla.targets import targets_from_agreement
+
+    here = Path.cwd()
+    os.chdir(root)
+    try:
+        params = load_params(Path("params.yaml"))
+        history = load_history(params)
+        agreement = load_sla(params)
+        personas = load_personas(personas_path(params))
+        targets = targets_from_agreement(agreement, history, deal_values_by_persona(personas))
+    finally:
+        os.chdir(here)
+    return history.leads, history.stages, history.persona, agreement, targets, params
+
+
+def _probabilities(lead_ids: pd.Series, run_day: date) -> np.ndarray:
+    """A stable, skewed chance per lead and day (most leads low, a few high), like real scores."""
+    seeds = np.array([zlib.crc32(f"{i}:{run_day}".encode()) for i in lead_ids], dtype=np.uint64)
+    u = (seeds % np.uint64(1_000_003)).astype(float) / 1_000_003.0
+    return np.clip(u**6 * 0.6, 0.001, 0.95)
+
+
+def _recap(leads, stages, persona, agreement, targets, p_open, as_of, horizon) -> dict[str, Any]:
+    try:
+        from daily.recap import month_recap
+    except ImportError:  # the daily package not there: a recap with the same shape, no cells
+        return {"month": f"{as_of:%Y-%m}", "metrics": {}, "follow_up": {}, "cells": []}
+    return month_recap(leads, stages, persona, agreement, targets, p_open, as_of, horizon, 0.9)
+
+
+def fill_store(
+    url: str,
+    root: Path,
+    run_dates: list[date],
+    *,
+    max_handoff: int = 12,
+    lead_copies: int = 1,
+) -> Filled:
+    """Store one run per date built from the project's history at `root`.
+
+    `lead_copies` > 1 repeats every open lead under new ids (the benchmark's 100k leads)."""
+    leads, stages, persona, agreement, targets, params = _history(root)
+    tiers = BandLookup.of(agreement.tiers)
+    horizon = params.features.horizon_days
+    handed: dict[str, date] = {}
+    out: dict[date, list[str]] = {}
+    with Store.open(url) as store:
+        for day in run_dates:
+            as_of = pd.Timestamp(day, tz="UTC")
+            existing = leads[leads["created_at"] <= as_of]
+            open_ids = existing.loc[open_at(existing["lead_id"], stages, as_of).to_numpy()]
+            base = open_ids[["lead_id", "channel"]].assign(
+                persona=open_ids["lead_id"].map(persona).fillna("none").astype(str)
+            )
+            if lead_copies > 1:
+                base = pd.concat(
+                    [base.assign(lead_id=base["lead_id"] + f"-c{k}") for k in range(lead_copies)],
+                    ignore_index=True,
+                )
+            p = _probabilities(base["lead_id"], day)
+            score = scores_from_probabilities(p)
+            threshold = 10.0
+            decision = np.where(
+                (score >= threshold) & (base["persona"] != "none"), "mql", "nurture"
+            )
+            scores = base.assign(
+                probability=p,
+                score=score,
+                tier=tiers.names_of(score),
+                decision=decision,
+                rule=np.where(decision == "mql", "score", "below_threshold"),
+                grade="B2",
+                expected_value_eur=p * 1000.0,
+                reasons=[{"reasons_for": [{"text": "visited pricing 2 days ago"}]}] * len(base),
+                activity=[{"activity": "4 visits (3 return), 9 pages"}] * len(base),
+            )
+            new = scores[(scores["decision"] == "mql") & ~scores["lead_id"].isin(handed)]
+            new = new.sort_values(["score", "lead_id"], ascending=[False, True]).head(max_handoff)
+            deadline = as_of + pd.Timedelta(hours=agreement.follow_up_hours)
+            handoff = pd.DataFrame(
+                {
+                    "lead_id": new["lead_id"],
+                    "handed_at": as_of,
+                    "followup_deadline": deadline,
+                    "payload": [
+                        {
+                            "lead_id": r.lead_id,
+                            "channel": r.channel,
+                            "persona": r.persona,
+                            "probability": float(r.probability),
+                            "score": int(r.score),
+                            "tier": r.tier,
+                            "grade": "B2",
+                            "expected_value_eur": float(r.expected_value_eur),
+                            "handed_at": as_of.isoformat(),
+                            "followup_deadline": deadline.isoformat(),
+                            "reasons": ["visited pricing 2 days ago", "fits enterprise_it"],
+                            "activity": {"activity": "4 visits (3 return), 9 pages"},
+                        }
+                        for r in new.itertuples()
+                    ],
+                }
+            )
+            earlier = [lead for lead, d in handed.items() if d < day]
+            flags = pd.DataFrame(
+                [
+                    {
+                        "lead_id": lead,
+                        "kind": "overdue",
+                        "payload": {
+                            "lead_id": lead,
+                            "handed_on": str(handed[lead]),
+                            "followup_deadline": (
+                                pd.Timestamp(handed[lead], tz="UTC") + pd.Timedelta(hours=24)
+                            ).isoformat(),
+                            "hours_overdue": 30.0,
+                            "channel": "events",
+                            "persona": "enterprise_it",
+                            "score": 22,
+                            "decision": "mql",
+                        },
+                    }
+                    for lead in earlier[:2]
+                ]
+                + [
+                    {
+                        "lead_id": lead,
+                        "kind": "returning",
+                        "payload": {
+                            "lead_id": lead,
+                            "status": "handed_over",
+                            "handed_on": str(handed[lead]),
+                            "score": 18,
+                            "quiet_days": 20.5,
+                            "back_at": as_of.isoformat(),
+                            "events_since": 3,
+                            "looked_at": "pricing, case studies",
+                        },
+                    }
+                    for lead in earlier[2:4]
+                ],
+                columns=["lead_id", "kind", "payload"],
+            )
+            for lead in new["lead_id"]:
+                handed[lead] = day
+            recap = _recap(leads, stages, persona, agreement, targets, p, as_of, horizon)
+            now = datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
+            run = RunRecord(
+                run_date=day,
+                started_at=now,
+                finished_at=now + timedelta(minutes=2),
+                model_name="lead-propensity",
+                model_version="1",
+                threshold=threshold,
+                n_open=len(scores),
+                n_mql=int((decision == "mql").sum()),
+                n_handoff=len(handoff),
+                n_returning=int((flags["kind"] == "returning").sum()),
+                n_overdue=int((flags["kind"] == "overdue").sum()),
+                recap=recap,
+            )
+            store.save_run(run, scores, handoff, flags, [])
+            out[day] = sorted(new["lead_id"])
+    return Filled(run_dates=list(run_dates), handoff_ids=out)
