@@ -79,6 +79,27 @@ def register(params: ParamsOption = DEFAULT_PARAMS) -> None:
     stage.main(load_params(params))
 
 
+@app.command()
+@user_errors
+def daily(
+    params: ParamsOption = DEFAULT_PARAMS,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Run date YYYY-MM-DD (cut-off 00:00 UTC that day). Default: today, UTC."
+        ),
+    ] = None,
+    replay: Annotated[
+        bool, typer.Option("--replay", help="Allow a date before the latest stored run.")
+    ] = False,
+) -> None:
+    """Score every open lead with the champion; write the day's hand-off, returning leads,
+    overdue follow-ups and month-to-date recap; store the run; deliver (never retrains)."""
+    from pipeline import daily as stage
+
+    stage.run_in_terminal(load_params(params), as_of, replay)
+
+
 app.add_typer(sla_app, name="sla")
 app.command("serve")(serve_command)
 app.command("score")(score_command)

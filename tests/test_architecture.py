@@ -21,6 +21,9 @@ FORBIDDEN: dict[str, set[str]] = {
     # The store of record and the webhook sender sit on foundation only (delivery reads the store).
     "store": {"features", "models", "sla", "serve", "pipeline", "daily", "engine", "delivery"},
     "delivery": {"features", "models", "sla", "serve", "pipeline", "daily", "engine"},
+    # The daily hand-off logic: pure functions over foundation, features, models, sla (and the
+    # store's records); serve reads it, pipeline drives it.
+    "daily": {"serve", "pipeline", "engine", "delivery"},
 }
 
 

@@ -1,0 +1,617 @@
+"""`leadscore daily`: the day's hand-off, returning leads, overdue follow-ups and recap.
+
+Not a DVC stage: it never trains. The run for date D is cut at D 00:00 UTC: it sees every lead,
+event and stage row stamped at or before that instant and nothing after, so a run can be
+replayed from a later export and a re-run of D writes the same files. Steps:
+
+1. validate the raw exports with the `validate` stage's contract (features/schemas.py); the
+   quarantine and summary go to artifacts/daily/<D>/validation/, never over data/interim;
+2. score every open lead with the champion and the agreement in force, through the scorer
+   `leadscore score` and the HTTP service use (serve/score_file.py + serve/scorer.py);
+3. compare with the last stored run before D (store.last_run): hand-off, returning, overdue;
+   the month-to-date recap (daily/recap.py);
+4. write artifacts/daily/<D>/{handoff.csv, handoff.json, returning.csv, overdue.csv, recap.md,
+   recap.html, summary.json};
+5. save the run in ONE store transaction (store.Store.save_run), then deliver the hand-off
+   through the outbox when a webhook URL is configured (delivery.deliver_pending).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from foundation.errors import ConfigError, DataError, LeadscoreError
+from foundation.io import find_table, read_table
+from foundation.params import Params
+
+DAILY_DIR = "daily"
+VALIDATION_DIR = "validation"
+WEBHOOK_URL_ENV = "LEADSCORE_WEBHOOK_URL"
+WEBHOOK_SECRET_ENV = "LEADSCORE_WEBHOOK_SECRET"
+FILES = (
+    "handoff.csv",
+    "handoff.json",
+    "returning.csv",
+    "overdue.csv",
+    "recap.md",
+    "recap.html",
+    "summary.json",
+)
+SCORE_COLUMNS = (
+    "lead_id",
+    "channel",
+    "persona",
+    "probability",
+    "score",
+    "tier",
+    "decision",
+    "rule",
+    "grade",
+    "expected_value_eur",
+    "reasons",
+    "activity",
+)
+
+
+@dataclass
+class DailyResult:
+    """What a run did, for the terminal summary and the tests."""
+
+    run_date: date
+    out_dir: Path
+    counts: dict[str, int]
+    model: dict[str, Any]
+    threshold: float
+    previous: date | None
+    recap: dict[str, Any]
+    validation: dict[str, dict[str, Any]]
+    delivery: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def parse_run_date(text: str | None, today: date | None = None) -> date:
+    """--as-of as a date (YYYY-MM-DD); default today in UTC."""
+    if text is None:
+        return today or datetime.now(UTC).date()
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"--as-of {text!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def cut_off(run_date: date) -> pd.Timestamp:
+    """The instant the run for `run_date` sees everything up to: that date, 00:00 UTC."""
+    return pd.Timestamp(run_date).tz_localize("UTC")
+
+
+def run_dir(params: Params, run_date: date) -> Path:
+    return Path(params.paths.artifacts) / DAILY_DIR / run_date.isoformat()
+
+
+# ---------------------------------------------------------------------------- 1. validate
+
+
+def validate_exports(
+    params: Params, out: Path
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, Any]]]:
+    """The `validate` stage itself (pipeline/validate.py: same contract, same quarantine), with
+    its outputs in `out` instead of the DVC-tracked data/interim; its console report is not
+    printed (the daily summary names what was quarantined, validation_summary.json has all)."""
+    import contextlib
+    import io
+
+    from features.schemas import TABLES
+    from pipeline import validate
+
+    run_params = params.model_copy(
+        update={"paths": params.paths.model_copy(update={"interim": out})}
+    )
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        summary = validate.main(run_params, raw_dir=Path(params.paths.raw))
+    tables = {table: read_table(find_table(out, table)) for table in TABLES}
+    return tables, summary
+
+
+# ---------------------------------------------------------------------------- 2. score
+
+
+def load_scorer(params: Params, settings: Any) -> Any:
+    """The champion (or LEADSCORE_MODEL_URI) under the agreement in force, as `leadscore score`
+    builds it; an unusable agreement or an unresolved `auto` threshold is a clear error."""
+    from models.registry import load_lead_model
+    from serve.score_file import is_table_model, scoring_context
+    from serve.scorer import Scorer
+    from sla.agreement import load_agreement
+
+    load_agreement(Path(params.paths.sla))  # a missing or broken agreement stops here, clearly
+    loaded = load_lead_model(settings.model_uri)
+    if is_table_model(loaded.model):
+        raise ConfigError(
+            f"{settings.model_uri} was trained on a flat lead table (`leadscore train-table`); "
+            "the daily hand-off needs a model trained by `dvc repro` on leads and events"
+        )
+    context = scoring_context(
+        loaded.model,
+        Path(params.paths.personas),
+        Path(params.paths.personas),
+        Path(params.paths.sla),
+        settings.mql_threshold,
+        settings.threshold_path,
+    )
+    if context.threshold is None:
+        raise ConfigError(
+            "the MQL threshold is `auto` and not resolved yet "
+            f"({settings.threshold_path} is missing): run `dvc repro` (stage sla_report) or "
+            "set LEADSCORE_MQL_THRESHOLD"
+        )
+    return Scorer(loaded, context, batch_threads=0)
+
+
+def score_open_leads(
+    scorer: Any,
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    as_of: pd.Timestamp,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Features and scores of `leads` as of `as_of` (the one scoring call: an engine that
+    partitions the leads replaces this function). Rows of both frames align."""
+    from serve.score_file import prepare, score_prepared
+
+    prepared = prepare(leads, scorer, events, as_of.to_pydatetime(), source="leads")
+    scores = score_prepared(scorer, prepared, as_of.to_pydatetime(), progress=progress)
+    return prepared.features, scores
+
+
+def explain(scorer: Any, features: pd.DataFrame, as_of: pd.Timestamp) -> list[dict[str, Any]]:
+    """The scorer's top reasons for and against (SHAP), for the given feature rows."""
+    from serve.score_file import Prepared, score_prepared
+
+    if not len(features):
+        return []
+    prepared = Prepared(features, features["lead_id"].astype(str).tolist(), "leads")
+    explained = score_prepared(scorer, prepared, as_of.to_pydatetime(), explain=True)
+    import json
+
+    return [
+        {"reasons_for": json.loads(f), "reasons_against": json.loads(a)}
+        for f, a in zip(explained["reasons_for"], explained["reasons_against"], strict=True)
+    ]
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+def _store_url() -> str | None:
+    return os.environ.get("LEADSCORE_DB_URL") or None
+
+
+def webhook_url(params: Params) -> str | None:
+    return os.environ.get(WEBHOOK_URL_ENV) or params.daily.webhook_url or None
+
+
+def check_order(store: Any, run_date: date, replay: bool) -> None:
+    """A date before the latest stored run would be compared with the wrong "last run"."""
+    latest = store.last_run()
+    if latest is not None and run_date < latest.run_date and not replay:
+        raise ConfigError(
+            f"--as-of {run_date} is before the latest stored run ({latest.run_date}): "
+            "its hand-off would be compared with the wrong day. Pass --replay to recompute it "
+            "against the run before it"
+        )
+
+
+def main(
+    params: Params,
+    as_of: str | None = None,
+    replay: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> DailyResult:
+    """Run the day (see the module docstring); `progress(step, advance, total)` reports each
+    step as it ends, and the scoring step chunk by chunk (advance = leads just scored)."""
+    from daily.activity import activity_records, activity_summary
+    from daily.handoff import (
+        OVERDUE_COLUMNS,
+        RETURNING_COLUMNS,
+        handoff_diff,
+        handoff_records,
+        open_leads,
+        overdue_followups,
+        returning_candidates,
+        returning_leads,
+    )
+    from daily.recap import cut_history, month_recap
+    from serve.settings import Settings
+    from sla.agreement import load_agreement
+    from store import OutboxItem, RunRecord, Store
+
+    started_at = datetime.now(UTC)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def step(name: str, done: int = 0, total: int = 0) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        if progress is not None:
+            progress(name, done, total)
+        timings[name] = timings.get(name, 0.0) + now - clock
+        clock = now
+
+    run_date = parse_run_date(as_of)
+    t = cut_off(run_date)
+    out = run_dir(params, run_date)
+    settings = Settings()
+    agreement = load_agreement(Path(params.paths.sla))
+
+    store = Store.open(_store_url())
+    try:
+        check_order(store, run_date, replay)
+        scorer = load_scorer(params, settings)
+        step("model")
+
+        tables, validation = validate_exports(params, out / VALIDATION_DIR)
+        leads, events, stages = tables["leads"], tables["events"], tables["stages"]
+        step("validate")
+
+        scope = open_leads(leads, stages, t)
+        if not len(scope):
+            raise DataError(
+                f"no open lead at {t.isoformat()} in {params.paths.raw} (every lead is newer, "
+                "already SQL or disqualified): nothing to score"
+            )
+        features, scores = score_open_leads(
+            scorer, scope, events, t, progress=lambda n: step("score", n, len(scope))
+        )
+        features = features.reset_index(drop=True)
+        scores = scores.reset_index(drop=True)
+        scores["channel"] = features["channel"].to_numpy()
+        scores["grade"] = [
+            None if f is None or e is None else f"{f}{e}"
+            for f, e in zip(scores["fit_grade"], scores["engagement_grade"], strict=True)
+        ]
+        step("score")
+
+        previous = store.last_run(before=run_date)
+        prev_scores = store.scores(previous.run_date) if previous is not None else None
+        handed = store.handed_over()
+        if len(handed):
+            handed = handed[pd.to_datetime(handed["run_date"]).dt.date < run_date]
+        new = handoff_diff(scores, prev_scores, set(handed["lead_id"]) if len(handed) else set())
+
+        # Reasons for every MQL of the day (the hand-off and what GET /v1/leads shows).
+        is_mql = (scores["decision"] == "mql").to_numpy()
+        reasons: list[Any] = [None] * len(scores)
+        for i, why in zip(
+            np.flatnonzero(is_mql), explain(scorer, features[is_mql], t), strict=True
+        ):
+            reasons[i] = why
+        scores["reasons"] = reasons
+        activity = activity_summary(features, t)
+        records = activity_records(activity)
+        scores["activity"] = [records[str(i)] for i in scores["lead_id"]]
+        step("hand-off")
+
+        new = scores.loc[new.index]
+        handoff = handoff_records(new, records, t, agreement.follow_up_hours)
+
+        since = cut_off(previous.run_date) if previous is not None else t - pd.Timedelta(days=1)
+        candidates = returning_candidates(handed, prev_scores, set(handoff["lead_id"]))
+        returning = returning_leads(candidates, events, since, t, params.daily.quiet_days)
+        by_lead = scores.set_index(scores["lead_id"].astype(str))
+        returning = _join_scores(returning, by_lead, ("decision", "score"), RETURNING_COLUMNS)
+        handed_for_overdue = handed.assign(handed_at=[cut_off(d) for d in handed["run_date"]])
+        overdue = overdue_followups(handed_for_overdue, stages, t)
+        overdue = _join_scores(
+            overdue, by_lead, ("channel", "persona", "score", "decision"), OVERDUE_COLUMNS
+        )
+        step("returning, overdue")
+
+        cut_leads, cut_stages = cut_history(leads, stages, t)
+        personas = scorer.context.personas
+        persona = _personas(cut_leads, personas, params)
+        targets, target_note = _targets(agreement, cut_leads, cut_stages, persona, personas)
+        recap = month_recap(
+            cut_leads,
+            cut_stages,
+            persona,
+            agreement,
+            targets,
+            scores["probability"].to_numpy(dtype=float),
+            t,
+            scorer.context.feature_params.horizon_days,
+            params.daily.interval_level,
+        )
+        counts = {
+            "open": len(scores),
+            "mql": int(is_mql.sum()),
+            "handoff": len(handoff),
+            "returning": len(returning),
+            "overdue": len(overdue),
+        }
+        model = dict(scorer.model_ref)
+        recap |= {
+            "run_date": run_date.isoformat(),
+            "model": model,
+            "threshold": scorer.context.threshold,
+            "counts": counts,
+            "previous_run": previous.run_date.isoformat() if previous is not None else None,
+            "notes": [n for n in (target_note,) if n],
+        }
+        step("recap")
+
+        header = {
+            "run_date": run_date.isoformat(),
+            "as_of": t.isoformat(),
+            "model": model,
+            "threshold": scorer.context.threshold,
+            "follow_up_hours": agreement.follow_up_hours,
+        }
+        write_outputs(out, handoff, returning, overdue, recap, counts, header, validation)
+        step("write")
+
+        run = RunRecord(
+            run_date=run_date,
+            started_at=started_at,
+            finished_at=datetime.now(UTC),
+            model_name=str(model["name"]),
+            model_version=str(model["version"]),
+            threshold=float(scorer.context.threshold),
+            n_open=counts["open"],
+            n_mql=counts["mql"],
+            n_handoff=counts["handoff"],
+            n_returning=counts["returning"],
+            n_overdue=counts["overdue"],
+            recap=recap,
+        )
+        url = webhook_url(params)
+        payloads = [{**header, "lead": r} for r in _records(handoff)]
+        outbox = (
+            [
+                OutboxItem.new(run_date, p["lead"]["lead_id"], p, created_at=datetime.now(UTC))
+                for p in payloads
+            ]
+            if url
+            else []
+        )
+        save_run(store, run, scores, handoff, returning, overdue, outbox)
+        step("store")
+
+        delivery = deliver(store, url) if url else None
+        step("deliver")
+    finally:
+        store.close()
+    return DailyResult(
+        run_date=run_date,
+        out_dir=out,
+        counts=counts,
+        model=model,
+        threshold=float(scorer.context.threshold),
+        previous=previous.run_date if previous is not None else None,
+        recap=recap,
+        validation=validation,
+        delivery=delivery,
+        notes=[*scorer.context.notes, *recap["notes"]],
+        timings=timings,
+    )
+
+
+def _join_scores(
+    frame: pd.DataFrame, by_lead: pd.DataFrame, columns: tuple[str, ...], order: tuple[str, ...]
+) -> pd.DataFrame:
+    """Add today's score columns (None for a lead no longer open) in the file's column order."""
+    frame = frame.copy()
+    for c in columns:
+        frame[c] = [by_lead[c].get(i) if i in by_lead.index else None for i in frame["lead_id"]]
+    return frame.reindex(columns=list(order))
+
+
+def _personas(leads: pd.DataFrame, personas: Any, params: Params) -> pd.Series:
+    from pipeline.sla_data import lead_personas
+
+    return lead_personas(leads, personas, params.features.persona_min_fit)
+
+
+def _targets(
+    agreement: Any, leads: pd.DataFrame, stages: pd.DataFrame, persona: pd.Series, personas: Any
+) -> tuple[Any, str | None]:
+    """The month's targets, measured on the history up to the cut-off; None with a note when the
+    history cannot support them (the recap then shows actuals without targets)."""
+    from pipeline.sla_data import deal_values_by_persona
+    from sla.targets import History, targets_from_agreement
+
+    try:
+        return targets_from_agreement(
+            agreement, History(leads, stages, persona), deal_values_by_persona(personas)
+        ), None
+    except LeadscoreError as exc:
+        return None, f"no monthly targets: {exc}"
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def flags_frame(returning: pd.DataFrame, overdue: pd.DataFrame) -> pd.DataFrame:
+    parts = [
+        pd.DataFrame(
+            {"lead_id": f["lead_id"].astype(str), "kind": kind, "payload": _records(f)},
+            columns=["lead_id", "kind", "payload"],
+        )
+        for kind, f in (("returning", returning), ("overdue", overdue))
+        if len(f)
+    ]
+    if not parts:
+        return pd.DataFrame(columns=["lead_id", "kind", "payload"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def save_run(
+    store: Any,
+    run: Any,
+    scores: pd.DataFrame,
+    handoff: pd.DataFrame,
+    returning: pd.DataFrame,
+    overdue: pd.DataFrame,
+    outbox: list[Any],
+) -> None:
+    """ONE transaction (store.save_run): all of the day or nothing."""
+    import sqlalchemy as sa
+
+    stored = scores[list(SCORE_COLUMNS)]
+    handoffs = pd.DataFrame(
+        {
+            "lead_id": handoff["lead_id"],
+            "handed_at": pd.to_datetime(handoff["handed_at"], utc=True),
+            "followup_deadline": pd.to_datetime(handoff["followup_deadline"], utc=True),
+            "payload": _records(handoff),
+        }
+    )
+    try:
+        store.save_run(run, stored, handoffs, flags_frame(returning, overdue), outbox)
+    except sa.exc.SQLAlchemyError as exc:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise DataError(
+            f"store: run {run.run_date} was not saved (nothing written): "
+            f"{first[0] if first else type(exc).__name__}"
+        ) from exc
+
+
+def deliver(store: Any, url: str) -> dict[str, Any]:
+    """Send what the outbox holds (A's delivery package): at least once, deduplicated by key."""
+    from delivery import deliver_pending
+
+    secret = os.environ.get(WEBHOOK_SECRET_ENV)
+    if not secret:
+        raise ConfigError(
+            f"a webhook URL is configured but {WEBHOOK_SECRET_ENV} is not set: the hand-off is "
+            "kept in the outbox; set the secret and run `leadscore deliver`"
+        )
+    result = deliver_pending(store, url, secret, datetime.now(UTC))
+    return result if isinstance(result, dict) else {"result": str(result)}
+
+
+def write_outputs(
+    out: Path,
+    handoff: pd.DataFrame,
+    returning: pd.DataFrame,
+    overdue: pd.DataFrame,
+    recap: dict[str, Any],
+    counts: dict[str, int],
+    header: dict[str, Any],
+    validation: dict[str, dict[str, Any]],
+) -> None:
+    """The day's files; each written to a temporary name and renamed, so a reader never sees
+    half a file and a failed run leaves the previous version of a file whole."""
+    from daily import render
+    from daily.handoff import OVERDUE_COLUMNS, RETURNING_COLUMNS
+
+    title = f"Lead hand-off and SLA recap, {header['run_date']}"
+    texts = {
+        "handoff.csv": render.handoff_csv(handoff),
+        "handoff.json": render.handoff_json(handoff, header),
+        "returning.csv": render.table_csv(returning, RETURNING_COLUMNS),
+        "overdue.csv": render.table_csv(overdue, OVERDUE_COLUMNS),
+        "recap.md": render.recap_markdown(recap, handoff, counts, title),
+        "recap.html": render.recap_html(recap, handoff, counts, title),
+        "summary.json": render.summary_json(header, counts, recap, validation),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out / name)
+
+
+# ---------------------------------------------------------------------------- the terminal
+
+STEPS = ("model", "validate", "score", "hand-off", "returning, overdue", "recap", "write", "store")
+
+
+def run_in_terminal(params: Params, as_of: str | None, replay: bool) -> DailyResult:
+    """`leadscore daily`: a progress bar while it runs, then a one-screen summary."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=False)
+    with Progress(
+        TextColumn("{task.description:<20}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        overall = bar.add_task("daily run", total=len(STEPS))
+        scoring = bar.add_task("scoring open leads", total=None, visible=False)
+
+        def report(name: str, advance: int, total: int) -> None:
+            if name == "score" and total:
+                bar.update(scoring, total=total, visible=True)
+                bar.advance(scoring, advance)
+                return
+            if name in STEPS:
+                bar.advance(overall)
+            bar.update(overall, description=name)
+
+        result = main(params, as_of=as_of, replay=replay, progress=report)
+    for line in summary_lines(result):
+        console.print(line, highlight=False, markup=False)
+    return result
+
+
+def summary_lines(result: DailyResult) -> list[str]:
+    """The one-screen summary: what was scored, what came out, where it went."""
+    c, r = result.counts, result.recap
+    f = r["follow_up"]
+    lines = [
+        f"leadscore daily {result.run_date} (cut-off {cut_off(result.run_date).isoformat()}), "
+        f"model {result.model['name']} v{result.model['version']}, "
+        f"MQL threshold {result.threshold:g}",
+        f"  compared with: {result.previous or 'no earlier run (first run: every MQL is new)'}",
+        f"  open leads scored {c['open']:,}; MQL {c['mql']:,}; hand-off {c['handoff']:,}; "
+        f"returning {c['returning']:,}; overdue {c['overdue']:,}",
+    ]
+    for table, s in result.validation.items():
+        if s["rows_quarantined"]:
+            lines.append(
+                f"  validation: {table} {s['rows_quarantined']:,} of {s['rows_in']:,} rows "
+                "quarantined (see validation/quarantine)"
+            )
+    lines.append(f"  {r['month']} to date (day {r['days_elapsed']:g} of {r['days_in_month']}):")
+    for key, label in (
+        ("leads", "leads"),
+        ("mqls", "MQLs"),
+        ("sqls", "SQLs"),
+        ("customers", "customers"),
+        ("revenue_eur", "revenue EUR"),
+    ):
+        m = r["metrics"][key]
+        target = "-" if m["target"] is None else f"{m['target']:,.0f}"
+        lines.append(
+            f"    {label:<12} {m['actual']:>10,.0f} of {target:>8}   projected "
+            f"{m['projected']:,.0f} ({m['low']:,.0f} to {m['high']:,.0f})"
+        )
+    compliance = "-" if f["compliance"] is None else f"{100 * f['compliance']:.0f}%"
+    lines.append(
+        f"    follow-up    {compliance} on time of {f['mqls_due']} due "
+        f"(agreed {100 * f['agreed_compliance']:.0f}% within {f['hours']:g} h)"
+    )
+    if result.delivery is not None:
+        lines.append(f"  delivery: {result.delivery}")
+    for note in result.notes:
+        lines.append(f"  note: {note}")
+    lines.append(f"  wrote {result.out_dir}/ ({', '.join(FILES)}); store updated")
+    took = ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
+    lines.append(f"  took {sum(result.timings.values()):.1f} s ({took})")
+    return lines
