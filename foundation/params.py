@@ -27,6 +27,19 @@ class PathParams(_Section):
     sla: Path = Path("sla.yaml")
 
 
+class ChannelShift(_Section):
+    start: date
+    channel_weights: dict[str, float] = Field(min_length=1)
+
+    @field_validator("channel_weights")
+    @classmethod
+    def _positive(cls, weights: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in weights.items() if v < 0}
+        if bad:
+            raise ValueError(f"channel weights must be >= 0, got {bad}")
+        return weights
+
+
 class SimulateParams(_Section):
     seed: int = 42
     n_leads: int = Field(6000, gt=0)
@@ -43,6 +56,9 @@ class SimulateParams(_Section):
     never_contacted_share: float = Field(0.06, ge=0, lt=1)
     followup_decay_hours: float = Field(8.0, gt=0)  # SQL hazard x floor + (1-floor) e^(-h/decay)
     followup_floor: float = Field(0.15, ge=0, le=1)
+    # A market shift to test drift checks on: from `shift.start`, leads' channels are drawn
+    # with these weights instead of the world's shares (null: no shift).
+    shift: ChannelShift | None = None
 
 
 # How much one event of each type adds to `engagement_score` (before decay). Intent signals weigh
@@ -110,6 +126,9 @@ class LogisticParams(_Section):
 
 class PointsParams(_Section):
     per_event: dict[str, float] = Field(default_factory=dict)
+    # Points per unit of any other feature (funnel flags are 0/1): marketing-automation tools
+    # score lifecycle stage too, so the points baseline sees the funnel state the model sees.
+    per_feature: dict[str, float] = Field(default_factory=dict)
 
 
 class TrainParams(_Section):
@@ -135,6 +154,23 @@ class RegistryParams(_Section):
     experiment: str = "leadscore"
     auc_tolerance: float = Field(0.005, ge=0)
     max_ece: float = Field(0.03, gt=0)
+    # Stability on today's open leads: a challenger whose scores move further than this from
+    # the champion's (PSI), or that changes the MQL count at the agreement's threshold by more
+    # than this fraction, is promoted only with `leadscore register --accept-shift "reason"`.
+    max_score_psi: float = Field(0.25, gt=0)
+    max_mql_volume_change: float = Field(0.5, gt=0)
+
+
+class DriftParams(_Section):
+    """Population stability of today's open leads against the model's training reference."""
+
+    bins: int = Field(10, ge=2)  # decile edges for numeric features and the score
+    top_categories: int = Field(10, ge=1)  # categorical values kept; the rest is `other`
+    warn_psi: float = Field(0.1, gt=0)
+    alert_psi: float = Field(0.25, gt=0)
+    epsilon: float = Field(1e-4, gt=0, lt=0.01)  # share floor for empty bins
+    cells: tuple[str, ...] = ("channel", "persona")  # drift per cell of these columns
+    min_cell_rows: int = Field(200, ge=1)  # smaller cells measure noise, not drift
 
 
 class DailyParams(_Section):
@@ -190,6 +226,7 @@ class Params(_Section):
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     registry: RegistryParams = RegistryParams()
+    drift: DriftParams = DriftParams()
     daily: DailyParams = DailyParams()
     delivery: DeliveryParams = DeliveryParams()
     engine: EngineParams = EngineParams()

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from features.persona import Personas
+from foundation.errors import ConfigError
 from foundation.params import SimulateParams
 from pipeline.simulation import world
 from pipeline.simulation.calendar import Calendar
+
+SHIFT_STREAM = 0x5F1F7  # the shift's own random stream (see shifted_channels)
 
 
 def _unique(*groups: tuple[str, ...]) -> tuple[str, ...]:
@@ -250,6 +253,32 @@ def blank_out(
     return out
 
 
+def shifted_channels(
+    channel: np.ndarray, created_s: np.ndarray, first_index: int, params: SimulateParams
+) -> np.ndarray:
+    """Channels of the leads created from `shift.start` on, redrawn with the shift's weights.
+
+    The redraw uses its own random stream (seed and chunk), so every other draw of the world is
+    the same as without the shift: a drift check then sees the shift and nothing else.
+    """
+    shift = params.shift
+    assert shift is not None
+    names = [c.name for c in world.CHANNELS]
+    unknown = sorted(set(shift.channel_weights) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"simulate.shift.channel_weights: unknown channel(s) {unknown}; known: {names}"
+        )
+    weights = np.array([c.share * shift.channel_weights.get(c.name, 1.0) for c in world.CHANNELS])
+    if weights.sum() <= 0:
+        raise ConfigError("simulate.shift.channel_weights: at least one weight must be > 0")
+    after = created_s >= (shift.start - params.start).days * world.SECONDS_PER_DAY
+    rng = np.random.default_rng([params.seed, first_index, SHIFT_STREAM])
+    out = channel.copy()
+    out[after] = rng.choice(len(names), size=int(after.sum()), p=weights / weights.sum())
+    return out
+
+
 def draw_leads(
     rng: np.random.Generator,
     created_s: np.ndarray,
@@ -261,6 +290,8 @@ def draw_leads(
     n = len(created_s)
     shares = np.array([c.share for c in world.CHANNELS])
     channel = rng.choice(len(world.CHANNELS), size=n, p=shares / shares.sum())
+    if params.shift is not None:
+        channel = shifted_channels(channel, created_s, first_index, params)
     noise = np.array([c.noise for c in world.CHANNELS])[channel]
     non_buyer = rng.random(n) < np.minimum(params.non_buyer_share * noise, 0.9)
     kind_shares = np.array([k.share for k in world.NON_BUYERS])
