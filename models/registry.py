@@ -85,6 +85,67 @@ def champion_version(name: str) -> Any | None:
         return None
 
 
+RUN_FILE = "run.json"  # pipeline/train.py writes it beside model.joblib
+RESULT_FILE = "result.json"  # pipeline/train_table.py writes it beside its model.joblib
+EVALUATION_FILE = Path("..") / "evaluate" / "metrics.json"  # the pipeline's layout
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _numbers(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    """The finite numbers of a nested metrics dict, with MLflow's dotted names."""
+    import math
+
+    from models.tracking import flatten
+
+    groups = {k: v for k, v in metrics.items() if isinstance(v, dict)}
+    return {
+        k: float(v)
+        for k, v in flatten(groups, prefix).items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
+
+
+def file_model_facts(path: Path, model: Any) -> tuple[str | None, str | None, dict[str, float]]:
+    """Run id, training time and metrics of a model given as a file, from what it carries.
+
+    In order: the model's own metadata; the train stage's run.json beside it (run id, time);
+    test metrics from the pipeline's evaluate/metrics.json when it is newer than the model
+    (else it describes an older model), named as in the registry (`test.model.auc`); for a
+    flat-table model, its result.json (cross-validated `cv.model.auc_mean`, MLflow run id).
+    The file's modification time is never a training time: unknown stays None.
+    """
+    metadata = getattr(model, "metadata", None) or {}
+    run_id = metadata.get("run_id")
+    trained = metadata.get("trained_at")
+    metrics: dict[str, float] = {}
+    run = _json_object(path.parent / RUN_FILE)
+    run_id = run_id or run.get("run_id")
+    trained = trained or run.get("trained_at")
+    evaluation = path.parent / EVALUATION_FILE
+    if run and evaluation.exists() and evaluation.stat().st_mtime >= path.stat().st_mtime:
+        metrics = _numbers(_json_object(evaluation), "test.")
+    result = _json_object(path.parent / RESULT_FILE)
+    if result:
+        mlflow = result.get("mlflow")
+        if isinstance(mlflow, dict):
+            run_id = run_id or mlflow.get("run_id")
+        metrics.update(_numbers({k: result.get(k) for k in ("model", "baseline")}, "cv."))
+    return (
+        str(run_id) if run_id else None,
+        str(trained) if trained else None,
+        metrics,
+    )
+
+
 def load_lead_model(uri: str) -> LoadedModel:
     """Load a LeadModel from `models:/name@alias`, `models:/name/N` or a local .joblib path."""
     import joblib
@@ -101,8 +162,15 @@ def load_lead_model(uri: str) -> LoadedModel:
             model = joblib.load(path)
         except Exception as exc:  # a truncated or foreign file: say so, keep the caller alive
             raise ModelLoadError(f"{uri}: not a loadable model ({type(exc).__name__})") from exc
-        trained = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).isoformat()
-        return LoadedModel(model=model, uri=uri, name=path.stem, trained_at=trained)
+        run_id, trained, metrics = file_model_facts(path, model)
+        return LoadedModel(
+            model=model,
+            uri=uri,
+            name=path.stem,
+            run_id=run_id,
+            trained_at=trained,
+            metrics=metrics,
+        )
 
     import mlflow
 

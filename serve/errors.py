@@ -7,6 +7,7 @@ field path and the rule, never the input value.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +32,13 @@ class BodyTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"request body is larger than {limit} bytes")
         self.limit = limit
+
+
+class BodyTimeout(Exception):
+    """The body did not arrive within `body_timeout_s`: answered 408 and the connection closed."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request body did not arrive within {seconds:g} s")
 
 
 class TooManyLeads(Exception):
@@ -115,6 +124,11 @@ async def _too_large(request: Request, exc: Exception) -> Response:
     return json_response({"detail": str(exc)}, 413)
 
 
+async def _body_timeout(request: Request, exc: Exception) -> Response:
+    # The connection goes: what is left of a slow body is never read.
+    return json_response({"detail": str(exc)}, 408, {"Connection": "close"})
+
+
 async def _not_ready(request: Request, exc: Exception) -> Response:
     return json_response({"detail": f"not ready: {exc}"}, 503, {"Retry-After": "5"})
 
@@ -125,6 +139,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(BodyTooLarge, _too_large)
     app.add_exception_handler(TooManyLeads, _too_large)
+    app.add_exception_handler(BodyTimeout, _body_timeout)
     app.add_exception_handler(NotReady, _not_ready)
 
 
@@ -133,6 +148,8 @@ class CatchAll:
 
     Starlette's own server-error middleware would log the exception message, which can quote
     lead data (e.g. a value that failed to parse); this logs where and what kind, nothing else.
+    A client that hung up before its body was read is not an error of ours: one INFO line, and
+    no answer (nobody is there to read it).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -152,6 +169,8 @@ class CatchAll:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            log.info("client disconnected on %s %s", scope.get("method"), scope.get("path"))
         except Exception as exc:
             log.error(
                 "unhandled %s on %s %s", type(exc).__name__, scope.get("method"), scope.get("path")
@@ -172,15 +191,20 @@ class CatchAll:
 
 
 class BodySizeLimit:
-    """Refuse bodies over `limit` bytes: at once from Content-Length, or while streaming.
+    """Refuse bodies over `limit` bytes: at once from Content-Length, or while streaming; and
+    bodies that take longer than `timeout_s` to arrive (408, connection closed).
 
     Streaming (chunked) bodies are counted as they arrive, so a client cannot make the service
-    buffer an unbounded body by leaving out Content-Length.
+    buffer an unbounded body by leaving out Content-Length. The deadline runs from the request's
+    arrival to its last body byte: a client that declares more bytes than it sends (or trickles
+    them) cannot hold a connection and a request slot open; uvicorn bounds the rest (idle
+    keep-alive connections, connection count: see the README).
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout_s: float = 30.0) -> None:
         self.app = app
         self.limit = limit
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -197,15 +221,26 @@ class BodySizeLimit:
                     return
                 break
         received = 0
-        limit = self.limit
+        limit, timeout_s = self.limit, self.timeout_s
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        complete = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # after the body: e.g. waiting for a disconnect, no deadline
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout(timeout_s) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise BodyTooLarge(limit)
+                complete = not message.get("more_body", False)
+            elif message["type"] == "http.disconnect":
+                raise ClientDisconnect()
             return message
 
         await self.app(scope, limited_receive, send)

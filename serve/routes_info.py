@@ -7,12 +7,22 @@ from starlette.responses import Response
 
 from serve.errors import json_response
 from serve.routes_score import ERRORS
-from serve.schemas import ModelInfo, ReloadResponse, SlaInfo
+from serve.schemas import MessageResponse, ModelInfo, ReloadResponse, SlaInfo
 from serve.state import ServiceState, Serving, reload
 
 router = APIRouter()
-# No body to validate here: a wrong key, an oversize body or no model yet.
-INFO_ERRORS = {code: ERRORS[code] for code in (401, 413, 503)}
+# No body to validate here: a wrong key or role, an oversize or non-JSON body, no model yet.
+INFO_ERRORS = {code: ERRORS[code] for code in (401, 403, 413, 415, 503)}
+RELOAD_ERRORS = {
+    **INFO_ERRORS,
+    403: {"model": MessageResponse, "description": "Not an admin key."},
+    409: {
+        "model": ReloadResponse,
+        "description": "The new model was refused (failed to load or to score a probe lead); "
+        "the previous one keeps serving. `reason` says why.",
+    },
+    503: {"model": MessageResponse, "description": "Nothing loaded before, and nothing now."},
+}
 
 
 def model_info(serving: Serving) -> dict:
@@ -56,11 +66,14 @@ async def get_sla(request: Request) -> Response:
     )
 
 
-@router.post("/admin/reload", tags=["admin"], response_model=ReloadResponse, responses=INFO_ERRORS)
+@router.post(
+    "/admin/reload", tags=["admin"], response_model=ReloadResponse, responses=RELOAD_ERRORS
+)
 async def post_reload(request: Request) -> Response:
     """Load the model URI again (e.g. after the `champion` alias moved) and swap atomically.
-    If the new model fails to load or to score a probe lead, the old one keeps serving and the
-    answer says why (`reloaded: false`)."""
+    Admin keys only. If the new model fails to load or to score a probe lead, the old one keeps
+    serving and the answer is 409 with the reason (`reloaded: false`), so `curl -f` in a deploy
+    script fails; 503 when no model was loaded before either."""
     state: ServiceState = request.app.state.service
     reloaded, now, previous, reason = await reload(state)
     if now is None:  # nothing loaded before, and nothing now
@@ -71,5 +84,6 @@ async def post_reload(request: Request) -> Response:
             "model": now.scorer.model_ref,
             "previous": previous.scorer.model_ref if previous is not None else None,
             "reason": reason,
-        }
+        },
+        200 if reloaded else 409,
     )

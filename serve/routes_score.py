@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import orjson
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from serve.batch import _prefixed, check_events, score_batch
-from serve.errors import InputError, clean_errors, error_item, json_response
+from serve.batch import _prefixed, check_events, score_batch, standard_json
+from serve.errors import InputError, clean_errors, json_response
 from serve.openapi import request_body
 from serve.schemas import (
     EXAMPLE_EVENTS,
@@ -38,8 +37,15 @@ router = APIRouter(tags=["scoring"])
 
 ERRORS = {
     401: {"model": MessageResponse, "description": "Missing or invalid API key."},
+    403: {"model": MessageResponse, "description": "The key's role may not use this route."},
+    408: {"model": MessageResponse, "description": "The body took too long to arrive."},
     413: {"model": MessageResponse, "description": "Body or batch over the limit."},
-    422: {"model": ValidationErrorResponse, "description": "Invalid input; `loc` names the field."},
+    415: {"model": MessageResponse, "description": "The body is not JSON (Content-Type)."},
+    422: {
+        "model": ValidationErrorResponse,
+        "description": "Invalid input (not standard JSON, a wrong type, an impossible value); "
+        "`loc` names the field.",
+    },
     503: {"model": MessageResponse, "description": "No model loaded yet."},
 }
 
@@ -64,6 +70,7 @@ async def score(request: Request) -> Response:
     and (with `explain`, the default) the top reasons for and against."""
     state: ServiceState = request.app.state.service
     body = await request.body()
+    standard_json(body)  # NaN, Infinity: refused here exactly as the batch route refuses them
     try:
         item = ScoreRequest.model_validate_json(body)
     except ValidationError as exc:
@@ -93,12 +100,7 @@ async def score_batch_route(request: Request) -> Response:
     with `explain`, since they cost far more than the score."""
     state: ServiceState = request.app.state.service
     body = await request.body()
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InputError(
-            [error_item(("body",), f"Invalid JSON: {exc.msg}", "json_invalid")]
-        ) from None
+    data = standard_json(body)
     serving = state.current()
     settings = state.settings
     result = await run_in_threadpool(
@@ -108,5 +110,6 @@ async def score_batch_route(request: Request) -> Response:
         settings.max_batch,
         settings.max_events_per_lead,
         datetime.now(UTC),
+        body,
     )
     return json_response(result)

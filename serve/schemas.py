@@ -4,14 +4,36 @@ Requests are parsed from raw bytes by pydantic-core (`model_validate_json`) in t
 FastAPI's generic body machinery: one pass in Rust instead of `json.loads` plus a Python-object
 validation, which matters at thousands of requests per second. The same models still define the
 OpenAPI request schemas (see serve/openapi.py), so docs, validation and fuzzing agree.
+
+The JSON contract (the same on every route, README "JSON contract"):
+- standard JSON only: `NaN`, `Infinity` and numbers too large for a double are invalid JSON;
+- types exactly as declared, pydantic's strict types: an integer field takes no `false` and no
+  `1.5`, a boolean no `"yes"` or `1`, a number no `"5"` (except in a feature row, documented),
+  a string no number;
+- times only as ISO 8601 strings (`2026-02-03T09:15:00Z`; naive means UTC), never a number or
+  a numeric string (no silent Unix times);
+- request objects refuse unknown fields, except a lead profile or event, which ignore the CRM's
+  extra columns (the data contract).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    WrapValidator,
+    model_validator,
+)
+from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
 # Times the whole pipeline can hold: pandas (the batch path) stores nanoseconds since 1970 in
 # int64, which ends in 2262; nothing in a CRM predates 1900.
@@ -19,8 +41,20 @@ EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2262, 1, 1, tzinfo=UTC)
 
 
-def _utc_time(value: datetime) -> datetime:
-    """Naive means UTC (the data contract); aware is converted; out of range is an error."""
+# The start of an ISO 8601 date-time: pydantic would also read "1700000000" as a Unix time.
+_ISO_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+NOT_ISO = "expected an ISO 8601 date-time string, e.g. 2026-02-03T09:15:00Z"
+
+
+def _utc_time(value: Any, parse: ValidatorFunctionWrapHandler) -> datetime:
+    """ISO 8601 strings only; naive means UTC (the data contract); aware is converted; out of
+    range is an error. One Python call per time, as the plain UTC conversion already cost."""
+    if isinstance(value, str):
+        if _ISO_START.match(value) is None:
+            raise ValueError(NOT_ISO)
+    elif not isinstance(value, datetime):  # a number, a bool: never a Unix time
+        raise ValueError(NOT_ISO)
+    value = parse(value)
     try:
         value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except OverflowError:
@@ -30,10 +64,10 @@ def _utc_time(value: datetime) -> datetime:
     return value
 
 
-UtcTime = Annotated[datetime, AfterValidator(_utc_time)]
+UtcTime = Annotated[datetime, WrapValidator(_utc_time)]
 # Validated in Rust (a Python validator per value would cost ~15 ms per 1000-lead batch); the
 # union's member names that pydantic adds to error paths are removed in serve/errors.py.
-FeatureValue = float | str | bool | None
+FeatureValue = StrictFloat | StrictStr | StrictBool | None
 
 EXAMPLE_LEAD = {
     "lead_id": "L-000123",
@@ -60,18 +94,20 @@ EXAMPLE_FEATURES: dict[str, Any] = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No NaN/inf in a float field; the strict types below refuse coercion field by field (in
+    # JSON and in Python, so internal callers may still pass ISO strings for times).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LeadProfile(BaseModel):
     """A lead's CRM profile (data contract `leads`); extra firmographic fields are ignored."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     lead_id: str | None = Field(None, max_length=200, description="Your id, echoed back.")
     created_at: UtcTime = Field(description="When the lead was created (ISO 8601; UTC if naive).")
     channel: str | None = Field(None, max_length=100, description="Acquisition channel.")
-    company_size: int | None = Field(None, ge=0, le=10_000_000, description="Employees.")
+    company_size: StrictInt | None = Field(None, ge=0, le=10_000_000, description="Employees.")
     industry: str | None = Field(None, max_length=100)
     job_role: str | None = Field(None, max_length=100)
     country: str | None = Field(None, max_length=100, description="ISO-2 country code.")
@@ -81,7 +117,7 @@ class LeadProfile(BaseModel):
 class LeadEvent(BaseModel):
     """One behaviour event (data contract `events`); unknown event types are kept and ignored."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     ts: UtcTime = Field(description="When it happened (ISO 8601; UTC if naive).")
     event_type: str = Field(max_length=100, examples=["pricing_view"])
@@ -91,15 +127,38 @@ class LeadEvent(BaseModel):
 class LeadStage(BaseModel):
     """One funnel row (data contract `stages`): feeds the funnel-state features at `as_of`."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     ts: UtcTime = Field(description="When the lead reached the stage (ISO 8601; UTC if naive).")
     stage: str = Field(max_length=100, examples=["mql"], description="Unknown stages are ignored.")
 
 
+# "Exactly one of `lead` or `features`" in the document's own terms, so a generated request
+# that the service refuses for it is one the document calls invalid too.
+ONE_SOURCE: dict[str, Any] = {
+    "oneOf": [
+        {
+            "required": ["lead"],
+            "properties": {"lead": {"type": "object"}, "features": {"type": "null"}},
+        },
+        {
+            "required": ["features"],
+            "properties": {
+                "features": {"type": "object"},
+                "lead": {"type": "null"},
+                "events": {"maxItems": 0},
+                "stages": {"maxItems": 0},
+            },
+        },
+    ]
+}
+
+
 class LeadInput(_Strict):
     """One lead: either `lead` (+ `events`), from which the service computes the features, or a
     ready `features` row (as in the training table). Exactly one of the two."""
+
+    model_config = ConfigDict(json_schema_extra=ONE_SOURCE)
 
     lead: LeadProfile | None = Field(None, description="The lead's profile.")
     events: list[LeadEvent] = Field(
@@ -113,7 +172,12 @@ class LeadInput(_Strict):
     features: dict[str, FeatureValue] | None = Field(
         None,
         description="A ready feature row: feature name -> value (see GET /v1/model `features`). "
-        "Missing features count as unknown; unknown names are ignored.",
+        "Missing features count as unknown; unknown names are ignored. A numeric feature takes "
+        "a number, a numeric string or a boolean (1/0); null or an empty string is unknown. "
+        "Impossible values are refused with 422 naming the feature: a negative count, day "
+        "count, age, decayed count or size, a fraction, fit or flag outside 0-1, any value "
+        "that is not finite. Values possible but outside the training range are scored and "
+        "listed in the answer's `out_of_range`.",
         examples=[EXAMPLE_FEATURES],
     )
     lead_id: str | None = Field(None, max_length=200, description="Echoed back (feature rows).")
@@ -135,14 +199,15 @@ class ScoreRequest(LeadInput):
 
     model_config = ConfigDict(
         json_schema_extra={
+            **ONE_SOURCE,
             "examples": [
                 {"lead": EXAMPLE_LEAD, "events": EXAMPLE_EVENTS, "explain": True},
                 {"lead_id": "L-000124", "features": EXAMPLE_FEATURES, "explain": False},
-            ]
+            ],
         }
     )
 
-    explain: bool = Field(True, description="Add the top reasons (costs about 2 ms).")
+    explain: StrictBool = Field(True, description="Add the top reasons (costs about 2 ms).")
 
 
 class BatchRequest(_Strict):
@@ -162,10 +227,14 @@ class BatchRequest(_Strict):
         }
     )
 
-    leads: list[dict[str, Any]] = Field(
-        description="Leads in the `LeadInput` shape; a bad one gets its own error entry.",
+    # A lead that is not a valid LeadInput (even `5` or `null`) is kept as it came and gets its
+    # own error entry; the valid ones are parsed in the same Rust pass as the envelope.
+    leads: list[Annotated[LeadInput | Any, Field(union_mode="left_to_right")]] = Field(
+        description="Leads in the `LeadInput` shape. Any item is accepted here: one that is not "
+        "a valid lead (a wrong field, or not even an object) gets its own error entry in the "
+        "answer and the others are scored.",
     )
-    explain: bool = Field(False, description="Add reasons per lead (about 2 ms each).")
+    explain: StrictBool = Field(False, description="Add reasons per lead (about 2 ms each).")
     as_of: UtcTime | None = Field(None, description="Default `as_of` for leads without one.")
 
 
@@ -192,7 +261,7 @@ class ColumnBatchRequest(_Strict):
         description="Feature name -> one value per lead; all columns the same length."
     )
     lead_ids: list[str | None] | None = Field(None, description="One id per lead, echoed back.")
-    explain: bool = Field(False, description="Add reasons per lead (about 2 ms each).")
+    explain: StrictBool = Field(False, description="Add reasons per lead (about 2 ms each).")
     as_of: UtcTime | None = Field(None, description="Scoring time (default now).")
 
 
@@ -229,6 +298,11 @@ class ScoreResult(_Strict):
         "this lead adds if it reaches SQL at the persona's usual deal size.",
     )
     as_of: datetime = Field(description="The time the lead was scored as of.")
+    out_of_range: list[str] = Field(
+        default_factory=list,
+        description="Features whose value lies outside the range seen in training: scored, "
+        "but the model is extrapolating there (empty: none).",
+    )
     reasons_for: list[Reason] | None = Field(None, description="Top reasons raising the score.")
     reasons_against: list[Reason] | None = Field(None, description="Top reasons lowering it.")
 
@@ -281,6 +355,7 @@ class ResultColumns(_Strict):
     persona: list[str | None] | None = None
     expected_value_eur: list[float | None] | None = None
     as_of: list[datetime | None] | None = None
+    out_of_range: list[list[str] | None] | None = None
     reasons_for: list[list[Reason] | None] | None = None
     reasons_against: list[list[Reason] | None] | None = None
 

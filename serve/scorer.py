@@ -28,6 +28,7 @@ import numpy as np
 
 from foundation.errors import DataError
 from serve.errors import InputError, error_item
+from serve.ranges import FeatureBounds
 
 if TYPE_CHECKING:
     from features.persona import Personas
@@ -237,6 +238,8 @@ class Scorer:
             "version": None if loaded.version is None else str(loaded.version),
         }
         self._index = {name: j for j, name in enumerate(self.feature_names)}
+        # Impossible values (refused) and the training ranges (flagged): serve/ranges.py.
+        self.bounds = FeatureBounds.of(self.model)
         self.rule_fields = decision_fields(context.rules)
         self.lead_features = self._lead_feature_builder()
         self._single_row = None
@@ -270,11 +273,15 @@ class Scorer:
         and their encoded (1, n_features) row; a value that is not a number is a 422."""
         if item.features is not None:
             try:
-                return item.features, self.encode_row(item.features)
+                x = self.encode_row(item.features)
             except (DataError, OverflowError):
                 self.check_row(item.features, ("features",))
                 message = "a feature value is not usable"
                 raise InputError([error_item(("features",), message, "value_error")]) from None
+            impossible = self.bounds.impossible(x)
+            if impossible:
+                raise InputError(self.bounds.errors(impossible[0], lambda n: ("features", n)))
+            return item.features, x
         values = self.lead_values(item, as_of)
         return values, self.encode_row(values)
 
@@ -501,6 +508,8 @@ class Scorer:
             )
         else:
             results = self.decide_many(X, rows, probabilities, as_ofs, lead_ids)
+        for result, flags in zip(results, self.bounds.out_of_range(X), strict=True):
+            result["out_of_range"] = flags
         if explain and results:
             for result, why in zip(results, self.reasons(X, rows), strict=True):
                 result.update(why)
@@ -623,6 +632,7 @@ class Scorer:
         columns: dict[str, list[Any]] = self.decide_columns(
             X, None, probabilities, as_ofs, lead_ids, raw_columns=raw_columns
         )
+        columns["out_of_range"] = self.bounds.out_of_range(X)
         if explain and len(X):
             names = list(raw_columns)
             rows = [

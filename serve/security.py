@@ -1,9 +1,18 @@
-"""API-key check for every /v1 route: header `X-API-Key`, compared in constant time.
+"""API keys with roles, and the guard that checks them on every /v1 route (header `X-API-Key`).
+
+Keys come from `LEADSCORE_API_KEYS="admin:K1,viewer:K2,scorer:K3,K4"` (and the same syntax per
+line of LEADSCORE_API_KEYS_FILE). A prefix is a role only when it is one of viewer|scorer|admin;
+a key without one is a scorer, so the single keys configured before roles existed keep scoring.
+
+- viewer: the dashboard pages only (signed in through /signin; no /v1 route);
+- scorer: /v1/score*, /v1/leads*, /v1/handoff, /v1/model, /v1/sla;
+- admin: everything, and alone the admin routes (/v1/admin/*, e.g. reload).
 
 The check is a small ASGI middleware rather than a FastAPI dependency: dependency resolution
 costs more per request than scoring a lead, and the guard must hold for every /v1 path anyway.
 The OpenAPI document still declares the scheme (serve/openapi.py). The 401 says only that a
-valid key is needed: it never tells whether a key exists or is close, so nobody can probe.
+valid key is needed: it never tells whether a key exists or is close, so nobody can probe. A
+valid key with the wrong role gets 403 naming the role the route needs.
 """
 
 from __future__ import annotations
@@ -16,54 +25,25 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 API_KEY_HEADER = "X-API-Key"
 PROTECTED_PREFIX = "/v1/"
+ADMIN_PREFIX = "/v1/admin/"
 UNAUTHORIZED = orjson.dumps({"detail": "missing or invalid API key (header X-API-Key)"})
 _HEADER = API_KEY_HEADER.lower().encode()
 
 
-def key_matches(given: bytes, keys: tuple[bytes, ...]) -> bool:
-    """True when `given` equals one of `keys`; every key is compared, so timing says nothing."""
-    found = False
-    for key in keys:
-        found |= hmac.compare_digest(given, key)
-    return found
-
-
-class ApiKeyGuard:
-    """401 for any /v1 request without a configured key; other paths (health) pass."""
-
-    def __init__(self, app: ASGIApp, keys: tuple[bytes, ...]) -> None:
-        self.app = app
-        self.keys = keys
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PROTECTED_PREFIX):
-            given = next((v for k, v in scope["headers"] if k == _HEADER), b"")
-            if not (given and self.keys and key_matches(given, self.keys)):
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(UNAUTHORIZED)).encode()),
-                            (b"www-authenticate", API_KEY_HEADER.encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": UNAUTHORIZED})
-                return
-        await self.app(scope, receive, send)
-
-
-# --- Roles (ROLES_AND_HEADERS contract). Minimal version written by helper C (dashboard sign-in)
-# because the sign-in form needs `role_for_key` before G's role-aware guard landed. G owns this
-# module: extend or replace freely, keeping `Role`, `parse_api_keys` and `role_for_key`.
 class Role(StrEnum):
     """What a key may do: viewer (dashboard), scorer (scoring and lead reads), admin (all)."""
 
     VIEWER = "viewer"
     SCORER = "scorer"
     ADMIN = "admin"
+
+
+# The roles each role's key stands in for: an admin key does everything, the others one thing.
+GRANTS: dict[Role, frozenset[Role]] = {
+    Role.VIEWER: frozenset({Role.VIEWER}),
+    Role.SCORER: frozenset({Role.SCORER}),
+    Role.ADMIN: frozenset(Role),
+}
 
 
 def parse_api_keys(entries: tuple[str, ...]) -> dict[bytes, Role]:
@@ -86,3 +66,60 @@ def role_for_key(given: bytes, keys: dict[bytes, Role]) -> Role | None:
         if hmac.compare_digest(given, key):
             found = role
     return found
+
+
+def required_role(path: str) -> Role | None:
+    """The role an API path needs (None: no key needed, e.g. /healthz)."""
+    if not path.startswith(PROTECTED_PREFIX):
+        return None
+    return Role.ADMIN if path.startswith(ADMIN_PREFIX) else Role.SCORER
+
+
+def may(role: Role, needed: Role) -> bool:
+    return needed in GRANTS[role]
+
+
+def _forbidden(role: Role, needed: Role) -> bytes:
+    message = f"this {role} key cannot use this route: it needs a {needed} key"
+    return orjson.dumps({"detail": message})
+
+
+async def _send_json(
+    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]]
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *extra,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class ApiKeyGuard:
+    """401 for a /v1 request without a configured key, 403 for a key whose role may not use
+    the route; other paths (health, the dashboard with its own sessions) pass."""
+
+    def __init__(self, app: ASGIApp, keys: dict[bytes, Role]) -> None:
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            needed = required_role(scope["path"])
+            if needed is not None:
+                given = next((v for k, v in scope["headers"] if k == _HEADER), b"")
+                role = role_for_key(given, self.keys) if given else None
+                if role is None:
+                    extra = [(b"www-authenticate", API_KEY_HEADER.encode())]
+                    await _send_json(send, 401, UNAUTHORIZED, extra)
+                    return
+                if not may(role, needed):
+                    await _send_json(send, 403, _forbidden(role, needed), [])
+                    return
+        await self.app(scope, receive, send)

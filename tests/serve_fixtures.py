@@ -20,8 +20,11 @@ from models.propensity import fit_propensity
 from serve.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-API_KEY = "test-key-0123456789"
+API_KEY = "test-key-0123456789"  # no role prefix: a scorer key
 HEADERS = {"X-API-Key": API_KEY}
+ADMIN_KEY = "admin-key-0123456789"
+ADMIN_HEADERS = {"X-API-Key": ADMIN_KEY}
+VIEWER_KEY = "viewer-key-0123456789"
 T = pd.Timestamp("2025-06-01", tz="UTC")
 AS_OF = "2025-06-01T00:00:00Z"
 
@@ -99,7 +102,7 @@ def train_small_model(path: Path, seed: int = 0, n_leads: int = 1500) -> Path:
 def settings_for(model_path: Path | str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "model_uri": str(model_path),
-        "api_keys": SecretStr(f"other-key,{API_KEY}"),
+        "api_keys": SecretStr(f"other-key,{API_KEY},admin:{ADMIN_KEY},viewer:{VIEWER_KEY}"),
         "params_path": ROOT / "params.yaml",
         "personas_path": ROOT / "personas.yaml",
         "sla_path": ROOT / "sla.yaml",
