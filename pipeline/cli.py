@@ -6,6 +6,7 @@ a LeadscoreError into one clear line on stderr and a non-zero exit.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -72,11 +73,38 @@ def evaluate(params: ParamsOption = DEFAULT_PARAMS) -> None:
 
 @app.command()
 @user_errors
-def register(params: ParamsOption = DEFAULT_PARAMS) -> None:
+def register(
+    params: ParamsOption = DEFAULT_PARAMS,
+    accept_shift: Annotated[
+        str | None,
+        typer.Option(
+            "--accept-shift",
+            help="Promote even though the challenger's scores or MQL volume move beyond the "
+            "registry limits; the reason is recorded on the model version.",
+        ),
+    ] = None,
+) -> None:
     """Register the model version, set `challenger`, promote to `champion` if not worse."""
     from pipeline import register as stage
 
-    stage.main(load_params(params))
+    stage.main(load_params(params), accept_shift=accept_shift)
+
+
+@app.command()
+@user_errors
+def drift(
+    params: ParamsOption = DEFAULT_PARAMS,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option("--as-of", help="Open leads as of this time (default: the end of the data)."),
+    ] = None,
+) -> None:
+    """Population stability: today's open leads against the champion's training reference."""
+    import pandas as pd
+
+    from pipeline import drift as stage
+
+    stage.main(load_params(params), as_of=None if as_of is None else pd.Timestamp(as_of, tz="UTC"))
 
 
 @app.command()
@@ -145,11 +173,37 @@ def train_table(
         str | None, typer.Option("--model-name", help="Registered model name (else the mapping's).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    tune: Annotated[
+        int | None,
+        typer.Option(
+            "--tune",
+            metavar="N",
+            help="Tune LightGBM with N Optuna trials inside each outer fold (nested CV) and "
+            "once more on all rows for the final model; trials are MLflow child runs.",
+        ),
+    ] = None,
+    tune_minutes: Annotated[
+        float | None,
+        typer.Option(
+            "--tune-minutes",
+            metavar="M",
+            help="Time budget for all the tuning, shared by the searches (alone: trials "
+            "until time runs out).",
+        ),
+    ] = None,
 ) -> None:
     """Train and cross-validate the calibrated model on a flat CRM export; log and register it."""
     from pipeline import train_table as stage
 
-    stage.main(data, mapping, strict=strict, model_name=model_name, as_json=as_json)
+    stage.main(
+        data,
+        mapping,
+        strict=strict,
+        model_name=model_name,
+        as_json=as_json,
+        tune_trials=tune,
+        tune_minutes=tune_minutes,
+    )
 
 
 if __name__ == "__main__":
