@@ -42,22 +42,30 @@ def grouped_bars(
     y_title: str,
     y_format: str = ",.0f",
     height: int = 220,
+    x_sort: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Bars per `x`, side by side per `color` (e.g. actual vs target, model vs baselines)."""
+    """Bars per `x` in data order (or `x_sort`), side by side per `color` (e.g. actual vs
+    target, model vs baselines)."""
     return _spec(
         data,
         {
             "mark": {"type": "bar", "tooltip": True},
             "encoding": {
-                "x": {"field": x, "type": "nominal", "title": x_title, "axis": {"labelAngle": 0}},
-                "xOffset": {"field": color},
+                "x": {
+                    "field": x,
+                    "type": "nominal",
+                    "title": x_title,
+                    "axis": {"labelAngle": 0},
+                    "sort": x_sort,
+                },
+                "xOffset": {"field": color, "sort": None},
                 "y": {
                     "field": y,
                     "type": "quantitative",
                     "title": y_title,
                     "axis": {"format": y_format},
                 },
-                "color": {"field": color, "type": "nominal", "title": None},
+                "color": {"field": color, "type": "nominal", "title": None, "sort": None},
             },
         },
         height,
@@ -104,12 +112,15 @@ def lines(
     x_type: str = "quantitative",
     y_format: str = ".0%",
     x_format: str | None = None,
-    diagonal: bool = False,
+    diagonal: float | None = None,
+    label_angle: int | None = None,
 ) -> dict[str, Any]:
     """Lines with points per `color` (calibration curve, monthly trends); optional y = x."""
-    x_enc: dict[str, Any] = {"field": x, "type": x_type, "title": x_title}
+    x_enc: dict[str, Any] = {"field": x, "type": x_type, "title": x_title, "axis": {}}
     if x_format:
-        x_enc["axis"] = {"format": x_format}
+        x_enc["axis"]["format"] = x_format
+    if label_angle is not None:
+        x_enc["axis"]["labelAngle"] = label_angle
     layer: list[dict[str, Any]] = [
         {
             "mark": {"type": "line", "point": True, "tooltip": True},
@@ -121,15 +132,15 @@ def lines(
                     "title": y_title,
                     "axis": {"format": y_format},
                 },
-                "color": {"field": color, "type": "nominal", "title": None},
+                "color": {"field": color, "type": "nominal", "title": None, "sort": None},
             },
         }
     ]
-    if diagonal:
+    if diagonal:  # y = x up to `diagonal`: where a calibrated model's points lie
         layer.insert(
             0,
             {
-                "data": {"values": [{"d": 0}, {"d": 1}]},
+                "data": {"values": [{"d": 0}, {"d": diagonal}]},
                 "mark": {"type": "line", "color": "#94a3b8", "strokeDash": [4, 4]},
                 "encoding": {
                     "x": {"field": "d", "type": "quantitative"},
@@ -211,4 +222,48 @@ def progress(
             "layer": layer,
         },
         height=max(80, 24 * len(data)),
+    )
+
+
+def heatmap(
+    data: list[dict[str, Any]], x: str, y: str, value: str, label: str, *, value_title: str
+) -> dict[str, Any]:
+    """A grid (e.g. channel x persona) coloured by `value` (share of target, capped at 150 %)
+    with `label` written in each cell: every cell of the agreement on one screen."""
+    return _spec(
+        data,
+        {
+            "transform": [{"calculate": f"min(datum['{value}'], 1.5)", "as": "shown"}],
+            "encoding": {
+                "x": {
+                    "field": x,
+                    "type": "nominal",
+                    "title": None,
+                    "axis": {"labelAngle": 0, "orient": "top"},
+                },
+                "y": {"field": y, "type": "nominal", "title": None},
+            },
+            "layer": [
+                {
+                    "mark": {"type": "rect", "tooltip": True, "stroke": "#fff", "strokeWidth": 2},
+                    "encoding": {
+                        "color": {
+                            "field": "shown",
+                            "type": "quantitative",
+                            "title": value_title,
+                            "scale": {
+                                "domain": [0, 1, 1.5],
+                                "range": ["#fee2e2", "#fef3c7", "#bbf7d0"],
+                            },
+                            "legend": {"format": ".0%"},
+                        }
+                    },
+                },
+                {
+                    "mark": {"type": "text", "fontSize": 11, "color": "#0f172a"},
+                    "encoding": {"text": {"field": label, "type": "nominal"}},
+                },
+            ],
+        },
+        height=max(120, 34 * len({r[y] for r in data})),
     )

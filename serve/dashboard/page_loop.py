@@ -8,8 +8,6 @@ tier, against whether the lead became SQL within the model's horizon since that 
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
 from serve.dashboard import charts
@@ -17,6 +15,22 @@ from serve.dashboard.panels import Page, Panel, col, count, eur, percent, record
 from serve.dashboard.sources import Missing, Sources
 
 STAGES = ("mql", "sql", "opportunity", "customer")
+STEP_NAMES = {
+    "lead -> MQL": ("leads", "mql"),
+    "MQL -> SQL": ("mql", "sql"),
+    "SQL -> opportunity": ("sql", "opportunity"),
+    "opportunity -> customer": ("opportunity", "customer"),
+}
+
+
+def step_rates(counts: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Long table: per `by` value and funnel step, the share that went on to the next stage."""
+    rows = []
+    for rec in counts.to_dict("records"):
+        for step, (src, dst) in STEP_NAMES.items():
+            if rec[src] > 0:
+                rows.append({by: rec[by], "step": step, "rate": rec[dst] / rec[src]})
+    return pd.DataFrame(rows, columns=[by, "step", "rate"])
 
 
 def funnel(
@@ -106,10 +120,7 @@ def build(sources: Sources) -> Page:
                 lead_to_mql=grouped["mql"] / grouped["leads"].where(grouped["leads"] > 0),
                 lead_to_customer=grouped["customer"] / grouped["leads"].where(grouped["leads"] > 0),
             )
-            long = grouped.melt(
-                id_vars=[by], value_vars=["leads", *STAGES], var_name="stage", value_name="count"
-            )
-            long = long[long["count"] > 0]  # a log scale has no zero
+            steps = step_rates(grouped, by)
             page.panels.append(
                 Panel(
                     f"funnel_{by}",
@@ -127,9 +138,18 @@ def build(sources: Sources) -> Page:
                             col("lead_to_customer", "Lead -> customer", percent),
                         ],
                     ),
-                    spec=_funnel_spec(records(long), by),
-                    note="Leads created in the report months, by the furthest stage reached "
-                    "(log scale: each stage is a fraction of the one before).",
+                    spec=charts.grouped_bars(
+                        records(steps),
+                        "step",
+                        "rate",
+                        by,
+                        x_title=None,
+                        y_title="share reaching the next stage",
+                        y_format=".0%",
+                        x_sort=list(STEP_NAMES),
+                    ),
+                    note="Leads created in the report months, counted at the furthest stage "
+                    "they reached; the chart shows each step's conversion.",
                 )
             )
         end = pd.Timestamp(report.get("data_end")) if report.get("data_end") else stages["ts"].max()
@@ -213,8 +233,11 @@ def build(sources: Sources) -> Page:
             target=("lead_value_target_eur", "first"),
         )
         value = value.assign(actual=value["revenue_eur"] / value["leads"].where(value["leads"] > 0))
-        long = value.melt(
-            id_vars=["persona"], value_vars=["actual", "target"], var_name="which", value_name="eur"
+        long = value.rename(columns={"actual": "measured", "target": "agreed"}).melt(
+            id_vars=["persona"],
+            value_vars=["measured", "agreed"],
+            var_name="which",
+            value_name="eur",
         )
         page.panels.append(
             Panel(
@@ -243,9 +266,16 @@ def build(sources: Sources) -> Page:
             )
         )
         totals = monthly[monthly["level"] == "total"]
-        trend = totals.melt(
+        trend = totals.rename(
+            columns={
+                "mqls": "MQLs",
+                "mqls_target": "MQL target",
+                "sqls": "SQLs",
+                "customers": "customers",
+            }
+        ).melt(
             id_vars=["month"],
-            value_vars=["mqls", "mqls_target", "sqls", "customers"],
+            value_vars=["MQL target", "MQLs", "SQLs", "customers"],
             var_name="series",
             value_name="count",
         )
@@ -276,36 +306,9 @@ def build(sources: Sources) -> Page:
                     x_title=None,
                     y_title="per month",
                     x_type="ordinal",
+                    label_angle=0,
                     y_format=",.0f",
                 ),
-                wide=True,
             )
         )
     return page
-
-
-def _funnel_spec(data: list[dict[str, Any]], by: str) -> dict[str, Any]:
-    return charts._spec(
-        data,
-        {
-            "mark": {"type": "bar", "tooltip": True},
-            "encoding": {
-                "x": {
-                    "field": "stage",
-                    "type": "nominal",
-                    "sort": ["leads", *STAGES],
-                    "title": None,
-                    "axis": {"labelAngle": 0},
-                },
-                "xOffset": {"field": by},
-                "y": {
-                    "field": "count",
-                    "type": "quantitative",
-                    "scale": {"type": "log"},
-                    "title": "leads (log scale)",
-                },
-                "color": {"field": by, "type": "nominal", "title": None},
-            },
-        },
-        height=240,
-    )

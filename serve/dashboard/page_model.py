@@ -143,7 +143,9 @@ def build(sources: Sources) -> Page:
                         x_title="predicted chance of SQL",
                         y_title="observed SQL rate",
                         x_format=".0%",
-                        diagonal=True,
+                        diagonal=float(
+                            max(both["mean_predicted"].max(), both["observed_rate"].max())
+                        ),
                     ),
                     note="On the dashed diagonal a score of 12 means 12 in 100 such leads "
                     "become SQL.",

@@ -74,6 +74,49 @@ def build(sources: Sources) -> Page:
                 "conversion rate; MQLs and SQLs from the funnel rates.",
             )
         )
+        sources_of = targets.get("sources") or {}
+        figures = [
+            {
+                "figure": "Average deal value (EUR)",
+                "value": eur(targets.get("avg_deal_value_eur")),
+                "source": sources_of.get("avg_deal_value_eur", ""),
+            },
+            {
+                "figure": "Lead -> customer",
+                "value": percent(targets.get("conversion_rate")),
+                "source": sources_of.get("conversion_rate", ""),
+            },
+            {
+                "figure": "MQL -> SQL",
+                "value": percent(targets.get("mql_to_sql")),
+                "source": sources_of.get("mql_to_sql", ""),
+            },
+            {
+                "figure": "SQL -> customer",
+                "value": percent(targets.get("sql_to_customer")),
+                "source": sources_of.get("sql_to_customer", ""),
+            },
+            {
+                "figure": "Lead mix per channel x persona",
+                "value": "",
+                "source": sources_of.get("lead_mix", ""),
+            },
+        ]
+        page.panels.append(
+            Panel(
+                "figures",
+                "Figures the targets rest on",
+                table(
+                    figures,
+                    [
+                        col("figure", "Figure"),
+                        col("value", "In force"),
+                        col("source", "Where it comes from"),
+                    ],
+                ),
+                note="`measured` figures are recomputed from the CRM history at every report.",
+            )
+        )
         cells = targets.get("cells") or []
         if cells:
             page.panels.append(

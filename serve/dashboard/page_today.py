@@ -165,13 +165,20 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
             f"end, line: its {level:.0%} interval. Dashed: the target."
             if level
             else "Bar: share of the month's target reached so far.",
+            wide=True,
         )
     )
 
     cells = pd.DataFrame(recap.get("cells") or [])
     if len(cells):
-        cells = cells.assign(cell=cells["channel"] + " · " + cells["persona"])
-        chart_cells = cells[cells["mqls_target"].fillna(0) > 0] if "mqls_target" in cells else cells
+        target = cells["mqls_target"] if "mqls_target" in cells else pd.Series(0, index=cells.index)
+        cells = cells.assign(
+            share=cells["mqls"] / target.where(target > 0),
+            label=[
+                f"{int(m)} / {int(t)}" if t == t and t > 0 else f"{int(m)} / -"
+                for m, t in zip(cells["mqls"], target, strict=True)
+            ],
+        )
         page.panels.append(
             Panel(
                 "cells",
@@ -191,8 +198,17 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
                         col("follow_up_compliance", "Follow-up in time", percent),
                     ],
                 ),
-                spec=charts.progress(records(chart_cells), "cell", "mqls", "mqls_target"),
-                note="Bar: MQLs so far as a share of the cell's monthly MQL target.",
+                spec=charts.heatmap(
+                    records(cells.fillna({"share": 0})),
+                    "persona",
+                    "channel",
+                    "share",
+                    "label",
+                    value_title="MQLs / monthly target",
+                ),
+                note="Each cell: MQLs so far / the month's MQL target for that channel and "
+                "persona; green at or above target, red far below.",
+                wide=True,
             )
         )
 
