@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         Path("artifacts/sla/threshold.json"),
         description="Where `leadscore sla report` writes the resolved `auto` threshold.",
     )
+    db_url: str | None = Field(
+        None,
+        description="The store of record `leadscore daily` writes (any SQLAlchemy URL); unset: "
+        "leadscore.db in the working folder if it exists, else /v1/leads and /v1/handoff "
+        "answer 503.",
+    )
     top_reasons: int = Field(3, ge=1, le=20, description="Reasons for and against, each.")
     batch_threads: int = Field(
         1, ge=0, description="LightGBM threads per batch (0: all cores); one suits 1 worker/core."
