@@ -5,7 +5,8 @@ Leakage guards, each one a rule a test pins:
 - a lead that already reached the target stage (or any later funnel stage) at or before T is left
   out: predicting what has already happened teaches the model nothing and inflates metrics;
 - features use events at or before T only (features/behaviour.py);
-- the label looks only at (T, T + H]: reaching the target stage later does not count;
+- the label looks only at (T, T + H]: reaching the target stage later does not count (the month
+  label `label_month`, used only to calibrate the monthly SQL forecast, at (T, next month start));
 - a snapshot whose horizon T + H ends after the data does is left out of the table: its missing
   positives have not happened yet, not failed to happen.
 
@@ -29,6 +30,10 @@ from foundation.params import FeatureParams
 
 SNAPSHOT = "snapshot"
 LABEL = "label"
+# The agreement counts SQLs per calendar month: this second label (target reached before the next
+# month start) calibrates the month forecast behind the `auto` MQL threshold (models/horizon.py).
+# It is never a feature and never the training target.
+LABEL_MONTH = "label_month"
 LABEL_DTYPE = np.int8
 # The funnel in order (the contract's STAGES). `contacted` is the first sales touch, before sql.
 # `disqualified` is not on this path: it ends a lead without reaching any later stage.
@@ -102,6 +107,13 @@ def labels(first: pd.Series, snapshot: pd.Timestamp, horizon_days: int) -> np.nd
     return ((first > snapshot) & (first <= end)).to_numpy().astype(LABEL_DTYPE)
 
 
+def month_labels(first: pd.Series, snapshot: pd.Timestamp) -> np.ndarray:
+    """1 when the target stage was first reached after T and before the next month starts: the
+    SQLs of T's calendar month when T is a month start (the agreement's unit)."""
+    end = snapshot + pd.DateOffset(months=1)
+    return ((first > snapshot) & (first < end)).to_numpy().astype(LABEL_DTYPE)
+
+
 @dataclass(frozen=True)
 class TrainingTable:
     """`table`: lead_id, snapshot, label, features (complete snapshots only).
@@ -136,14 +148,18 @@ def training_table(
             continue
         features = build_features(present, events, stages, snapshot, personas, params)
         features = features.loc[keep].reset_index(drop=True)
-        label = labels(first[keep].reset_index(drop=True), snapshot, params.horizon_days)
+        kept_first = first[keep].reset_index(drop=True)
+        label = labels(kept_first, snapshot, params.horizon_days)
         features.insert(1, SNAPSHOT, snapshot)
         features.insert(2, LABEL, label)
+        features.insert(3, LABEL_MONTH, month_labels(kept_first, snapshot))
         parts.append(features)
         positives = int(label.sum())
         rate = positives / len(label) if len(label) else None
         stats.append({**row, "positives": positives, "positive_rate": rate})
-    empty = pd.DataFrame(columns=[LEAD_ID, SNAPSHOT, LABEL, *feature_spec(params).columns])
+    empty = pd.DataFrame(
+        columns=[LEAD_ID, SNAPSHOT, LABEL, LABEL_MONTH, *feature_spec(params).columns]
+    )
     table = pd.concat(parts, ignore_index=True) if parts else empty
     snapshots = pd.DataFrame(stats, columns=list(SUMMARY_COLUMNS))
     return TrainingTable(table=table, snapshots=snapshots, data_end=end)

@@ -27,10 +27,12 @@ MISSING_CATEGORY = "__missing__"
 
 
 def points_score(features: pd.DataFrame, points: PointsParams) -> np.ndarray:
-    """sum over event types of points[event] * decayed_<event>; absent columns and NaN count 0."""
+    """sum over event types of points[event] * decayed_<event>, plus per_feature[name] * name
+    (e.g. 20 points for reached_mql); absent columns and NaN count 0."""
     score = np.zeros(len(features), dtype=np.float64)
-    for event, value in points.per_event.items():
-        column = f"{DECAYED_PREFIX}{event}"
+    weights = {f"{DECAYED_PREFIX}{event}": value for event, value in points.per_event.items()}
+    weights.update(points.per_feature)
+    for column, value in weights.items():
         if column in features.columns:
             score += value * np.nan_to_num(numeric_values(features[column], column), nan=0.0)
     return score

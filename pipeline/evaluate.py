@@ -68,7 +68,7 @@ def attach_truth(test: pd.DataFrame, truth_dir: Path, params: Params) -> pd.Seri
 
 
 def sla_selection(
-    params: Params, test: pd.DataFrame, p_model: np.ndarray
+    params: Params, test: pd.DataFrame, p_model: np.ndarray, model: Any = None
 ) -> tuple[float, np.ndarray] | None:
     """The agreement's MQL threshold (fixed, or `auto` resolved on the test snapshot against
     the SQL target and capacity) and which test leads the MQL rule would hand to sales.
@@ -76,8 +76,9 @@ def sla_selection(
     Precision and recall of that selection are what both teams signed up to, so they are
     measured with the rule itself (exclusions and fit minimum included), not a bare cut-off.
     """
-    from pipeline.sla_data import load_sla, targets_from_files
-    from pipeline.sla_report import resolve_threshold
+    from models.horizon import month_probability
+    from pipeline.sla_data import load_history, load_sla, targets_from_files
+    from pipeline.sla_report import PROBABILITY_MONTH, lead_arrivals, resolve_threshold
     from sla.qualify import compile_rules, qualify_frame, scores_from_probabilities
 
     if not params.paths.sla.exists():
@@ -85,7 +86,16 @@ def sla_selection(
     agreement = load_sla(params)
     targets = targets_from_files(params)
     scored = test.assign(probability=p_model, score=scores_from_probabilities(p_model))
-    threshold, _result, _curve = resolve_threshold(agreement, targets, scored)
+    # The same month forecast as the SLA report: month probabilities plus the month's arrivals.
+    month = month_probability(model, test) if model is not None else None
+    arrivals = 0.0
+    if month is not None:
+        scored[PROBABILITY_MONTH] = month
+        history = load_history(params)
+        as_of = pd.Timestamp(test["snapshot"].iloc[0])
+        as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of
+        arrivals = lead_arrivals(agreement, history.leads, history.stages, as_of).expected_sqls
+    threshold, _result, _curve = resolve_threshold(agreement, targets, scored, arrivals)
     decided = qualify_frame(scored, compile_rules(agreement, threshold))
     return threshold, (decided["decision"] == "mql").to_numpy()
 
@@ -165,7 +175,7 @@ def main(params: Params) -> dict[str, Any]:
     }
     for name, p in scores.items():
         results[name] = m.summary(y, p, params.evaluate.n_bins)
-    selection = sla_selection(params, test, scores["model"])
+    selection = sla_selection(params, test, scores["model"], model)
     if selection is not None:
         threshold, mql = selection
         results["sla_score_threshold"] = threshold
@@ -181,6 +191,10 @@ def main(params: Params) -> dict[str, Any]:
             "rows": int(known.sum()),
             "model_auc_same_rows": m.roc_auc(y[known], scores["model"][known]),
         }
+        # How much of what is learnable the model gets: its AUC over the truth's on the same rows.
+        results["ceiling"]["fraction"] = (
+            results["ceiling"]["model_auc_same_rows"] / results["ceiling"]["auc"]
+        )
 
     out = evaluate_dir(params)
     contributions = model.contributions(test)
@@ -238,6 +252,11 @@ def review_note(results: dict[str, Any]) -> str:
             row = results[name]
             cells = " | ".join(f"{row.get(key, float('nan')):.4f}" for key in columns)
             lines.append(f"| {name} | {cells} |")
+    if "fraction" in results.get("ceiling", {}):
+        lines += [
+            "",
+            f"Ceiling fraction (model AUC / ceiling AUC): {results['ceiling']['fraction']:.3f}",
+        ]
     return "\n".join(lines)
 
 
@@ -253,3 +272,5 @@ def print_summary(results: dict[str, Any]) -> None:
             row = results[name]
             cells = "".join(f"{row.get(key, float('nan')):10.4f}" for key in columns)
             print(f"  {name:10}{cells}")
+    if "fraction" in results.get("ceiling", {}):
+        print(f"  ceiling fraction (model AUC / ceiling AUC): {results['ceiling']['fraction']:.3f}")

@@ -9,6 +9,7 @@ names one; prints a summary. The numbers come from sla/report.py (pure functions
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,18 @@ from foundation.params import Params
 from pipeline.sla_data import deal_values_by_persona, load_history, load_sla, personas_path
 from sla import measure, plots
 from sla.agreement import AUTO, SCORE_MAX, Agreement
+from sla.forecast import (
+    Arrivals,
+    MonthForecast,
+    arrivals_forecast,
+    backtest_summary,
+    month_forecast,
+    with_realised,
+)
 from sla.qualify import compile_rules, eligible_rules, qualify_frame, scores_from_probabilities
 from sla.report import (
     backtest,
+    first_sql_at,
     follow_up_effect,
     lead_facts,
     monthly_report,
@@ -73,18 +83,29 @@ def serving_model(params: Params) -> tuple[Any, str]:
         return (joblib.load(path), str(path)) if path.exists() else (None, f"{uri} or {path}")
 
 
+PROBABILITY_MONTH = "probability_month"
+
+
 def resolve_threshold(
-    agreement: Agreement, targets: Targets, scored: pd.DataFrame
+    agreement: Agreement, targets: Targets, scored: pd.DataFrame, arrivals_sqls: float = 0.0
 ) -> tuple[float, ThresholdResult, Curve]:
     """The MQL threshold in force on these scored leads (features + probability + score):
-    the agreed number, or `auto` resolved against the month's SQL target and sales capacity."""
+    the agreed number, or `auto` resolved against the month's SQL target and sales capacity.
+
+    Expected SQLs are counted as the agreement counts them, per calendar month: the selected
+    leads' month probabilities (`probability_month`, models/horizon.py; the model-horizon
+    `probability` only for a model without it) plus `arrivals_sqls`, the SQLs expected from
+    leads created during the month (sla/forecast.py `arrivals_forecast`)."""
     rule = agreement.mql_rule.score_threshold
-    probability = scored["probability"].to_numpy(dtype=float)
+    column = PROBABILITY_MONTH if PROBABILITY_MONTH in scored.columns else "probability"
+    probability = scored[column].to_numpy(dtype=float)
     # Exclusions and the fit minimum do not depend on the threshold: any value will do here.
     eligible = eligible_rules(scored, compile_rules(agreement, threshold=SCORE_MAX)) == ""
     curve = threshold_curve(
         scored["score"].to_numpy(), probability, eligible, value_per_sql(scored, targets)
     )
+    if arrivals_sqls:
+        curve = replace(curve, sqls=curve.sqls + arrivals_sqls)
     capacity = agreement.sales_capacity
     sql_target = targets.sqls_needed or 0
     if rule == AUTO:
@@ -98,6 +119,82 @@ def resolve_threshold(
     return float(rule), result, curve
 
 
+def scored_open_leads(
+    model: Any,
+    personas: Any,
+    params: Params,
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    stages: pd.DataFrame,
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    """The leads open at `as_of` (not yet SQL) with their features as of then, the model's
+    probability and score, and the month probability when the model carries one."""
+    from features.build import build_features
+    from models.horizon import month_probability
+
+    features = build_features(leads, events, stages, as_of, personas, params.features)
+    features = features[open_at(features["lead_id"], stages, as_of).to_numpy()]
+    features = features.reset_index(drop=True)
+    probability = np.asarray(model.predict_proba(features), dtype=float)
+    scored = features.assign(probability=probability, score=scores_from_probabilities(probability))
+    month = month_probability(model, features)
+    if month is not None:
+        scored[PROBABILITY_MONTH] = month
+    return scored
+
+
+def lead_arrivals(
+    agreement: Agreement, leads: pd.DataFrame, stages: pd.DataFrame, month: pd.Timestamp
+) -> Arrivals:
+    created = pd.Series(pd.to_datetime(leads["created_at"], utc=True).to_numpy(), leads["lead_id"])
+    settings = agreement.forecast
+    return arrivals_forecast(
+        created, first_sql_at(stages), month, settings.run_rate_months, settings.conversion_months
+    )
+
+
+def forecast_month(
+    model: Any,
+    personas: Any,
+    params: Params,
+    agreement: Agreement,
+    targets: Targets,
+    history: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    month: pd.Timestamp,
+    end_of_data: pd.Timestamp,
+) -> tuple[ThresholdResult, Curve, pd.DataFrame, MonthForecast]:
+    """At the start of `month`: score the open leads, resolve the threshold against the month's
+    SQL forecast, decide with the agreement's rules, and forecast the month's SQL count with its
+    interval; the realised count too when the data covers the whole month."""
+    leads, events, stages = history
+    scored = scored_open_leads(model, personas, params, leads, events, stages, month)
+    arrivals = lead_arrivals(agreement, leads, stages, month)
+    threshold, result, curve = resolve_threshold(agreement, targets, scored, arrivals.expected_sqls)
+    decided = qualify_frame(scored, compile_rules(agreement, threshold), scored_at=month)
+    keep = ["lead_id", "probability", "score"] + (
+        [PROBABILITY_MONTH] if PROBABILITY_MONTH in scored.columns else []
+    )
+    scored = pd.concat([scored[keep], decided], axis=1)
+    chosen = (scored["decision"] == "mql").to_numpy()
+    column = PROBABILITY_MONTH if PROBABILITY_MONTH in scored.columns else "probability"
+    forecast = month_forecast(
+        month,
+        threshold,
+        scored.loc[chosen, column].to_numpy(),
+        arrivals,
+        agreement.forecast.interval_level,
+    )
+    if month + pd.DateOffset(months=1) <= end_of_data + measure.COMPLETE_MONTH_GRACE:
+        created = pd.Series(
+            pd.to_datetime(leads["created_at"], utc=True).to_numpy(), leads["lead_id"]
+        )
+        forecast = with_realised(
+            forecast, scored.loc[chosen, "lead_id"], created, first_sql_at(stages), month
+        )
+    return result, curve, scored, forecast
+
+
 def score_month(
     params: Params,
     agreement: Agreement,
@@ -105,40 +202,47 @@ def score_month(
     history_events: pd.DataFrame,
     leads: pd.DataFrame,
     stages: pd.DataFrame,
-    as_of: pd.Timestamp,
+    months: list[pd.Timestamp],
     end_of_data: pd.Timestamp,
-) -> tuple[dict[str, Any], dict[str, Any] | None, pd.DataFrame | None]:
-    """Score the open leads at the month start with the serving model; resolve the threshold
-    (auto or fixed) on them and backtest it. Without a model: only a fixed threshold, no test."""
-    from features.build import build_features
-
+) -> tuple[dict[str, Any], dict[str, Any] | None, pd.DataFrame | None, list[MonthForecast]]:
+    """Score the open leads at the latest month start with the serving model; resolve the
+    threshold (auto or fixed) on them and backtest it; re-forecast the last
+    `forecast.backtest_months` months the same way. Without a model: only a fixed threshold."""
     rule = agreement.mql_rule.score_threshold
     model, model_ref = serving_model(params)
     if model is None:
         reason = f"no model: {model_ref} (run `leadscore train` and `leadscore register`)"
         if rule == AUTO:
-            return {"threshold": None, "source": AUTO, "reason": reason}, None, None
-        return {"threshold": float(rule), "source": "fixed", "reason": reason}, None, None
+            return {"threshold": None, "source": AUTO, "reason": reason}, None, None, []
+        return {"threshold": float(rule), "source": "fixed", "reason": reason}, None, None, []
 
     personas = load_personas(personas_path(params))
-    features = build_features(leads, history_events, stages, as_of, personas, params.features)
-    features = features[open_at(features["lead_id"], stages, as_of).to_numpy()]
-    probability = np.asarray(model.predict_proba(features), dtype=float)
-    scored = features.assign(probability=probability, score=scores_from_probabilities(probability))
-    threshold, result, curve = resolve_threshold(agreement, targets, scored)
-    decided = qualify_frame(scored, compile_rules(agreement, threshold), scored_at=as_of)
-    scored = pd.concat([scored[["lead_id", "probability", "score"]], decided], axis=1)
+    history = (leads, history_events, stages)
+    forecasts = []
+    for month in months[-agreement.forecast.backtest_months :]:
+        result, curve, scored, forecast = forecast_month(
+            model, personas, params, agreement, targets, history, month, end_of_data
+        )
+        forecasts.append(forecast)
+    as_of = months[-1]
     test = backtest(
-        scored, stages, as_of, end_of_data, params.features.horizon_days, threshold
+        scored, stages, as_of, end_of_data, params.features.horizon_days, result.threshold
     ).to_dict()
+    latest = forecasts[-1]
     info = {
-        "threshold": threshold,
+        "threshold": result.threshold,
         "source": "fixed" if rule != AUTO else AUTO,
         "as_of": as_of.isoformat(),
         "model": model_ref,
         **{k: v for k, v in result.to_dict().items() if k != "threshold"},
+        # What the expected SQLs count: the month's SQLs, as the agreement measures them.
+        "forecast_horizon": "month" if PROBABILITY_MONTH in scored.columns else "model horizon",
+        "expected_sqls_selected": latest.selected_expected,
+        "expected_sqls_arrivals": latest.arrivals_expected,
+        "sqls_interval": [latest.low, latest.high],
+        "interval_level": latest.level,
     }
-    return info, test, curve.frame()
+    return info, test, curve.frame(), forecasts
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -180,13 +284,15 @@ def main(params: Params, sla_path: Path | None = None) -> dict[str, Any]:
     table = monthly_report(facts, targets, months, agreement.follow_up_compliance)
     effect = follow_up_effect(facts, months)
     events = read_table(find_table(Path(params.paths.interim), "events"))
-    threshold, test, curve = score_month(
-        params, agreement, targets, events, leads, stages, months[-1], end
+    threshold, test, curve, forecasts = score_month(
+        params, agreement, targets, events, leads, stages, months, end
     )
 
     out = sla_dir(params)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "report.csv", index=False)
+    forecast_rows = pd.DataFrame([f.to_dict() for f in forecasts])
+    forecast_rows.to_csv(out / "forecast_backtest.csv", index=False)
     effect.to_csv(out / "speed_to_lead.csv", index=False)
     write_json(threshold, out / "threshold.json")
     plots.mqls_vs_target(table, out / "mqls_vs_target.png")
@@ -218,11 +324,17 @@ def main(params: Params, sla_path: Path | None = None) -> dict[str, Any]:
         "latest": latest,
         "threshold": threshold,
         "backtest": test,
+        "forecast_backtest": {
+            "months": _records(forecast_rows),
+            "summary": backtest_summary(forecasts),
+        },
         "speed_to_lead": _records(effect),
         "monthly": _records(table),
     }
     write_json(report, out / "report.json")
     numbers = {k: v for k, v in latest.items() if isinstance(v, int | float)}
+    summary = report["forecast_backtest"]["summary"]
+    numbers.update({f"forecast_{k}": v for k, v in summary.items() if isinstance(v, int | float)})
     report["mlflow"] = log_to_run(params, out, numbers)
     for line in summary_lines(report):
         print(line)

@@ -22,11 +22,13 @@ from foundation.errors import InsufficientDataError
 from foundation.io import read_table, write_json
 from foundation.params import Params
 from models.baselines import fit_logistic
+from models.horizon import fit_month_calibration
 from models.propensity import fit_propensity
 from models.split import TimeSplit, time_split
 from models.tracking import configure_mlflow, file_sha256, flatten
 
 LABEL = "label"
+LABEL_MONTH = "label_month"  # features.snapshots.LABEL_MONTH: calibrates the monthly SQL forecast
 MODEL_FILE = "model.joblib"
 LOGISTIC_FILE = "logistic.joblib"
 RUN_FILE = "run.json"
@@ -150,6 +152,8 @@ def main(params: Params) -> dict[str, Any]:
             "personas": personas.model_dump(mode="json"),
         },
     )
+    if LABEL_MONTH in split.valid.columns:  # tables built before the month label lack it
+        fit_info["month_calibration"] = fit_month_calibration(model, split.valid, LABEL_MONTH)
     logistic = fit_logistic(
         split.train, spec.numeric, spec.categorical, LABEL, params.train.logistic
     )

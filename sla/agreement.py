@@ -186,6 +186,15 @@ def _bands(value: Any, low: float, high: float | None, what: str) -> Bands:
     return Bands(names=tuple(names), mins=tuple(mins), maxs=tuple(maxs))
 
 
+class Forecast(_Section):
+    """The monthly SQL forecast behind the `auto` threshold and its backtest (sla/forecast.py)."""
+
+    interval_level: float = Field(0.9, gt=0, lt=1)  # equal-tailed interval of the SQL count
+    run_rate_months: int = Field(3, ge=1)  # leads arriving per month: mean of the last N months
+    conversion_months: int = Field(6, ge=1)  # their same-month SQL rate: pooled over N months
+    backtest_months: int = Field(6, ge=1)  # complete months re-forecast in the SLA report
+
+
 class Agreement(_Section):
     """The whole agreement: targets, the MQL rule, grades, follow-up time and sales capacity."""
 
@@ -201,6 +210,7 @@ class Agreement(_Section):
     follow_up_hours: float = Field(gt=0)
     follow_up_compliance: float = Field(0.9, gt=0, le=1)
     sales_capacity: SalesCapacity
+    forecast: Forecast = Forecast()
 
     @field_validator("tiers", mode="before")
     @classmethod

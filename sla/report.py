@@ -426,6 +426,32 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
             f"within {bt['observed_days']} days (expected {bt['expected_sqls']:.1f}); the CRM's "
             f"{bt['crm_mqls']} MQLs gave {bt['crm_mqls_became_sql']}"
         )
+    lines.extend(forecast_lines(report.get("forecast_backtest") or {}))
+    return lines
+
+
+def forecast_lines(backtest: Mapping[str, Any]) -> list[str]:
+    """The monthly SQL forecast against what happened: one line per month, then the pooled."""
+    rows = backtest.get("months") or []
+    if not rows:
+        return []
+    level = rows[0]["level"]
+    lines = [f"  SQL forecast at each month start ({level:.0%} interval) vs realised:"]
+    for row in rows:
+        realised = "-" if row.get("realised") is None else str(row["realised"])
+        ratio = row.get("ratio")
+        lines.append(
+            f"    {row['month']}: threshold {row['threshold']:g}, {row['selected']} selected, "
+            f"forecast {row['expected_sqls']:.1f} [{row['low']}, {row['high']}], realised "
+            f"{realised}" + ("" if ratio is None else f" (x{ratio:.2f})")
+        )
+    summary = backtest.get("summary") or {}
+    if summary.get("months"):
+        pooled = summary.get("pooled_ratio")
+        lines.append(
+            f"    inside the interval {summary['inside']}/{summary['months']} months; pooled "
+            f"realised/forecast {'-' if pooled is None else f'{pooled:.2f}'}"
+        )
     return lines
 
 

@@ -70,6 +70,19 @@ def test_label_looks_only_at_the_horizon(reached, label):
     assert table.set_index("lead_id").loc["a", "label"] == label
 
 
+@pytest.mark.parametrize(
+    ("reached", "label_month"),
+    [
+        ("2025-06-01 00:00:01", 1),  # just after T
+        ("2025-06-30 23:59:59", 1),  # the last second of T's calendar month
+        ("2025-07-01 00:00:00", 0),  # next month's SQL: counted there, not here
+    ],
+)
+def test_month_label_counts_the_snapshots_calendar_month(reached, label_month):
+    table = table_for(stages_of(("a", "sql", reached)), horizon_days=60)
+    assert table.set_index("lead_id").loc["a", "label_month"] == label_month
+
+
 def test_target_customer_labels_customers_only():
     frame = stages_of(("a", "sql", "2025-06-10"), ("c", "customer", "2025-07-01"))
     table = table_for(frame, target_stage="customer").set_index("lead_id")
@@ -120,7 +133,9 @@ def test_snapshot_dates_are_month_starts():
 
 def test_table_columns_and_label_dtype():
     table = table_for(stages_of(("a", "sql", "2025-06-10")))
-    assert list(table.columns) == ["lead_id", "snapshot", "label", *feature_spec(params()).columns]
+    columns = ["lead_id", "snapshot", "label", "label_month", *feature_spec(params()).columns]
+    assert list(table.columns) == columns
+    assert table["label_month"].dtype == np.int8
     assert table["label"].dtype == np.int8
 
 
@@ -128,7 +143,7 @@ def test_features_in_table_equal_build_features_at_the_snapshot():
     from features.build import build_features
 
     stage_frame = stages_of()
-    table = table_for(stage_frame).drop(columns=["snapshot", "label"])
+    table = table_for(stage_frame).drop(columns=["snapshot", "label", "label_month"])
     direct = build_features(leads(), events(), stage_frame, JUNE, personas(), params())
     direct = direct[direct["lead_id"].isin(table["lead_id"])].reset_index(drop=True)
     pd.testing.assert_frame_equal(table, direct)
