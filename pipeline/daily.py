@@ -18,7 +18,6 @@ replayed from a later export and a re-run of D writes the same files. Steps:
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,8 +34,6 @@ from foundation.params import Params
 
 DAILY_DIR = "daily"
 VALIDATION_DIR = "validation"
-WEBHOOK_URL_ENV = "LEADSCORE_WEBHOOK_URL"
-WEBHOOK_SECRET_ENV = "LEADSCORE_WEBHOOK_SECRET"
 FILES = (
     "handoff.csv",
     "handoff.json",
@@ -193,14 +190,6 @@ def explain(scorer: Any, features: pd.DataFrame, as_of: pd.Timestamp) -> list[di
 # ---------------------------------------------------------------------------- the run
 
 
-def _store_url() -> str | None:
-    return os.environ.get("LEADSCORE_DB_URL") or None
-
-
-def webhook_url(params: Params) -> str | None:
-    return os.environ.get(WEBHOOK_URL_ENV) or params.daily.webhook_url or None
-
-
 def check_order(store: Any, run_date: date, replay: bool) -> None:
     """A date before the latest stored run would be compared with the wrong "last run"."""
     latest = store.last_run()
@@ -232,6 +221,7 @@ def main(
         returning_leads,
     )
     from daily.recap import cut_history, month_recap
+    from delivery import resolve_webhook
     from serve.settings import Settings
     from sla.agreement import load_agreement
     from store import OutboxItem, RunRecord, Store
@@ -253,16 +243,18 @@ def main(
     out = run_dir(params, run_date)
     settings = Settings()
     agreement = load_agreement(Path(params.paths.sla))
+    # A URL without its signing secret stops the run before anything is written.
+    webhook = resolve_webhook(params.daily.webhook_url)
 
-    store = Store.open(_store_url())
+    store = Store.open()  # $LEADSCORE_DB_URL, else sqlite:///leadscore.db
     try:
         check_order(store, run_date, replay)
-        scorer = load_scorer(params, settings)
-        step("model")
-
+        # The exports first: a broken export should not wait for a model download.
         tables, validation = validate_exports(params, out / VALIDATION_DIR)
         leads, events, stages = tables["leads"], tables["events"], tables["stages"]
         step("validate")
+        scorer = load_scorer(params, settings)
+        step("model")
 
         scope = open_leads(leads, stages, t)
         if not len(scope):
@@ -374,20 +366,19 @@ def main(
             n_overdue=counts["overdue"],
             recap=recap,
         )
-        url = webhook_url(params)
         payloads = [{**header, "lead": r} for r in _records(handoff)]
         outbox = (
             [
                 OutboxItem.new(run_date, p["lead"]["lead_id"], p, created_at=datetime.now(UTC))
                 for p in payloads
             ]
-            if url
+            if webhook is not None
             else []
         )
         save_run(store, run, scores, handoff, returning, overdue, outbox)
         step("store")
 
-        delivery = deliver(store, url) if url else None
+        delivery = deliver(store, webhook, params) if webhook is not None else None
         step("deliver")
     finally:
         store.close()
@@ -487,18 +478,17 @@ def save_run(
         ) from exc
 
 
-def deliver(store: Any, url: str) -> dict[str, Any]:
-    """Send what the outbox holds (A's delivery package): at least once, deduplicated by key."""
+def deliver(store: Any, webhook: Any, params: Params) -> dict[str, Any]:
+    """Send what the outbox holds (delivery/): at least once, deduplicated by key; a receiver
+    that is down leaves the items pending for the next run or `leadscore deliver`."""
+    from dataclasses import asdict
+
     from delivery import deliver_pending
 
-    secret = os.environ.get(WEBHOOK_SECRET_ENV)
-    if not secret:
-        raise ConfigError(
-            f"a webhook URL is configured but {WEBHOOK_SECRET_ENV} is not set: the hand-off is "
-            "kept in the outbox; set the secret and run `leadscore deliver`"
-        )
-    result = deliver_pending(store, url, secret, datetime.now(UTC))
-    return result if isinstance(result, dict) else {"result": str(result)}
+    report = deliver_pending(
+        store, webhook.url, webhook.secret, datetime.now(UTC), policy=params.delivery
+    )
+    return {k: v for k, v in asdict(report).items() if k != "errors"} | {"pending": report.pending}
 
 
 def write_outputs(
@@ -535,7 +525,7 @@ def write_outputs(
 
 # ---------------------------------------------------------------------------- the terminal
 
-STEPS = ("model", "validate", "score", "hand-off", "returning, overdue", "recap", "write", "store")
+STEPS = ("validate", "model", "score", "hand-off", "returning, overdue", "recap", "write", "store")
 
 
 def run_in_terminal(params: Params, as_of: str | None, replay: bool) -> DailyResult:
