@@ -3,6 +3,9 @@
 Reads data/interim/{leads,events,stages}.parquet and data/interim/personas.yaml (written by
 `leadscore validate`), writes data/features/training_table.parquet and summary.json, and prints
 rows and positive rate per snapshot. The logic is features/snapshots.py `training_table`.
+
+With `engine.kind: dask` (or --engine dask) the same function runs per lead_id partition on a
+Dask cluster (engine/features.py) and the table is written as a folder of part files.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import pyarrow.parquet as pq
 
 from features.persona import load_personas
 from features.snapshots import summarise, training_table
+from foundation.chunks import clear_output, parquet_files
 from foundation.io import find_table, read_table, write_json, write_table
-from foundation.params import Params
+from foundation.params import EngineParams, Params
 
 TABLES: tuple[str, ...] = ("leads", "events", "stages")
 # Read dictionary-encoded (pandas categorical): each lead id repeats tens of times and there are
@@ -63,20 +67,37 @@ def read_interim(directory: Path, name: str) -> pd.DataFrame:
     wanted = DICTIONARY_COLUMNS.get(name, ())
     if path.suffix != ".parquet" or not wanted:
         return read_table(path)
-    present = set(pq.read_schema(path).names)
+    # A folder of parts when the Dask engine validated: its first part has the schema.
+    present = set(pq.read_schema(parquet_files(path)[0]).names)
     dictionary = [c for c in wanted if c in present]
     return pq.read_table(path, read_dictionary=dictionary).to_pandas()
 
 
-def main(params: Params) -> dict[str, Any]:
+def main(params: Params, engine: EngineParams | None = None) -> dict[str, Any]:
+    """`engine` overrides params.engine (the CLI's --engine / --scheduler)."""
+    engine = engine or params.engine
     interim = params.paths.interim
-    leads, events, stages = (read_interim(interim, name) for name in TABLES)
     personas = load_personas(interim / PERSONAS)
-    result = training_table(leads, events, stages, personas, params.features)
     table_path, summary_path = output_paths(params)
-    write_table(result.table, table_path)
+    if engine.kind == "dask":
+        from engine.cluster import dask_client
+        from engine.features import training_table_partitioned
+
+        with dask_client(engine) as client:
+            result = training_table_partitioned(
+                client, interim, personas, params.features, engine, table_path
+            )
+        rows = int(result.snapshots.loc[result.snapshots["horizon_complete"], "rows"].sum())
+        written = f"{rows} rows in part files"
+    else:
+        leads, events, stages = (read_interim(interim, name) for name in TABLES)
+        result = training_table(leads, events, stages, personas, params.features)
+        del leads, events, stages
+        clear_output(table_path)  # a folder of parts from a Dask run
+        write_table(result.table, table_path)
+        written = f"{len(result.table)} rows, {result.table.shape[1]} columns"
     summary = summarise(result, params.features)
     write_json(summary, summary_path)
     print(format_summary(summary))
-    print(f"wrote {table_path} ({len(result.table)} rows, {result.table.shape[1]} columns)")
+    print(f"wrote {table_path} ({written})")
     return summary
