@@ -25,6 +25,8 @@ import pandas as pd
 MISSING = "missing"
 OTHER = "other"
 SCORE = "score"
+REFERENCE_PROFILE = "reference_profile"  # key in LeadModel.metadata
+REFERENCE_PROFILE_ARTIFACT = "drift/reference_profile.json"  # in the training run (MLflow)
 PROFILE_VERSION = 1
 
 

@@ -8,15 +8,18 @@ nothing about which model is better today.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.build import feature_spec
 from foundation.errors import LeadscoreError
-from foundation.io import read_json, read_table, write_json
+from foundation.io import find_table, read_json, read_table, write_json
 from foundation.params import Params
-from models.promotion import decide_promotion
+from models.promotion import Stability, decide_promotion, gate_on_stability
 from models.registry import (
     CHAMPION,
     champion_version,
@@ -28,7 +31,7 @@ from models.registry import (
 from models.split import time_split
 from models.tracking import configure_mlflow
 from pipeline.evaluate import evaluate_dir
-from pipeline.train import LABEL, RUN_FILE, train_dir, training_table_path
+from pipeline.train import LABEL, MODEL_FILE, RUN_FILE, train_dir, training_table_path
 
 DECISION_FILE = "decision.json"
 
@@ -56,22 +59,69 @@ def ensure_run_exists(run_id: str) -> None:
 
 def champion_auc_on(
     test: pd.DataFrame, name: str, columns: list[str]
-) -> tuple[float | None, str | None, str]:
-    """Score the current champion on the challenger's test rows; None when there is none."""
+) -> tuple[float | None, str | None, str, Any]:
+    """Score the current champion on the challenger's test rows; None when there is none.
+    Also returns the champion's model when it can score today's features (else None)."""
     from sklearn.metrics import roc_auc_score
 
     current = champion_version(name)
     if current is None:
-        return None, None, "no champion yet"
+        return None, None, "no champion yet", None
     try:
         loaded = load_lead_model(f"models:/{name}@{CHAMPION}")
         proba = loaded.model.predict_proba(test[columns])
     except Exception as exc:  # an old champion may not speak today's feature set
-        return None, str(current.version), f"champion v{current.version} cannot score: {exc}"
-    return float(roc_auc_score(test[LABEL], proba)), str(current.version), "rescored"
+        return None, str(current.version), f"champion v{current.version} cannot score: {exc}", None
+    auc = float(roc_auc_score(test[LABEL], proba))
+    return auc, str(current.version), "rescored", loaded.model
 
 
-def main(params: Params) -> dict[str, Any]:
+def threshold_in_force(params: Params, agreement: Any) -> float | None:
+    """The MQL threshold the service applies today: the agreed number, or the `auto` threshold
+    the last SLA report resolved (None before the first report)."""
+    from sla.agreement import AUTO
+
+    rule = agreement.mql_rule.score_threshold
+    if rule != AUTO:
+        return float(rule)
+    resolved = Path(params.paths.artifacts) / "sla" / "threshold.json"
+    return float(read_json(resolved)["threshold"]) if resolved.exists() else None
+
+
+def stability_on_open_leads(params: Params, challenger: Any, champion: Any) -> Stability:
+    """Both models on the leads open at the end of the data: how far the challenger's scores
+    move from the champion's, and how many MQLs each would hand sales at today's threshold."""
+    from features.persona import load_personas
+    from features.snapshots import observed_until
+    from models.drift import score_shift, volume_change
+    from pipeline.sla_data import load_sla, personas_path
+    from pipeline.sla_report import scored_open_leads
+    from sla.qualify import MQL, compile_rules, qualify_frame, scores_from_probabilities
+
+    interim = Path(params.paths.interim)
+    leads, events, stages = (
+        read_table(find_table(interim, table)) for table in ("leads", "events", "stages")
+    )
+    end = observed_until(events, stages, params.features.data_end)
+    personas = load_personas(personas_path(params))
+    scored = scored_open_leads(challenger, personas, params, leads, events, stages, end)
+    champion_p = np.asarray(champion.predict_proba(scored), dtype=float)
+    psi = score_shift(
+        champion_p, scored["probability"].to_numpy(), params.drift.bins, params.drift.epsilon
+    )
+    agreement = load_sla(params)
+    threshold = threshold_in_force(params, agreement)
+    if threshold is None:
+        return Stability(psi, None, None, None, None, len(scored))
+    rules = compile_rules(agreement, threshold)
+    as_champion = scored.assign(probability=champion_p, score=scores_from_probabilities(champion_p))
+    challenger_mqls = int((qualify_frame(scored, rules)["decision"] == MQL).sum())
+    champion_mqls = int((qualify_frame(as_champion, rules)["decision"] == MQL).sum())
+    change = volume_change(champion_mqls, challenger_mqls)
+    return Stability(psi, champion_mqls, challenger_mqls, change, threshold, len(scored))
+
+
+def main(params: Params, accept_shift: str | None = None) -> dict[str, Any]:
     run = read_json(train_dir(params) / RUN_FILE)
     metrics = read_json(evaluate_dir(params) / "metrics.json")
     configure_mlflow(params.registry.experiment)
@@ -81,7 +131,9 @@ def main(params: Params) -> dict[str, Any]:
     spec = feature_spec(params.features)
     table = read_table(training_table_path(params))
     test = time_split(table, params.features.horizon_days, params.train.validation_snapshots).test
-    champ_auc, champ_version, how = champion_auc_on(test, name, [*spec.numeric, *spec.categorical])
+    champ_auc, champ_version, how, champion = champion_auc_on(
+        test, name, [*spec.numeric, *spec.categorical]
+    )
 
     decision = decide_promotion(
         challenger_auc=metrics["model"]["auc"],
@@ -92,6 +144,19 @@ def main(params: Params) -> dict[str, Any]:
         max_ece=params.registry.max_ece,
         no_champion_note=how,
     )
+    stability = None
+    if decision.promote and champion is not None:
+        import joblib
+
+        challenger = joblib.load(train_dir(params) / MODEL_FILE)
+        stability = stability_on_open_leads(params, challenger, champion)
+    decision = gate_on_stability(
+        decision,
+        stability,
+        params.registry.max_score_psi,
+        params.registry.max_mql_volume_change,
+        accept_shift,
+    )
     version = register_version(run["model_uri"], name, tags={"run_id": run["run_id"]})
     if decision.promote:
         set_alias(name, CHAMPION, str(version.version))
@@ -99,6 +164,12 @@ def main(params: Params) -> dict[str, Any]:
         "promotion.decision": "champion" if decision.promote else "challenger-only",
         "promotion.reason": decision.reason,
     }
+    if decision.accepted_shift:
+        tags["promotion.accepted_shift"] = decision.accepted_shift
+    if stability is not None:
+        tags["promotion.score_psi"] = f"{stability.score_psi:.4f}"
+        if stability.mql_change is not None:
+            tags["promotion.mql_change"] = f"{stability.mql_change:.4f}"
     tag_version(name, str(version.version), tags)
 
     import mlflow
@@ -113,6 +184,7 @@ def main(params: Params) -> dict[str, Any]:
         "champion_before": champ_version,
         "champion_how": how,
         **decision.as_dict(),
+        "stability": None if stability is None else asdict(stability),
     }
     write_json(result, params.paths.artifacts / "register" / DECISION_FILE)
     verdict = "promoted to champion" if decision.promote else "kept as challenger"

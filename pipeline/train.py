@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import pandas as pd
 
-from features.build import feature_spec
+from features.build import FeatureSpec, feature_spec
 from features.persona import load_personas
 from foundation.errors import InsufficientDataError
 from foundation.io import read_table, write_json
 from foundation.params import Params
 from models.baselines import fit_logistic
+from models.drift import REFERENCE_PROFILE, REFERENCE_PROFILE_ARTIFACT, reference_profile
 from models.horizon import fit_month_calibration
 from models.propensity import fit_propensity
 from models.split import TimeSplit, time_split
@@ -125,6 +127,33 @@ def log_run(
     }
 
 
+def training_reference(
+    model: Any, valid: pd.DataFrame, spec: FeatureSpec, params: Params
+) -> dict[str, Any]:
+    """The population this model was fitted and calibrated on, as frozen bins (models/drift.py).
+
+    The validation rows are the latest population the model saw, scored out of sample: the
+    score deciles there are what the same population would get today if nothing had moved.
+    """
+    columns = [*spec.numeric, *spec.categorical]
+    scores = np.asarray(model.predict_proba(valid[columns]), dtype=float)
+    return reference_profile(
+        valid,
+        spec.numeric,
+        spec.categorical,
+        scores,
+        n_bins=params.drift.bins,
+        top_categories=params.drift.top_categories,
+    )
+
+
+def log_reference_profile(run_id: str, profile: dict[str, Any]) -> None:
+    import mlflow
+
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_dict(profile, REFERENCE_PROFILE_ARTIFACT)
+
+
 def main(params: Params) -> dict[str, Any]:
     table_path = training_table_path(params)
     table = read_table(table_path)
@@ -154,6 +183,8 @@ def main(params: Params) -> dict[str, Any]:
     )
     if LABEL_MONTH in split.valid.columns:  # tables built before the month label lack it
         fit_info["month_calibration"] = fit_month_calibration(model, split.valid, LABEL_MONTH)
+    # Frozen with the model: what later drift checks compare today's open leads with.
+    model.metadata[REFERENCE_PROFILE] = training_reference(model, split.valid, spec, params)
     logistic = fit_logistic(
         split.train, spec.numeric, spec.categorical, LABEL, params.train.logistic
     )
@@ -168,6 +199,7 @@ def main(params: Params) -> dict[str, Any]:
     example = split.valid[columns].head(INPUT_EXAMPLE_ROWS)
     data = dataset_info(table, split, table_path)
     run = log_run(params, fit_info, data, example, out / MODEL_FILE)
+    log_reference_profile(run["run_id"], model.metadata[REFERENCE_PROFILE])
     run.update({"fit": fit_info, "data": data})
     write_json(run, out / RUN_FILE)
     print(

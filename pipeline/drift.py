@@ -1,0 +1,131 @@
+"""DVC stage `drift` (and part of `leadscore daily`): have today's open leads moved away from
+what the champion was trained on?
+
+Reads the champion's frozen reference profile (saved with the model at training), scores the
+leads open at the end of the data (or `as_of`) with the same code the SLA report uses, and
+compares them bin by bin (PSI): the score, every feature, and each channel x persona cell big
+enough to mean something. Writes artifacts/drift/drift.json (DVC metrics: a few numbers) and
+report.json (everything, worst first), and logs the numbers to the champion's MLflow run as a
+time series (step = the day). Drift never blocks anything by itself: it warns and names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.persona import load_personas
+from features.snapshots import observed_until
+from foundation.errors import DataError
+from foundation.io import find_table, read_table, write_json
+from foundation.params import Params
+from models.drift import REFERENCE_PROFILE, DriftThresholds, cell_drift, population_drift
+from pipeline.sla_data import personas_path
+from pipeline.sla_report import scored_open_leads
+
+DRIFT_DIR = "drift"
+
+
+def drift_dir(params: Params) -> Path:
+    return Path(params.paths.artifacts) / DRIFT_DIR
+
+
+def thresholds(params: Params) -> DriftThresholds:
+    return DriftThresholds(params.drift.warn_psi, params.drift.alert_psi, params.drift.epsilon)
+
+
+def drift_of_scored(
+    profile: dict[str, Any], scored: pd.DataFrame, params: Params
+) -> dict[str, Any]:
+    """Overall and per-cell drift of scored open leads (features + `probability`)."""
+    limits = thresholds(params)
+    probability = scored["probability"].to_numpy(dtype=float)
+    overall = population_drift(profile, scored, probability, limits)
+    cells = cell_drift(
+        profile, scored, probability, params.drift.cells, params.drift.min_cell_rows, limits
+    )
+    return {**overall, "cells": cells}
+
+
+def metrics_of(report: dict[str, Any]) -> dict[str, float]:
+    features = report["features"]
+    return {
+        "score_psi": report["score"]["psi"],
+        "max_feature_psi": max((f["psi"] for f in features), default=0.0),
+        "features_warn": sum(f["level"] == "warn" for f in features),
+        "features_alert": sum(f["level"] == "alert" for f in features),
+        "cells_alert": sum(c["score_level"] == "alert" for c in report["cells"]),
+        "open_leads": report["rows"],
+    }
+
+
+def summary_lines(report: dict[str, Any], limit: int = 5) -> list[str]:
+    score = report["score"]
+    lines = [
+        f"drift: {report['rows']:,} open leads as of {report['as_of'][:10]} vs the reference of "
+        f"model v{report['model_version']}: score PSI {score['psi']:.3f} ({score['level']})"
+    ]
+    for row in report["warnings"][:limit]:
+        grew = ", ".join(
+            f"{m['bin']} {m['reference_share']:.0%} -> {m['current_share']:.0%}"
+            for m in row["moved"]
+        )
+        lines.append(f"  {row['level']:>5}: {row['feature']} PSI {row['psi']:.3f} ({grew})")
+    if len(report["warnings"]) > limit:
+        lines.append(f"  ... and {len(report['warnings']) - limit} more in report.json")
+    return lines
+
+
+def log_to_mlflow(run_id: str | None, metrics: dict[str, float], as_of: pd.Timestamp) -> bool:
+    """A time series on the model's run: one point per check, stepped by the day checked."""
+    if not run_id:
+        return False
+    import mlflow
+
+    step = int(as_of.normalize().timestamp() // 86_400)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics({f"drift.{k}": float(v) for k, v in metrics.items()}, step=step)
+    return True
+
+
+def main(params: Params, as_of: pd.Timestamp | None = None, write: bool = True) -> dict[str, Any]:
+    from models.registry import CHAMPION, load_lead_model
+    from models.tracking import configure_mlflow
+
+    configure_mlflow()
+    uri = f"models:/{params.registry.model_name}@{CHAMPION}"
+    loaded = load_lead_model(uri)
+    profile = (getattr(loaded.model, "metadata", None) or {}).get(REFERENCE_PROFILE)
+    if profile is None:
+        raise DataError(
+            f"{uri} (v{loaded.version}) carries no reference profile: it was trained before "
+            "drift checks existed. Retrain (`dvc repro`) to give the champion one."
+        )
+    interim = Path(params.paths.interim)
+    leads, events, stages = (
+        read_table(find_table(interim, n)) for n in ("leads", "events", "stages")
+    )
+    end = as_of if as_of is not None else observed_until(events, stages, params.features.data_end)
+    personas = load_personas(personas_path(params))
+    scored = scored_open_leads(loaded.model, personas, params, leads, events, stages, end)
+    report = {
+        "as_of": end.isoformat(),
+        "model_uri": uri,
+        "model_version": str(loaded.version),
+        "run_id": loaded.run_id,
+        "reference_rows": profile["rows"],
+        "thresholds": {"warn": params.drift.warn_psi, "alert": params.drift.alert_psi},
+        **drift_of_scored(profile, scored, params),
+    }
+    metrics = metrics_of(report)
+    report["metrics"] = metrics
+    if write:
+        out = drift_dir(params)
+        write_json(metrics, out / "drift.json")
+        write_json(report, out / "report.json")
+        report["mlflow_logged"] = log_to_mlflow(loaded.run_id, metrics, end)
+    for line in summary_lines(report):
+        print(line)
+    return report
