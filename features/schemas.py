@@ -689,8 +689,8 @@ class TableTriage:
         self.parts.append(result.summary(top=None))
         return result
 
-    def summary(self) -> dict[str, Any]:
-        return merge_summaries(self.parts)
+    def summary(self, top: int | None = TOP_UNKNOWN_VALUES) -> dict[str, Any]:
+        return merge_summaries(self.parts, top=top)
 
     def lead_index(self) -> LeadIndex:
         """After the last leads chunk: the index events and stages are checked against."""

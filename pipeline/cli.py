@@ -14,6 +14,7 @@ import typer
 
 from foundation import DEFAULT_PARAMS
 from pipeline.cli_support import ParamsOption, load_params, new_app, user_errors
+from pipeline.engine_options import EngineOption, SchedulerOption, engine_for
 from pipeline.serve_cli import score_command, serve_command
 from pipeline.sla_cli import sla_app
 from pipeline.store_cli import db_app
@@ -37,20 +38,28 @@ def validate(
     raw: Annotated[
         Path | None, typer.Option(help="Folder with leads/events/stages (.csv or .parquet).")
     ] = None,
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Check raw data against the data contract; bad rows go to quarantine with the reason."""
     from pipeline import validate as stage
 
-    stage.main(load_params(params), raw_dir=raw)
+    loaded = load_params(params)
+    stage.main(loaded, raw_dir=raw, engine=engine_for(loaded.engine, engine, scheduler))
 
 
 @app.command()
 @user_errors
-def features(params: ParamsOption = DEFAULT_PARAMS) -> None:
+def features(
+    params: ParamsOption = DEFAULT_PARAMS,
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
+) -> None:
     """Build the point-in-time training table: monthly snapshots, features as of each, labels."""
     from pipeline import features as stage
 
-    stage.main(load_params(params))
+    loaded = load_params(params)
+    stage.main(loaded, engine=engine_for(loaded.engine, engine, scheduler))
 
 
 @app.command()

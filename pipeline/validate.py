@@ -167,13 +167,15 @@ def main(
     index = leads.lead_index()
     del leads
     if engine.kind == "dask":
+        from engine.cluster import dask_client
         from engine.validate import validate_partitioned
 
-        for table in ("events", "stages"):
-            kept, quarantine = output_paths(interim, table)
-            summary[table] = validate_partitioned(
-                paths[table], table, index, kept, quarantine, engine
-            )
+        with dask_client(engine) as client:
+            for table in ("events", "stages"):
+                kept, quarantine = output_paths(interim, table)
+                summary[table] = validate_partitioned(
+                    client, paths[table], table, index, kept, quarantine, engine
+                )
     else:
         for table in ("events", "stages"):
             summary[table] = stream_table(
