@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from sla.forecast import sql_count_pmf, sql_forecast_interval
+from sla.forecast import (
+    Arrivals,
+    MonthForecast,
+    arrivals_forecast,
+    backtest_summary,
+    month_forecast,
+    sql_count_pmf,
+    sql_forecast_interval,
+    with_realised,
+)
 
 
 def test_two_coin_flips_give_the_binomial_distribution() -> None:
@@ -39,3 +49,71 @@ def test_interval_covers_at_least_the_level_in_simulation() -> None:
 def test_probabilities_outside_zero_one_are_refused() -> None:
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         sql_forecast_interval(np.array([0.2, 1.5]))
+
+
+def at(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+def test_arrivals_use_the_recent_run_rate_and_same_month_conversion() -> None:
+    # Three months before June: 10, 20, 30 leads (run rate 20/month); of the 60, six became SQL
+    # in their own month, one only the month after (does not count), none after June matters.
+    created, sql = {}, {}
+    for month, n in (("2025-03", 10), ("2025-04", 20), ("2025-05", 30)):
+        for i in range(n):
+            created[f"{month}-{i}"] = at(f"{month}-05")
+    for lead in ["2025-03-0", "2025-04-0", "2025-04-1", "2025-05-0", "2025-05-1", "2025-05-2"]:
+        sql[lead] = created[lead] + pd.Timedelta(days=10)
+    sql["2025-05-3"] = at("2025-06-02")  # next month: not a same-month conversion
+    created["late"] = at("2025-06-10")  # created after the forecast: never read
+    sql["late"] = at("2025-06-11")
+    arrivals = arrivals_forecast(
+        pd.Series(created), pd.Series(sql), at("2025-06-01"), run_rate_months=3, conversion_months=3
+    )
+    assert arrivals.leads_per_month == pytest.approx(20.0)
+    assert arrivals.same_month_sql_rate == pytest.approx(6 / 60)
+    assert arrivals.expected_sqls == pytest.approx(2.0)
+
+
+def test_realised_counts_selected_and_new_leads_that_became_sql_in_the_month() -> None:
+    month = at("2025-06-01")
+    forecast = month_forecast(month, 40, np.array([0.5, 0.5, 0.2]), Arrivals(10, 0.1, 1.0), 0.9)
+    created = pd.Series({"a": at("2025-01-01"), "b": at("2025-02-01"), "n": at("2025-06-03")})
+    created["m"] = at("2025-06-20")
+    sql = pd.Series(
+        {
+            "a": at("2025-06-15"),  # selected, SQL in June: counts
+            "b": at("2025-07-01"),  # selected, SQL in July: not this month
+            "n": at("2025-06-25"),  # created and SQL in June: an arrival
+            "x": at("2025-06-10"),  # not selected, not new: the threshold did not pick it
+        }
+    )
+    done = with_realised(forecast, pd.Series(["a", "b", "c"]), created, sql, month)
+    assert (done.selected_realised, done.arrivals_realised, done.realised) == (1, 1, 2)
+    assert done.expected_sqls == pytest.approx(2.2)
+    assert done.ratio == pytest.approx(2 / 2.2)
+    assert done.inside == (done.low <= 2 <= done.high)
+
+
+def test_backtest_summary_pools_months_and_counts_hits() -> None:
+    hit = MonthForecast("2025-05", 40, 10, 10.0, 5, 15, 0.9, 9.0, 1.0, 12, 11, 1)
+    miss = MonthForecast("2025-06", 40, 10, 10.0, 5, 15, 0.9, 9.0, 1.0, 16, 15, 1)
+    open_month = MonthForecast("2025-07", 40, 10, 10.0, 5, 15, 0.9, 9.0, 1.0)
+    summary = backtest_summary([hit, miss, open_month])
+    assert summary["months"] == 2 and summary["inside"] == 1
+    assert summary["pooled_ratio"] == pytest.approx(28 / 20)
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_auto_threshold_forecast_holds_over_six_months(trained_project) -> None:
+    """The SLA report's backtest on the pipeline's own data: each month's realised SQLs within
+    the 90% interval in at least five of six months, pooled realised / forecast in [0.8, 1.2]."""
+    import json
+
+    report = json.loads((trained_project.root / "artifacts/sla/report.json").read_text())
+    summary = report["forecast_backtest"]["summary"]
+    assert summary["months"] == 6
+    assert summary["inside"] >= 5, report["forecast_backtest"]["months"]
+    assert 0.8 <= summary["pooled_ratio"] <= 1.2, report["forecast_backtest"]["months"]
+    assert report["threshold"]["forecast_horizon"] == "month"
