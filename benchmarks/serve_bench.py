@@ -1,18 +1,21 @@
-"""Load benchmark of the scoring service: a real uvicorn (one worker) on loopback, a bounded load.
+"""Load benchmark of the scoring service against a bare FastAPI + booster service, same model.
 
-    python benchmarks/serve_bench.py [--model artifacts/train/model.joblib] [--seconds 4]
+    python benchmarks/serve_bench.py [--model artifacts/train/model.joblib] [--runs 3]
+                                     [--before GIT_REF]
 
-Scenarios (concurrency 16 for single leads, 4 for batches; keep-alive HTTP/1.1 connections):
-- one lead as a feature row, without reasons;
-- one lead as profile + 50 events (features computed in the request), without reasons;
-- one lead as a feature row, with reasons (SHAP);
-- batches of 1000 feature rows, row form and columnar form.
-Each runs `--repeats` times for `--seconds`; the medians of req/s, p50 and p99 are printed, with
-the same work done in-process (no HTTP) as the baseline and the ratio between them.
-
-The client is a small asyncio raw-socket HTTP/1.1 client (pre-encoded requests, Content-Length
-framing): a full HTTP library would cost more CPU than the server on a 2-core machine.
-Without `--model`, a model is trained on synthetic leads with the pipeline's own features.
+Every figure is printed with the same figure of the bare service (benchmarks/bare_service.py:
+dict -> numpy -> `Booster.predict`, nothing else) measured in the same run, and the ratio between
+them, so figures from noisy machines stay comparable. Each run starts a fresh server of each
+kind (one uvicorn worker), interleaved, and measures in this order:
+- row cold: one lead as a feature row, c=16, the first `--cold-seconds` after /readyz said 200;
+- row steady: the same for `--seconds`;
+- profile + 50 events (features computed in the request), row + reasons (leadscore only);
+- batch 1000 columnar, c=4 (leads/s);
+- row after reload: POST /v1/admin/reload, then the first `--cold-seconds` of single leads.
+`--before REF` adds the service as it was at a commit (exported with `git archive`), so a change's
+"before" figure is measured in the same sitting. The load comes from `wrk` (apt-get install wrk)
+when installed, else from a small asyncio raw-socket client. Medians of `--runs` are printed.
+Without `--model`: artifacts/train/model.joblib if the pipeline ran, else a synthetic model.
 """
 
 from __future__ import annotations
@@ -20,13 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,11 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 API_KEY = "bench-key"
-TARGETS = {
-    "feature row": "target >= 1500 req/s, p99 < 20 ms",
-    "profile + 50 events": "target >= 500 req/s",
-    "batch 1000 columnar": "target >= 50000 leads/s",
-}
+ADMIN_KEY = "bench-admin"
 
 
 # ---- a model and requests ---------------------------------------------------------------------
@@ -64,7 +63,7 @@ def train_synthetic_model(path: Path, n_leads: int = 6000, seed: int = 0) -> Pat
     t = pd.Timestamp("2025-06-01", tz="UTC")
     leads, events = synthetic_leads(rng, n_leads, t)
     params = FeatureParams()
-    table = build_features(leads, events, t, load_personas(ROOT / "personas.yaml"), params)
+    table = build_features(leads, events, None, t, load_personas(ROOT / "personas.yaml"), params)
     logit = -3.0 + 4.0 * table["engagement_score"] + 2.0 * table["fit_score"]
     table["label"] = (rng.uniform(size=len(table)) < 1 / (1 + np.exp(-logit))).astype(int)
     spec = feature_spec(params)
@@ -123,7 +122,9 @@ def request_bodies(n_rows: int = 1000, seed: int = 1) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     t = pd.Timestamp("2025-06-01", tz="UTC")
     leads, events = synthetic_leads(rng, n_rows, t)
-    table = build_features(leads, events, t, load_personas(ROOT / "personas.yaml"), FeatureParams())
+    table = build_features(
+        leads, events, None, t, load_personas(ROOT / "personas.yaml"), FeatureParams()
+    )
     rows = [
         {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
         for r in table.drop(columns=["lead_id"]).astype(object).to_dict("records")
@@ -162,7 +163,7 @@ def request_bodies(n_rows: int = 1000, seed: int = 1) -> dict[str, Any]:
     }
 
 
-# ---- the server -------------------------------------------------------------------------------
+# ---- the servers ------------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -171,213 +172,334 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(model: Path, port: int) -> subprocess.Popen[bytes]:
+def http_get_status(port: int, path: str) -> int | None:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            head = s.recv(4096)
+            return int(head[9:12]) if head.startswith(b"HTTP/1.1 ") else None
+    except OSError:
+        return None
+
+
+def http_post(port: int, path: str, key: str, timeout: float = 120) -> tuple[int, bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: "
+            "application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return int(data[9:12]), data.split(b"\r\n\r\n", 1)[-1]
+
+
+@dataclass
+class Server:
+    kind: str  # "bare" | "leadscore" | "before"
+    proc: subprocess.Popen[bytes]
+    port: int
+    started_s: float  # process start -> /readyz 200
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def start_server(kind: str, model: Path, tree: Path = ROOT) -> Server:
+    """One uvicorn worker; returns the moment /readyz first answers 200 (polled every 20 ms)."""
+    port = free_port()
     env = {
         **os.environ,
         "LEADSCORE_MODEL_URI": str(model),
-        "LEADSCORE_API_KEYS": API_KEY,
+        "LEADSCORE_API_KEYS": f"{API_KEY},admin:{ADMIN_KEY}",
         "LEADSCORE_MQL_THRESHOLD": "40",
-        "LEADSCORE_PARAMS_PATH": str(ROOT / "params.yaml"),
-        "LEADSCORE_PERSONAS_PATH": str(ROOT / "personas.yaml"),
-        "LEADSCORE_SLA_PATH": str(ROOT / "sla.yaml"),
+        "LEADSCORE_PARAMS_PATH": str(tree / "params.yaml"),  # the tree's own, for --before
+        "LEADSCORE_PERSONAS_PATH": str(tree / "personas.yaml"),
+        "LEADSCORE_SLA_PATH": str(tree / "sla.yaml"),
+        "BARE_MODEL": str(model),
+        "PYTHONPATH": str(tree),
     }
+    factory = "benchmarks.bare_service:create_app" if kind == "bare" else "serve.app:create_app"
     cmd = [
-        sys.executable, "-m", "uvicorn", "serve.app:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", factory, "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=tree, env=env)
+    while time.monotonic() < t0 + 120:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
-                if b" 200 " in s.recv(4096):
-                    return proc
-        except OSError:
-            pass
-        time.sleep(0.3)
+            raise SystemExit(f"{kind} server exited with {proc.returncode}")
+        if http_get_status(port, "/readyz") == 200:
+            return Server(kind, proc, port, time.monotonic() - t0)
+        time.sleep(0.02)
     proc.terminate()
-    raise SystemExit("server not ready within 90 s")
+    raise SystemExit(f"{kind} server not ready within 120 s")
 
 
-# ---- the client -------------------------------------------------------------------------------
+def reload(server: Server) -> float:
+    """POST /v1/admin/reload; seconds until it answered 200 (the new model is then serving)."""
+    t0 = time.monotonic()
+    for key in (ADMIN_KEY, f"admin:{ADMIN_KEY}"):  # role-prefixed key, or a plain-key build
+        status, body = http_post(server.port, "/v1/admin/reload", key)
+        if status == 200:
+            if b'"reloaded":false' in body:
+                raise SystemExit(f"{server.kind}: reload refused: {body[:300]!r}")
+            return time.monotonic() - t0
+    raise SystemExit(f"{server.kind}: reload answered {status}: {body[:300]!r}")
 
 
-def http_request(path: str, body: dict[str, Any]) -> bytes:
-    payload = orjson.dumps(body)
-    head = (
+def export_tree(ref: str) -> Path:
+    """The repository at `ref` in a temporary folder (the "before" service runs from there)."""
+    dest = Path(tempfile.mkdtemp(prefix="serve-bench-before-"))
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+# ---- the load ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Load:
+    """One measurement: requests (or leads) per second, p50 and p99 latency in ms."""
+
+    rate: float
+    p50_ms: float
+    p99_ms: float
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+local f = io.open("{body}", "rb")
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-API-Key"] = "{key}"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def run_wrk(port: int, path: str, body: Path, concurrency: int, seconds: float) -> Load:
+    script = body.with_suffix(".lua")
+    script.write_text(WRK_SCRIPT.format(body=body, key=API_KEY))
+    cmd = [
+        "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+        "-s", str(script), f"http://127.0.0.1:{port}{path}",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"wrk failed: {done.stderr or done.stdout}")
+    out = done.stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    n, duration_us, p50_us, p99_us, errors = (int(v) for v in line.split()[1:])
+    if errors:
+        raise SystemExit(f"{errors} failed or non-2xx answers on {path}\n{out}")
+    return Load(n / (duration_us / 1e6), p50_us / 1000, p99_us / 1000)
+
+
+def run_asyncio(port: int, path: str, body: Path, concurrency: int, seconds: float) -> Load:
+    """The same measurement without wrk: keep-alive raw-socket HTTP/1.1 client (slower)."""
+    payload = body.read_bytes()
+    request = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {API_KEY}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
-    )
-    return head.encode() + payload
-
-
-async def read_response(reader: asyncio.StreamReader) -> int:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    await reader.readexactly(length)
-    return status
-
-
-async def drive(port: int, request: bytes, concurrency: int, seconds: float) -> list[float]:
-    """Send `request` over `concurrency` keep-alive connections for `seconds`; latencies (s)."""
+    ).encode() + payload
     latencies: list[float] = []
-    stop = time.perf_counter() + seconds
     errors = 0
 
-    async def worker() -> None:
+    async def worker(stop: float) -> None:
         nonlocal errors
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while time.perf_counter() < stop:
                 start = time.perf_counter()
                 writer.write(request)
-                status = await read_response(reader)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(h[15:]) for h in head.split(b"\r\n") if h[:15].lower() == b"content-length:"
+                )
+                await reader.readexactly(length)
                 latencies.append(time.perf_counter() - start)
-                errors += status != 200
+                errors += head[9:12] != b"200"
         finally:
             writer.close()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    if errors:
-        raise SystemExit(f"{errors} non-200 answers")
-    return latencies
-
-
-@dataclass
-class Result:
-    name: str
-    per_second: float  # requests (or leads for batches) per second
-    p50_ms: float
-    p99_ms: float
-    in_process: float  # the same unit, without HTTP
-
-
-def run_http(
-    port: int, request: bytes, concurrency: int, seconds: float, repeats: int, per_request: int
-) -> tuple[float, float, float]:
-    asyncio.run(drive(port, request, concurrency, min(1.0, seconds)))  # warm-up
-    rates, p50s, p99s = [], [], []
-    for _ in range(repeats):
+    async def main() -> float:
         t0 = time.perf_counter()
-        lat = asyncio.run(drive(port, request, concurrency, seconds))
-        elapsed = time.perf_counter() - t0
-        rates.append(len(lat) * per_request / elapsed)
-        p50s.append(float(np.percentile(lat, 50) * 1000))
-        p99s.append(float(np.percentile(lat, 99) * 1000))
-    return statistics.median(rates), statistics.median(p50s), statistics.median(p99s)
+        await asyncio.gather(*(worker(t0 + seconds) for _ in range(concurrency)))
+        return time.perf_counter() - t0
 
-
-def run_in_process(work: Callable[[], Any], per_call: int, seconds: float, repeats: int) -> float:
-    work()
-    rates = []
-    for _ in range(repeats):
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            work()
-            n += 1
-        rates.append(n * per_call / (time.perf_counter() - t0))
-    return statistics.median(rates)
-
-
-def in_process_scorer(model: Path) -> Any:
-    from models.registry import load_lead_model
-    from serve.scorer import Scorer, load_context
-    from serve.settings import Settings
-
-    settings = Settings(
-        model_uri=str(model),
-        mql_threshold=40.0,
-        params_path=ROOT / "params.yaml",
-        personas_path=ROOT / "personas.yaml",
-        sla_path=ROOT / "sla.yaml",
+    elapsed = asyncio.run(main())
+    if errors:
+        raise SystemExit(f"{errors} non-200 answers on {path}")
+    return Load(
+        len(latencies) / elapsed,
+        float(np.percentile(latencies, 50) * 1000),
+        float(np.percentile(latencies, 99) * 1000),
     )
-    return Scorer(load_lead_model(str(model)), load_context(settings))
+
+
+def measure(port: int, path: str, body: Path, concurrency: int, seconds: float) -> Load:
+    run = run_wrk if shutil.which("wrk") else run_asyncio
+    return run(port, path, body, concurrency, seconds)
+
+
+# ---- scenarios --------------------------------------------------------------------------------
+
+# (scenario, path, body, concurrency, leads per request, which servers run it)
+ALL = ("bare", "leadscore", "before")
+SCENARIOS: tuple[tuple[str, str, str, int, int, tuple[str, ...]], ...] = (
+    ("row cold", "/v1/score", "row", 16, 1, ALL),
+    ("row steady", "/v1/score", "row", 16, 1, ALL),
+    ("profile + 50 events", "/v1/score", "events50", 16, 1, ("leadscore", "before")),
+    ("row + reasons", "/v1/score", "row_explain", 16, 1, ("leadscore", "before")),
+    ("batch 1000 columnar", "/v1/score/batch", "batch_columns", 4, 1000, ALL),
+    ("row after reload", "/v1/score", "row", 16, 1, ALL),
+)
+# What each leadscore figure is compared with: the bare service's figure in that scenario.
+BARE_REFERENCE = {
+    "row cold": "row cold",
+    "row steady": "row steady",
+    "profile + 50 events": "row steady",
+    "row + reasons": "row steady",
+    "batch 1000 columnar": "batch 1000 columnar",
+    "row after reload": "row after reload",
+}
+
+
+def one_run(kind: str, model: Path, bodies: dict[str, Path], args: Any, tree: Path) -> dict:
+    """Start a fresh server, measure every scenario it serves in order, stop it."""
+    server = start_server(kind, model, tree)
+    out: dict[str, Load] = {}
+    try:
+        for name, path, body, concurrency, per_request, kinds in SCENARIOS:
+            if kind not in kinds:
+                continue
+            if name == "row after reload":
+                reload(server)
+            cold = name in ("row cold", "row after reload")
+            seconds = args.cold_seconds if cold else args.seconds
+            load = measure(server.port, path, bodies[body], concurrency, seconds)
+            out[name] = Load(load.rate * per_request, load.p50_ms, load.p99_ms)
+    finally:
+        server.stop()
+    return out
+
+
+def median_load(loads: list[Load]) -> Load:
+    return Load(
+        statistics.median(x.rate for x in loads),
+        statistics.median(x.p50_ms for x in loads),
+        statistics.median(x.p99_ms for x in loads),
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, help="model.joblib (default: train a synthetic one)")
-    parser.add_argument("--seconds", type=float, default=4.0, help="per repeat")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--model", type=Path, help="model.joblib (default: see above)")
+    parser.add_argument("--runs", type=int, default=3, help="fresh servers per kind (medians)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="per steady scenario")
+    parser.add_argument("--cold-seconds", type=float, default=5.0, help="after ready / reload")
+    parser.add_argument(
+        "--before", metavar="GIT_REF", help="also measure the service as it was at this commit"
+    )
     args = parser.parse_args()
 
-    from serve.batch import score_batch
-    from serve.schemas import ScoreRequest
-
     tmp = Path(tempfile.mkdtemp(prefix="serve-bench-"))
-    model = args.model or train_synthetic_model(tmp / "model.joblib")
-    bodies = request_bodies()
-    scorer = in_process_scorer(model)
-    now = datetime.now(UTC)
+    default_model = ROOT / "artifacts" / "train" / "model.joblib"
+    model = args.model or (
+        default_model if default_model.exists() else train_synthetic_model(tmp / "model.joblib")
+    )
+    bodies = {}
+    for key, body in request_bodies().items():
+        bodies[key] = tmp / f"{key}.json"
+        bodies[key].write_bytes(orjson.dumps(body))
+    kinds = {"bare": ROOT, "leadscore": ROOT}
+    if args.before:
+        kinds["before"] = export_tree(args.before)
+    runs: dict[str, list[dict[str, Load]]] = {k: [] for k in kinds}
+    for i in range(args.runs):
+        for kind, tree in kinds.items():  # interleaved, so drift hits every kind alike
+            runs[kind].append(one_run(kind, model, bodies, args, tree))
+            print(f"  run {i + 1}/{args.runs}: {kind} done", file=sys.stderr)
+    report(runs, model, args)
 
-    def single(name: str) -> Callable[[], Any]:
-        raw = orjson.dumps(bodies[name])
 
-        def work() -> Any:
-            item = ScoreRequest.model_validate_json(raw)
-            return orjson.dumps(scorer.score_one(item, item.explain, now))
-
-        return work
-
-    def batch(name: str) -> Callable[[], Any]:
-        raw = orjson.dumps(bodies[name])
-        return lambda: orjson.dumps(score_batch(scorer, orjson.loads(raw), 1000, 5000, now))
-
-    c = args.concurrency
-    scenarios = [
-        ("feature row", "/v1/score", "row", c, 1, single("row")),
-        ("profile + 50 events", "/v1/score", "events50", c, 1, single("events50")),
-        ("feature row + reasons", "/v1/score", "row_explain", c, 1, single("row_explain")),
-        ("batch 1000 rows", "/v1/score/batch", "batch_rows", 4, 1000, batch("batch_rows")),
+def report(runs: dict[str, list[dict[str, Load]]], model: Path, args: Any) -> None:
+    med = {k: {s: median_load([r[s] for r in v]) for s in v[0]} for k, v in runs.items()}
+    tool = "wrk" if shutil.which("wrk") else "asyncio client"
+    print(
+        f"\nleadscore vs bare FastAPI + booster: 1 uvicorn worker each, {os.cpu_count()} cores, "
+        f"{tool}, medians of {args.runs} fresh servers ({args.cold_seconds:.0f} s cold / after "
+        f"reload, {args.seconds:.0f} s steady), model {model}"
+    )
+    header = (
+        f"{'scenario':<22}{'/s':>9}{'p50 ms':>8}{'p99 ms':>8} | {'bare /s':>8}{'p50':>7}{'p99':>7}"
+        f" | {'x rate':>7}{'x p50':>7}{'x p99':>7}"
+    )
+    print(header + (" | before /s    p99 x rate" if "before" in med else ""))
+    for name, *_ in SCENARIOS:
+        mine = med["leadscore"].get(name)
+        if mine is None:
+            continue
+        bare = med["bare"][BARE_REFERENCE[name]]
+        ref = "" if BARE_REFERENCE[name] == name else f" (bare: {BARE_REFERENCE[name]})"
+        line = (
+            f"{name:<22}{mine.rate:>9,.0f}{mine.p50_ms:>8.2f}{mine.p99_ms:>8.2f} | "
+            f"{bare.rate:>8,.0f}{bare.p50_ms:>7.2f}{bare.p99_ms:>7.2f} | "
+            f"{mine.rate / bare.rate:>7.2f}{mine.p50_ms / bare.p50_ms:>7.2f}"
+            f"{mine.p99_ms / bare.p99_ms:>7.2f}"
+        )
+        before = med.get("before", {}).get(name)
+        if before is not None:
+            line += f" | {before.rate:>9,.0f}{before.p99_ms:>7.1f}{mine.rate / before.rate:>7.2f}"
+        print(line + ref)
+    print("\nper run (rate / p99 ms):")
+    for kind, rs in runs.items():
+        for name in rs[0]:
+            cells = "  ".join(f"{r[name].rate:,.0f}/{r[name].p99_ms:.1f}" for r in rs)
+            print(f"  {kind:<10}{name:<22}{cells}")
+    print("\nacceptance (issue 15):")
+    ls, bare = med["leadscore"], med["bare"]
+    checks = [
+        ("row steady >= 0.8x bare", ls["row steady"].rate >= 0.8 * bare["row steady"].rate),
+        ("row cold p99 <= 2x bare cold p99", ls["row cold"].p99_ms <= 2 * bare["row cold"].p99_ms),
         (
-            "batch 1000 columnar",
-            "/v1/score/batch",
-            "batch_columns",
-            4,
-            1000,
-            batch("batch_columns"),
+            "row after reload p99 <= 2x bare after reload",
+            ls["row after reload"].p99_ms <= 2 * bare["row after reload"].p99_ms,
+        ),
+        ("profile + 50 events >= 600 /s", ls["profile + 50 events"].rate >= 600),
+        (
+            "profile + 50 events p99 <= 3x bare row p99",
+            ls["profile + 50 events"].p99_ms <= 3 * bare["row steady"].p99_ms,
+        ),
+        ("batch columnar >= 50,000 leads/s", ls["batch 1000 columnar"].rate >= 50_000),
+        (
+            "batch columnar >= 1.5x bare",
+            ls["batch 1000 columnar"].rate >= 1.5 * bare["batch 1000 columnar"].rate,
         ),
     ]
-    port = free_port()
-    server = start_server(model, port)
-    results = []
-    try:
-        for name, path, key, concurrency, per_request, work in scenarios:
-            request = http_request(path, bodies[key])
-            rate, p50, p99 = run_http(
-                port, request, concurrency, args.seconds, args.repeats, per_request
+    if "before" in med:
+        checks.append(
+            (
+                "reasons >= 3x before",
+                ls["row + reasons"].rate >= 3 * med["before"]["row + reasons"].rate,
             )
-            base = run_in_process(work, per_request, min(args.seconds, 2.0), args.repeats)
-            results.append(Result(name, rate, p50, p99, base))
-            print(f"  done: {name}", file=sys.stderr)
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
-
-    print(
-        f"\nleadscore serve benchmark: 1 uvicorn worker, {os.cpu_count()} cores, "
-        f"{args.repeats} x {args.seconds:.0f} s per scenario (medians), model {model}"
-    )
-    print(
-        f"{'scenario':<24}{'HTTP /s':>10}{'p50 ms':>9}{'p99 ms':>9}{'in-proc /s':>12}{'ratio':>7}"
-        "  target"
-    )
-    for r in results:
-        unit = " leads" if r.name.startswith("batch") else ""
-        print(
-            f"{r.name:<24}{r.per_second:>10,.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
-            f"{r.in_process:>12,.0f}{r.per_second / r.in_process:>7.2f}  "
-            f"{TARGETS.get(r.name, '')}{unit and ' (per second = leads)'}"
         )
+    for text, ok in checks:
+        print(f"  {'PASS' if ok else 'FAIL'}  {text}")
 
 
 if __name__ == "__main__":
