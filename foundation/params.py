@@ -171,6 +171,9 @@ class DriftParams(_Section):
     epsilon: float = Field(1e-4, gt=0, lt=0.01)  # share floor for empty bins
     cells: tuple[str, ...] = ("channel", "persona")  # drift per cell of these columns
     min_cell_rows: int = Field(200, ge=1)  # smaller cells measure noise, not drift
+    # Realised calibration of stored scores one horizon on: probability bands and the interval.
+    calibration_bands: int = Field(5, ge=1)
+    calibration_level: float = Field(0.9, gt=0, lt=1)
 
 
 class DailyParams(_Section):

@@ -11,6 +11,7 @@ time series (step = the day). Drift never blocks anything by itself: it warns an
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,9 @@ def metrics_of(report: dict[str, Any]) -> dict[str, float]:
         "features_alert": sum(f["level"] == "alert" for f in features),
         "cells_alert": sum(c["score_level"] == "alert" for c in report["cells"]),
         "open_leads": report["rows"],
+        "calibration_bands_outside": len(
+            (report.get("realised_calibration") or {}).get("bands_outside", [])
+        ),
     }
 
 
@@ -75,6 +79,15 @@ def summary_lines(report: dict[str, Any], limit: int = 5) -> list[str]:
         lines.append(f"  {row['level']:>5}: {row['feature']} PSI {row['psi']:.3f} ({grew})")
     if len(report["warnings"]) > limit:
         lines.append(f"  ... and {len(report['warnings']) - limit} more in report.json")
+    realised = report.get("realised_calibration") or {}
+    if realised.get("bands"):
+        lines.append(
+            f"realised calibration of the {realised['run_date']} scores ({realised['leads']:,} "
+            f"leads, {realised['horizon_days']} days on): {realised['status']}"
+            + (f", bands outside: {realised['bands_outside']}" if realised["bands_outside"] else "")
+        )
+    elif realised:
+        lines.append(f"realised calibration: {realised['status']}")
     return lines
 
 
@@ -90,7 +103,57 @@ def log_to_mlflow(run_id: str | None, metrics: dict[str, float], as_of: pd.Times
     return True
 
 
-def main(params: Params, as_of: pd.Timestamp | None = None, write: bool = True) -> dict[str, Any]:
+def realised_from_store(
+    params: Params, stages: pd.DataFrame, as_of: pd.Timestamp, db_url: str | None
+) -> dict[str, Any]:
+    """Realised calibration of the latest stored daily run at least one horizon before `as_of`:
+    every lead it scored has had its full horizon to convert. Without a store, or before any
+    run is that old, says why instead (a first month has nothing to check yet)."""
+    from store.urls import DEFAULT_DB_URL, resolve_url
+
+    url = resolve_url(db_url)
+    if url == DEFAULT_DB_URL and not Path(url.removeprefix("sqlite:///")).exists():
+        return {"status": "no store yet (leadscore daily keeps one)", "bands": []}
+    from sla.calibration import converted_within, realised_calibration
+    from sla.report import first_sql_at
+    from store import Store
+
+    horizon = params.features.horizon_days
+    latest = (as_of - pd.Timedelta(days=horizon)).date()
+    with Store.open(url) as store:
+        run = store.last_run(before=latest + timedelta(days=1))
+        if run is None:
+            return {
+                "status": f"no stored run on or before {latest} ({horizon} days ago)",
+                "bands": [],
+            }
+        scores = store.scores(run.run_date)
+    start = pd.Timestamp(run.run_date, tz="UTC")  # a daily run sees the data up to 00:00 UTC
+    converted = converted_within(scores["lead_id"], first_sql_at(stages), start, horizon)
+    bands = realised_calibration(
+        scores["probability"].to_numpy(dtype=float),
+        converted,
+        params.drift.calibration_bands,
+        params.drift.calibration_level,
+    )
+    outside = [b["band"] for b in bands if not b["within"]]
+    return {
+        "status": "alert" if outside else "ok",
+        "run_date": run.run_date.isoformat(),
+        "horizon_days": horizon,
+        "leads": len(scores),
+        "level": params.drift.calibration_level,
+        "bands_outside": outside,
+        "bands": bands,
+    }
+
+
+def main(
+    params: Params,
+    as_of: pd.Timestamp | None = None,
+    write: bool = True,
+    db_url: str | None = None,
+) -> dict[str, Any]:
     from models.registry import CHAMPION, load_lead_model
     from models.tracking import configure_mlflow
 
@@ -118,6 +181,7 @@ def main(params: Params, as_of: pd.Timestamp | None = None, write: bool = True) 
         "reference_rows": profile["rows"],
         "thresholds": {"warn": params.drift.warn_psi, "alert": params.drift.alert_psi},
         **drift_of_scored(profile, scored, params),
+        "realised_calibration": realised_from_store(params, stages, end, db_url),
     }
     metrics = metrics_of(report)
     report["metrics"] = metrics
