@@ -156,3 +156,37 @@ def test_as_of_between_rows_sees_only_the_earlier_ones() -> None:
     frame = stage_rows(("a", "mql", "2025-05-01"), ("a", "disqualified", "2025-05-15"))
     row = state(frame, at("2025-05-10")).loc["a"]
     assert row["funnel_stage"] == "mql" and row["disqualified"] == 0
+
+
+def test_service_request_stages_give_the_batch_features() -> None:
+    """A JSON request with `stages` (parsed by the service's schema) gets, through the fast
+    path, the funnel features the batch path computes from the stages table."""
+    import json
+
+    from serve.features_fast import FastFeatures
+    from serve.schemas import LeadInput
+
+    frame = stage_rows(
+        ("a", "mql", "2025-05-21 09:00:00.250"),
+        ("a", "contacted", "2025-05-22 15:00"),
+        ("a", "sql", "2025-06-20"),  # after T: ignored by both
+    )
+    lead = leads().iloc[0]
+    body = {
+        "lead": {"lead_id": "a", "created_at": lead["created_at"].isoformat()},
+        "stages": [
+            {"ts": ts.isoformat(), "stage": stage}
+            for ts, stage in zip(frame["ts"], frame["stage"], strict=True)
+        ],
+        "as_of": T.isoformat(),
+    }
+    item = LeadInput.model_validate_json(json.dumps(body))
+    fast = FastFeatures(params(), personas()).from_request(item.lead, [], T, item.stages)
+    batch = build_features(leads().head(1), events().head(0), frame, T, personas(), params())
+    for name in (*FUNNEL_NUMERIC, *FUNNEL_CATEGORICAL):
+        assert fast[name] == batch.loc[0, name] or (
+            isinstance(fast[name], float)
+            and math.isnan(fast[name])
+            and math.isnan(batch.loc[0, name])
+        ), name
+    assert fast["funnel_stage"] == "contacted"
