@@ -1,33 +1,58 @@
-"""Schema-driven fuzzing (schemathesis over our OpenAPI document): whatever a client sends,
-valid or not, the service never answers 500, and every answer matches the document.
+"""Schema-driven fuzzing (schemathesis over our OpenAPI document): whatever a client sends, valid
+or not, the service never answers 5xx, every answer matches the document, and no request the
+document calls invalid is accepted (negative data must get a 4xx).
 
-Bounded: a few dozen generated requests per operation, in-process (ASGI), a few seconds each.
+Driven through schemathesis' Python API (`operation.as_strategy` + hypothesis `@given`), not
+its pytest plugin: the plugin's collection hooks broke with pytest 9.2 (`'Function' object has
+no attribute '_nodeid'`), while these are plain pytest tests that work with any pytest.
+
+Bounded: MAX_EXAMPLES generated requests per operation and mode, in-process (ASGI), derandomized
+so CI runs the same requests every time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import CHECKS
 
 from serve.app import create_app
-from tests.serve_fixtures import HEADERS, settings_for, train_small_model
+from tests.serve_fixtures import ADMIN_HEADERS, HEADERS, settings_for, train_small_model
 
 MAX_EXAMPLES = 20
+RELOAD_EXAMPLES = 4  # each one loads and probes the model again
+OPERATIONS = [
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("POST", "/v1/score"),
+    ("POST", "/v1/score/batch"),
+    ("GET", "/v1/model"),
+    ("GET", "/v1/sla"),
+    ("POST", "/v1/admin/reload"),
+]
+# Every check schemathesis has, except the one that cannot hold for this API by design:
+# `positive_data_acceptance` wants 2xx for every schema-valid request, but some refusals are
+# rules no JSON Schema can state (a lead created after its `as_of`, more events than the limit,
+# an impossible feature value under a name the document does not list). Those are 422s with
+# the field named, and the document says so; the reverse direction (negative data accepted) is
+# checked. Stateful checks (use_after_free, ...) have nothing to do for a stateless API.
+SKIPPED_CHECKS = {"positive_data_acceptance"}
+
+
+def all_checks() -> list[Any]:
+    return [c for c in CHECKS.get_all() if c.__name__ not in SKIPPED_CHECKS]
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     path = train_small_model(tmp_path_factory.mktemp("fuzz") / "model.joblib", n_leads=600)
     app = create_app(settings_for(path, max_batch=20))
     with TestClient(app):  # runs the lifespan: the model is loaded while fuzzing
@@ -35,40 +60,53 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def api_schema(fuzz_app: object) -> object:
+def api_schema(fuzz_app: Any) -> Any:
     return schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
+def test_no_request_gets_a_5xx_or_an_answer_the_document_does_not_allow(
+    api_schema: Any, method: str, path: str, mode: GenerationMode
+) -> None:
+    operation = api_schema[path][method]
+    headers = ADMIN_HEADERS if path.startswith("/v1/admin/") else HEADERS
+    examples = RELOAD_EXAMPLES if path.startswith("/v1/admin/") else MAX_EXAMPLES
+    checks = all_checks()
+    seen: list[int] = []
 
-
-@schema.parametrize()
-@settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=True,
-)
-def test_no_request_gets_a_500_and_answers_match_the_schema(case: schemathesis.Case) -> None:
-    case.call_and_validate(
-        headers=HEADERS,
-        checks=[
-            not_a_server_error,
-            status_code_conformance,
-            content_type_conformance,
-            response_schema_conformance,
-        ],
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
     )
+    def run(case: schemathesis.Case) -> None:
+        response = case.call_and_validate(headers=headers, checks=checks)
+        seen.append(response.status_code)
+
+    try:
+        run()
+    except Unsatisfiable:
+        if mode is GenerationMode.NEGATIVE and not seen:
+            pytest.skip("the operation takes no input that could be made invalid")
+        raise
+    assert seen, f"{method} {path}: no request generated"
+    assert all(code < 500 for code in seen)
 
 
-def test_openapi_document_is_valid(fuzz_app: object) -> None:
+def test_openapi_document_is_valid(fuzz_app: Any) -> None:
     from openapi_spec_validator import validate
 
-    doc = fuzz_app.openapi()  # type: ignore[attr-defined]
+    doc = fuzz_app.openapi()
     validate(doc)
     score = doc["paths"]["/v1/score"]["post"]
     assert score["requestBody"]["content"]["application/json"]["examples"]
-    assert {"401", "413", "422", "503"} <= set(score["responses"])
+    assert {"401", "403", "413", "415", "422", "503"} <= set(score["responses"])
+    assert {"403", "409", "503"} <= set(doc["paths"]["/v1/admin/reload"]["post"]["responses"])
 
 
 def test_fuzz_module_is_bounded() -> None:
