@@ -8,7 +8,7 @@ and named without their `_json` suffix (`reasons_json` -> `reasons`, `payload_js
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 _MIGRATION_LOCK_KEY = 7_402_113_311
 # Rows per IN (...) lookup; well under SQLite's and PostgreSQL's bound-parameter limits.
 _CHUNK = 500
+# Rows per executemany call: bounds the converted copy held in memory at once.
+_INSERT_BATCH = 20_000
 
 
 def outbox_key(run_date: date, lead_id: str) -> str:
@@ -185,15 +187,15 @@ class Store:
         the store is as it was before the call.
         """
         day = run.run_date
-        score_rows = _frame_rows(scores, schema.scores, day, "scores")
-        handoff_rows = _frame_rows(handoff, schema.handoffs, day, "handoff")
-        flag_rows = _frame_rows(flags, schema.lead_flags, day, "flags")
-        _check_unique(score_rows, ("lead_id",), "scores")
-        _check_unique(handoff_rows, ("lead_id",), "handoff")
-        _check_unique(flag_rows, ("lead_id", "kind"), "flags")
+        score_rows = _frame_columns(scores, schema.scores, day, "scores")
+        handoff_rows = _frame_columns(handoff, schema.handoffs, day, "handoff")
+        flag_rows = _frame_columns(flags, schema.lead_flags, day, "flags", ("lead_id", "kind"))
         _check_flag_kinds(flag_rows)
         items = list(outbox)
-        _check_unique([{"key": i.key} for i in items], ("key",), "outbox")
+        keys = [i.key for i in items]
+        if len(set(keys)) != len(keys):
+            row = next(n for n, k in enumerate(keys) if k in keys[:n])
+            raise DataError(f"store: outbox row {row}: duplicate key {keys[row]}")
         try:
             with self._engine.begin() as conn:
                 for table in (schema.lead_flags, schema.handoffs, schema.scores, schema.runs):
@@ -204,10 +206,9 @@ class Store:
                     (schema.handoffs, handoff_rows),
                     (schema.lead_flags, flag_rows),
                 ):
-                    if rows:
-                        conn.execute(table.insert(), rows)
+                    _bulk_insert(conn, table, rows)
                 _insert_new_outbox(conn, items)
-        except sa.exc.IntegrityError as exc:
+        except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
             raise DataError(
                 f"store: run {day} was not saved (nothing written): {_first_line(exc)}"
             ) from exc
@@ -484,18 +485,26 @@ def _as_date(value: Any) -> date:
     return value
 
 
-def _frame_rows(
-    frame: pd.DataFrame | None, table: sa.Table, run_date: date, what: str
-) -> list[dict[str, Any]]:
-    """The DataFrame as rows for `table`: decoded column names mapped to their `_json` column,
-    run_date filled in, NaN/NA as NULL. Unknown or missing required columns are a DataError."""
+Columns = dict[str, list[Any]]  # a table's rows, column by column (run_date included)
+
+
+def _frame_columns(
+    frame: pd.DataFrame | None,
+    table: sa.Table,
+    run_date: date,
+    what: str,
+    unique: tuple[str, ...] = ("lead_id",),
+) -> Columns:
+    """The DataFrame as columns for `table`: decoded column names mapped to their `_json`
+    column, run_date filled in, NaN/NA as NULL. Unknown or missing required columns, empty
+    required values and duplicate keys are a DataError naming the row (0-based position)."""
     import pandas as pd
 
     if frame is None or len(frame) == 0:
-        return []
+        return {}
     columns = {c.name for c in table.columns}
     renamed = {name: f"{name}_json" for name in frame.columns if f"{name}_json" in columns}
-    frame = frame.rename(columns=renamed)
+    frame = frame.rename(columns=renamed).reset_index(drop=True)
     unknown = sorted(str(c) for c in frame.columns if c not in columns)
     if unknown:
         raise DataError(
@@ -509,39 +518,88 @@ def _frame_rows(
         days = pd.to_datetime(frame["run_date"]).dt.date
         wrong = days[days != run_date]
         if len(wrong):
-            row = wrong.index[0]
             raise DataError(
-                f"store: {what} row {row}: run_date {wrong.iloc[0]} differs from the run's "
-                f"{run_date}"
+                f"store: {what} row {wrong.index[0]}: run_date {wrong.iloc[0]} differs from the "
+                f"run's {run_date}"
             )
         frame = frame.drop(columns="run_date")
     for name in _REQUIRED[table.name]:
         nulls = frame[name].isna()
         if nulls.any():
-            raise DataError(f"store: {what} row {frame.index[nulls.argmax()]}: {name} is empty")
-    cleaned = frame.astype(object).where(frame.notna(), None)
-    rows = cleaned.to_dict("records")
-    for row in rows:
-        row["run_date"] = run_date
-    return rows
+            raise DataError(f"store: {what} row {nulls.to_numpy().argmax()}: {name} is empty")
+    dupes = frame.duplicated(list(unique))
+    if dupes.any():
+        row = int(dupes.to_numpy().argmax())
+        value = "/".join(str(frame.at[row, k]) for k in unique)
+        raise DataError(f"store: {what} row {row}: duplicate {'/'.join(unique)} {value}")
+    out: Columns = {}
+    for name in frame.columns:
+        series = frame[name]
+        # Column-wise: a row-wise to_dict of 100k rows was a third of save_run's time.
+        out[str(name)] = series.astype(object).where(series.notna(), None).tolist()
+    out["run_date"] = [run_date] * len(frame)
+    return out
 
 
-def _check_unique(rows: Iterable[dict[str, Any]], key: tuple[str, ...], what: str) -> None:
-    seen: set[tuple[Any, ...]] = set()
-    for index, row in enumerate(rows):
-        value = tuple(row[k] for k in key)
-        if value in seen:
-            raise DataError(f"store: {what} row {index}: duplicate {'/'.join(key)} {value}")
-        seen.add(value)
+def _copy_rows(conn: Connection, table: sa.Table, names: list[str], converted: Columns) -> None:
+    """PostgreSQL: COPY ... FROM STDIN on the transaction's own connection (about 10x faster than
+    executemany for a day's scores; still rolled back with the rest on failure)."""
+    preparer = conn.dialect.identifier_preparer
+    column_list = ", ".join(preparer.quote(name) for name in names)
+    statement = f"COPY {preparer.format_table(table)} ({column_list}) FROM STDIN"
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in zip(*(converted[name] for name in names), strict=True):
+                copy.write_row(row)
+    except dbapi.IntegrityError as exc:  # the same error type the INSERT path raises
+        raise sa.exc.IntegrityError(statement, None, exc) from exc
+    except dbapi.DataError as exc:
+        raise sa.exc.DataError(statement, None, exc) from exc
 
 
-def _check_flag_kinds(rows: list[dict[str, Any]]) -> None:
-    for index, row in enumerate(rows):
-        if row["kind"] not in schema.FLAG_KINDS:
+def _check_flag_kinds(flags: Columns) -> None:
+    for index, kind in enumerate(flags.get("kind", [])):
+        if kind not in schema.FLAG_KINDS:
             raise DataError(
-                f"store: flags row {index}: kind {row['kind']!r} is not one of "
+                f"store: flags row {index}: kind {kind!r} is not one of "
                 f"{', '.join(schema.FLAG_KINDS)}"
             )
+
+
+def _bulk_insert(conn: Connection, table: sa.Table, columns: Columns) -> None:
+    """INSERT many rows with the driver's executemany, values converted column by column with
+    the same type processors SQLAlchemy would use (JSON text, UTC timestamps, dates).
+
+    Core's executemany builds a parameter dict per row; for a day's 100k scores that was most of
+    the remaining time. The SQL is still SQLAlchemy's, compiled for the connection's dialect.
+    """
+    if not columns:
+        return
+    dialect = conn.dialect
+    names = list(columns)
+    converted: dict[str, list[Any]] = {}
+    for name in names:
+        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        values = columns[name]
+        converted[name] = values if processor is None else [processor(v) for v in values]
+    n_rows = len(columns[names[0]])
+    if dialect.driver == "psycopg":
+        _copy_rows(conn, table, names, converted)
+        return
+    compiled = table.insert().compile(dialect=dialect, column_keys=names)
+    for start in range(0, n_rows, _INSERT_BATCH):
+        stop = min(start + _INSERT_BATCH, n_rows)
+        if compiled.positiontup is not None:
+            order = [converted[k][start:stop] for k in compiled.positiontup]
+            params: list[Any] = list(zip(*order, strict=True))
+        else:
+            keys = list(compiled.params)  # bind names, in the compiled statement's terms
+            sliced = [converted[k][start:stop] for k in keys]
+            params = [dict(zip(keys, row, strict=True)) for row in zip(*sliced, strict=True)]
+        conn.exec_driver_sql(compiled.string, params)
 
 
 def _insert_new_outbox(conn: Connection, items: list[OutboxItem]) -> None:

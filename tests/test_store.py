@@ -246,6 +246,16 @@ def test_a_save_that_fails_in_its_last_table_leaves_the_store_as_it_was(store_ur
         assert_same_snapshot(snapshot(store, DAY1), before)
 
 
+def test_a_value_the_database_refuses_writes_nothing(store_url: str) -> None:
+    with Store.open(store_url) as store:
+        save_day(store, DAY1, ["L1", "L2"])
+        before = snapshot(store, DAY1)
+        scores = make_scores(["L1", "L2", "L3"]).assign(score=[10, 150, 20])  # 0..100 only
+        with pytest.raises(DataError, match="run 2026-10-20 was not saved"):
+            store.save_run(make_run(DAY1), scores, None, None, [])
+        assert_same_snapshot(snapshot(store, DAY1), before)
+
+
 def test_bad_rows_are_refused_naming_the_column_and_row(store_url: str) -> None:
     with Store.open(store_url) as store:
         scores = make_scores(["L1", "L2"]).assign(colour="red")
