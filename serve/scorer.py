@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from features.persona import Personas
     from foundation.params import FeatureParams
     from models.registry import LoadedModel
+    from serve.compiled_trees import CompiledTrees
     from serve.schemas import LeadInput
     from serve.settings import Settings
     from sla.agreement import Agreement
@@ -156,7 +157,8 @@ def feature_inputs(
     metadata = getattr(model, "metadata", None) or {}
     if "feature_params" in metadata and "personas" in metadata:
         return (
-            FeatureParams.model_validate(metadata["feature_params"]),
+            # A model trained before funnel-state features existed has no such key: off.
+            FeatureParams.model_validate({"funnel_state": False, **metadata["feature_params"]}),
             Personas.model_validate(metadata["personas"]),
         )
     personas = load_personas(personas_path) if Path(personas_path).exists() else None
@@ -201,6 +203,7 @@ class Scorer:
         context: ScoringContext,
         top_reasons: int = 3,
         batch_threads: int = 1,
+        compiled: CompiledTrees | None = None,
     ) -> None:
         from models.propensity import category_key
 
@@ -242,11 +245,15 @@ class Scorer:
         self.bounds = FeatureBounds.of(self.model)
         self.rule_fields = decision_fields(context.rules)
         self.lead_features = self._lead_feature_builder()
-        self._single_row = None
+        self._single_row = self._single_contrib = None
+        # Batches: the trees compiled to machine code (serve/compiled_trees.py), else the booster.
+        self._compiled = compiled
         if hasattr(self.model, "booster") and hasattr(self.model, "calibrator"):
             from serve.fast_booster import single_row_predictor
 
-            self._single_row = single_row_predictor(self.model.booster, len(self.feature_names))
+            n = len(self.feature_names)
+            self._single_row = single_row_predictor(self.model.booster, n)
+            self._single_contrib = single_row_predictor(self.model.booster, n, contributions=True)
 
     # ---- inputs -> feature values -------------------------------------------------------------
 
@@ -404,6 +411,8 @@ class Scorer:
         if len(X) == 1 and self._single_row is not None:
             raw = np.array([self._single_row.raw_score(X[0])])
             return self.model.calibrator(raw)
+        if self._compiled is not None and len(X) > 1:
+            return self.model.calibrator(self._compiled.raw_score(X))
         return self.model.predict_proba(X, num_threads=1 if len(X) == 1 else self.batch_threads)
 
     def reasons(self, X: np.ndarray, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, list]]:
@@ -414,8 +423,11 @@ class Scorer:
         """
         from models.explain import reasons
 
-        threads = 1 if len(X) == 1 else self.batch_threads
-        contrib = self.model.contributions(X, num_threads=threads)
+        if len(X) == 1 and self._single_contrib is not None:
+            contrib = self._single_contrib.contributions_of(X[0])
+        else:
+            threads = 1 if len(X) == 1 else self.batch_threads
+            contrib = self.model.contributions(X, num_threads=threads)
         key = self._category_key
         out = []
         for i, row in enumerate(rows):

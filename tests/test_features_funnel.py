@@ -190,3 +190,18 @@ def test_service_request_stages_give_the_batch_features() -> None:
             and math.isnan(batch.loc[0, name])
         ), name
     assert fast["funnel_stage"] == "contacted"
+
+
+def test_a_model_trained_before_funnel_state_is_served_without_it(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from foundation.params import FeatureParams
+    from serve.scorer import feature_inputs
+
+    old = FeatureParams().model_dump(mode="json")
+    old.pop("funnel_state")
+    model = SimpleNamespace(
+        metadata={"feature_params": old, "personas": personas().model_dump(mode="json")}
+    )
+    feature_params, _ = feature_inputs(model, tmp_path / "params.yaml", tmp_path / "p.yaml")
+    assert feature_params.funnel_state is False
