@@ -26,6 +26,20 @@ log = logging.getLogger("leadscore.serve")
 JSON = "application/json"
 
 
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging config plus the service's own logger (`leadscore.*`) on uvicorn's
+    handler: without it the service's INFO lines (model loaded, a client that hung up) would
+    go nowhere, since only uvicorn's loggers get a handler."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    name = "DEBUG" if level.lower() == "trace" else level.upper()
+    config["loggers"]["leadscore"] = {"handlers": ["default"], "level": name, "propagate": False}
+    return config
+
+
 class BodyTooLarge(Exception):
     """The request body is over `max_body_bytes`: answered 413."""
 
