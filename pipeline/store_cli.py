@@ -51,3 +51,32 @@ def status(db_url: DbUrlOption = None) -> None:
                 f"runs: {len(runs)}, {runs['run_date'].iloc[0]} .. {runs['run_date'].iloc[-1]}"
             )
         typer.echo("outbox: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+
+
+@db_app.command("prune")
+@user_errors
+def prune(
+    keep_days: Annotated[
+        int,
+        typer.Option(
+            "--keep-days",
+            min=1,
+            help="Keep per-lead scores of the runs in the last N days (before the latest run).",
+        ),
+    ],
+    db_url: DbUrlOption = None,
+) -> None:
+    """Delete old per-lead score rows (the store's growth); runs, hand-offs, flags and the
+    outbox are kept."""
+    from datetime import timedelta
+
+    from store import Store
+
+    with Store.open(db_url) as store:
+        latest = store.last_run()
+        if latest is None:
+            typer.echo("no runs stored: nothing to prune")
+            return
+        before = latest.run_date - timedelta(days=keep_days)
+        removed = store.prune_scores(before)
+        typer.echo(f"deleted {removed} score row(s) of runs before {before}")

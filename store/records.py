@@ -213,6 +213,18 @@ class Store:
                 f"store: run {day} was not saved (nothing written): {_first_line(exc)}"
             ) from exc
 
+    def prune_scores(self, before: date) -> int:
+        """Delete the per-lead score rows of runs before `before`; return how many.
+
+        Scores are nearly all of the store's growth (every open lead, every day, with its
+        reasons and activity); runs, hand-offs, flags and the outbox are small and kept, so the
+        hand-off ledger and month-to-date figures stay whole. SQLite reuses the freed pages for
+        later runs (the file stops growing; VACUUM shrinks it).
+        """
+        table = schema.scores
+        with self._engine.begin() as conn:
+            return conn.execute(table.delete().where(table.c.run_date < before)).rowcount
+
     # ----------------------------------------------------------------- reading runs
     def last_run(self, before: date | None = None) -> RunRecord | None:
         """The latest stored run, or the latest strictly before `before`."""

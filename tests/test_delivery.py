@@ -81,13 +81,32 @@ def test_verify_signature_refuses_tampering_replays_and_wrong_secrets() -> None:
     assert verify_signature(SECRET, body, ts, f"sha256=00ff, {sig}", now=1_000_010)
 
 
+def test_backoff_doubles_up_to_its_cap_and_retry_after_is_read_in_both_forms() -> None:
+    from delivery.sender import _backoff, _retry_after
+
+    assert [_backoff(n, 1, 30) for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
+    assert _retry_after({"retry-after": "120"}) == 120
+    in_a_minute = datetime.now(UTC) + timedelta(seconds=60)
+    when = in_a_minute.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    assert 55 <= _retry_after({"retry-after": when}) <= 61  # type: ignore[operator]
+    assert _retry_after({"retry-after": "soon"}) is None
+    assert _retry_after({}) is None
+
+
 # ----------------------------------------------------------------------------- delivery
 def test_receiver_refusing_twice_gets_every_handoff_exactly_once_signed(store_url: str) -> None:
     with Store.open(store_url) as store, WebhookReceiver(SECRET, refuse_first=2) as hook:
         keys = queue_handoff(store)
-        report = deliver_pending(store, hook.url, SECRET, NOW, policy=FAST)
+        waits: list[float] = []
+
+        def sleep(seconds: float) -> None:  # the real wait, recorded
+            waits.append(seconds)
+            time.sleep(seconds)
+
+        report = deliver_pending(store, hook.url, SECRET, NOW, policy=FAST, sleep=sleep)
 
         assert (report.delivered, report.pending, report.failed_permanent) == (3, 0, 0)
+        assert waits == [0.02, 0.04]  # base x 2^(n-1) between tries
         assert report.attempts == 5  # 503, 503, then three acceptances
         assert hook.processed_keys() == sorted(keys)
         assert all(r.signature_ok for r in hook.requests)

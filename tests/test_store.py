@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -404,3 +405,36 @@ def test_an_unreachable_database_is_a_clear_config_error() -> None:
         port = sock.getsockname()[1]
     with pytest.raises(ConfigError, match=r"cannot open the store at .*127\.0\.0\.1"):
         Store.open(f"postgresql://postgres:secret@127.0.0.1:{port}/x")
+
+
+def test_pruning_drops_old_scores_but_keeps_the_handoff_ledger(store_url: str) -> None:
+    with Store.open(store_url) as store:
+        save_day(store, DAY1, ["L1", "L2"])
+        save_day(store, DAY2, ["L1", "L2", "L3"], mql="L3")
+        assert store.prune_scores(before=DAY2) == 2
+        assert store.scores(DAY1).empty and len(store.scores(DAY2)) == 3
+        assert list(store.handed_over()["lead_id"]) == ["L2", "L3"]
+        assert [r for r in store.runs()["run_date"]] == [DAY1, DAY2]
+
+
+def test_db_commands_migrate_show_and_prune(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    url = f"sqlite:///{tmp_path / 'team.db'}"
+    runner = CliRunner()
+    done = runner.invoke(app, ["db", "upgrade", "--db-url", url])
+    assert done.exit_code == 0 and f"at revision {HEAD} (head)" in done.output
+    with Store.open(url) as store:
+        save_day(store, DAY1, ["L1", "L2"])
+        save_day(store, DAY2, ["L1", "L2"])
+    done = runner.invoke(app, ["db", "status", "--db-url", url])
+    assert done.exit_code == 0, done.output
+    assert "runs: 2, 2026-10-20 .. 2026-10-21" in done.output and "2 pending" in done.output
+    done = runner.invoke(app, ["db", "prune", "--keep-days", "1", "--db-url", url])
+    assert done.exit_code == 0 and "deleted 0 score row(s)" in done.output
+    done = runner.invoke(app, ["db", "prune", "--keep-days", "0", "--db-url", url])
+    assert done.exit_code == 2  # at least one day
+    bad = runner.invoke(app, ["db", "status", "--db-url", "leadscore.db"])
+    assert bad.exit_code == 2 and "not a database URL" in bad.output
