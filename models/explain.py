@@ -240,8 +240,9 @@ def reasons(
         return Reason(feature_names[i], vals[i], float(row[i]), text)
 
     order = np.argsort(-np.abs(row), kind="stable")
-    pos = [make(i) for i in order if row[i] > 0][:k]
-    neg = [make(i) for i in order if row[i] < 0][:k]
+    # Words only for the k shown each way: describing every feature cost as much as SHAP itself.
+    pos = [make(i) for i in order[row[order] > 0][:k]]
+    neg = [make(i) for i in order[row[order] < 0][:k]]
     return {"for": pos, "against": neg}
 
 

@@ -66,9 +66,28 @@ class Settings(BaseSettings):
     batch_threads: int = Field(
         1, ge=0, description="LightGBM threads per batch (0: all cores); one suits 1 worker/core."
     )
+    compiled_trees: bool = Field(
+        True, description="Score batches with the trees compiled by lleaves when installed."
+    )
+    compiled_trees_dir: Path | None = Field(
+        None,
+        description="Cache of compiled trees (default: beside a model file, else "
+        "~/.cache/leadscore/compiled-trees).",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
+    # uvicorn's own bounds on clients (README "Slow clients and connection limits").
+    limit_concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="Most connections (and tasks) per worker at once; past it uvicorn answers "
+        "503 at once. Unset: no limit (put one, or a proxy's, in front of a public service).",
+    )
+    timeout_keep_alive_s: int = Field(
+        30, ge=1, description="An idle keep-alive connection is closed after this many seconds."
+    )
+    backlog: int = Field(2048, ge=1, description="Connections the kernel queues before accept.")
     log_level: str = "info"
     # The dashboard (serve/dashboard/): browser sessions and where its pages read from.
     session_secret: SecretStr = Field(

@@ -2,8 +2,9 @@
 
 Requests read `app.state.serving` once and use that object to the end, so a reload that swaps
 the reference mid-flight can never mix the old model with the new agreement or feature params.
-A reload builds the new object off the event loop, probes it with a real score, and only then
-swaps; on any failure the old object stays and the reason is returned.
+A reload builds the new object off the event loop, probes it with a real score, warms it (see
+serve/warmup.py: ready means warm) and only then swaps; on any failure the old object stays and
+the reason is returned.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from serve.errors import NotReady
 from serve.scorer import Scorer, ScoringContext, load_context
 from serve.settings import Settings
+from serve.warmup import settle_heap, warm
 
 log = logging.getLogger("leadscore.serve")
 
@@ -54,10 +57,27 @@ def build_serving(settings: Settings, context: ScoringContext | None = None) -> 
     loaded = load_lead_model(settings.model_uri)
     context = context or load_context(settings, loaded.model)
     scorer = Scorer(
-        loaded, context, top_reasons=settings.top_reasons, batch_threads=settings.batch_threads
+        loaded,
+        context,
+        top_reasons=settings.top_reasons,
+        batch_threads=settings.batch_threads,
+        compiled=compiled_trees_for(settings, loaded),
     )
     scorer.probe()
+    # Ready means warm: pay the first calls' costs now, not on the first users (serve/warmup.py).
+    warm(scorer, settings.max_batch, settings.max_events_per_lead)
     return Serving(scorer=scorer, loaded_at=datetime.now(UTC))
+
+
+def compiled_trees_for(settings: Settings, loaded: Any) -> Any:
+    """The model's trees compiled for batches (cached per model version), or None: booster."""
+    booster = getattr(loaded.model, "booster", None)
+    if not settings.compiled_trees or booster is None:
+        return None
+    from serve.compiled_trees import cache_dir_for, compile_trees
+
+    cache = cache_dir_for(settings.model_uri, settings.compiled_trees_dir)
+    return compile_trees(booster, len(loaded.model.feature_names), cache)
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -69,8 +89,10 @@ def describe_failure(exc: BaseException) -> str:
 async def load_initial(state: ServiceState) -> None:
     """Lifespan: load the model in a thread; failing leaves the service alive but not ready."""
     try:
-        state.serving = await run_in_threadpool(build_serving, state.settings)
-        scorer = state.serving.scorer
+        serving = await run_in_threadpool(build_serving, state.settings)
+        settle_heap()  # before /readyz says 200: no full collection of the loaded heap later
+        state.serving = serving
+        scorer = serving.scorer
         log.info(
             "model loaded: %s version %s", scorer.model_ref["name"], scorer.model_ref["version"]
         )
@@ -96,6 +118,7 @@ async def reload(state: ServiceState) -> tuple[bool, Serving | None, Serving | N
                 reason = state.not_ready_reason
             log.warning("%s", reason)
             return False, previous, previous, reason
+        settle_heap()  # only what the new model added since the last freeze is scanned
         state.serving = new  # one reference assignment: requests see old or new, never a mix
         log.info(
             "model reloaded: %s version %s",

@@ -1,0 +1,153 @@
+"""The fast paths give the answers of the slow ones: compiled trees, single-row SHAP, warm-up.
+
+Speed itself is measured by benchmarks/serve_bench.py, never asserted here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from features.persona import load_personas
+from foundation.params import FeatureParams
+from models.explain import describe
+from models.registry import load_lead_model
+from serve.compiled_trees import compile_trees
+from serve.scorer import Scorer, build_context
+from serve.state import build_serving
+from sla.agreement import load_agreement
+from tests.serve_fixtures import ROOT, feature_rows, settings_for, train_small_model
+
+pytest.importorskip("lleaves", reason="the `compiled` extra is not installed")
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_small_model(tmp_path_factory.mktemp("speed") / "model.joblib", n_leads=800)
+
+
+@pytest.fixture(scope="module")
+def scorer(model_path: Path) -> Scorer:
+    context = build_context(
+        FeatureParams(),
+        load_personas(ROOT / "personas.yaml"),
+        load_agreement(ROOT / "sla.yaml"),
+        threshold_override=30.0,
+    )
+    loaded = load_lead_model(str(model_path))
+    compiled = compile_trees(
+        loaded.model.booster, len(loaded.model.feature_names), model_path.parent / "trees"
+    )
+    return Scorer(loaded, context, compiled=compiled)
+
+
+def hard_rows(scorer: Scorer, n: int = 3000, seed: int = 3) -> np.ndarray:
+    """Encoded rows with NaNs, unseen and negative category codes, values off every threshold."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(0, 30, size=(n, len(scorer.feature_names)))
+    X[rng.uniform(size=X.shape) < 0.25] = np.nan
+    for j, name in enumerate(scorer.feature_names):
+        if name in scorer.categorical:
+            k = len(scorer.model.categories[name])
+            X[:, j] = rng.integers(-2, k + 3, size=n).astype(float)
+            X[rng.uniform(size=n) < 0.2, j] = np.nan
+    return X
+
+
+def test_compiled_trees_score_within_1e_12_of_booster_predict(scorer: Scorer) -> None:
+    assert scorer._compiled is not None
+    X = np.vstack([hard_rows(scorer), *(scorer.encode_row(r) for r in feature_rows(200))])
+    expected = scorer.model.booster.predict(X, raw_score=True, num_threads=1)
+    np.testing.assert_allclose(scorer._compiled.raw_score(X), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        scorer.predict(X), scorer.model.predict_proba(X, num_threads=1), rtol=0, atol=1e-12
+    )
+
+
+def test_compiled_trees_are_cached_per_model_and_loaded_again(
+    scorer: Scorer, model_path: Path
+) -> None:
+    cached = list((model_path.parent / "trees").glob("*.o"))
+    assert len(cached) == 1
+    again = compile_trees(
+        scorer.model.booster, len(scorer.feature_names), model_path.parent / "trees"
+    )
+    assert again is not None
+    X = hard_rows(scorer, 500, seed=9)
+    np.testing.assert_array_equal(again.raw_score(X), scorer._compiled.raw_score(X))
+    assert list((model_path.parent / "trees").glob("*.o")) == cached
+
+
+def test_without_the_compiler_batches_fall_back_to_the_booster(
+    model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "lleaves", None)  # `import lleaves` now fails
+    loaded = load_lead_model(str(model_path))
+    assert compile_trees(loaded.model.booster, len(loaded.model.feature_names), tmp_path) is None
+    serving = build_serving(settings_for(model_path, compiled_trees_dir=tmp_path))
+    assert serving.scorer._compiled is None
+    rows = feature_rows(50)
+    X = np.vstack([serving.scorer.encode_row(r) for r in rows])
+    np.testing.assert_array_equal(
+        serving.scorer.predict(X), loaded.model.predict_proba(X, num_threads=1)
+    )
+
+
+def reasons_as_before(scorer: Scorer, x: np.ndarray, row: dict) -> dict[str, list]:
+    """The reasons as computed before the fast path: `Booster.predict(pred_contrib=True)` and
+    every feature described, then the top k kept (models/explain.py as it was)."""
+    contrib = scorer.model.contributions(x, num_threads=1)[0][: len(scorer.feature_names)]
+    seen = [
+        scorer._category_key(row.get(n)) if n in scorer.categorical else float(x[0, j])
+        for j, n in enumerate(scorer.feature_names)
+    ]
+
+    def make(i: int) -> dict:
+        value = seen[i]
+        value = None if isinstance(value, float) and not np.isfinite(value) else value
+        return {
+            "feature": scorer.feature_names[i],
+            "text": describe(scorer.feature_names[i], seen[i]),
+            "value": value,
+            "contribution": float(contrib[i]),
+        }
+
+    order = np.argsort(-np.abs(contrib), kind="stable")
+    k = scorer.top_reasons
+    return {
+        "reasons_for": [make(i) for i in order if contrib[i] > 0][:k],
+        "reasons_against": [make(i) for i in order if contrib[i] < 0][:k],
+    }
+
+
+def test_single_lead_reasons_are_the_reasons_of_before(scorer: Scorer) -> None:
+    assert scorer._single_contrib is not None
+    rows = feature_rows(300, seed=11)
+    for row in rows:
+        x = scorer.encode_row(row)
+        assert scorer.reasons(x, [row]) == [reasons_as_before(scorer, x, row)]
+
+
+def test_single_row_contributions_equal_pred_contrib(scorer: Scorer) -> None:
+    X = hard_rows(scorer, 300, seed=5)
+    expected = scorer.model.contributions(X, num_threads=1)
+    got = np.vstack([scorer._single_contrib.contributions_of(x) for x in X])
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_a_reload_serves_a_warmed_scorer_with_the_heap_frozen(model_path: Path) -> None:
+    import gc
+
+    serving = build_serving(settings_for(model_path))
+    rows = feature_rows(5)
+    X = np.vstack([serving.scorer.encode_row(r) for r in rows])
+    np.testing.assert_allclose(
+        serving.scorer.predict(X), serving.scorer.model.predict_proba(X), rtol=0, atol=1e-12
+    )
+    from serve.warmup import settle_heap
+
+    settle_heap()
+    assert gc.get_freeze_count() > 0
