@@ -3,6 +3,7 @@ without an alembic.ini in the working folder."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic.config import Config
@@ -20,6 +21,7 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str:
     """The newest revision this version of leadscore knows."""
     from alembic.script import ScriptDirectory

@@ -431,10 +431,16 @@ _HISTORY_COLUMNS = ("run_date", "probability", "score", "tier", "decision")
 def migrate(engine: Engine) -> None:
     """Bring the database to this version's head revision (no-op when already there)."""
     from alembic import command
+    from alembic.migration import MigrationContext
     from alembic.util.exc import CommandError
 
-    from store.migrations_config import alembic_config
+    from store.migrations_config import alembic_config, head_revision
 
+    # Already at head (every open but the first after an upgrade): a plain read, no write lock,
+    # so the dashboard opening the store never waits for the daily job's write.
+    with engine.connect() as conn:
+        if MigrationContext.configure(conn).get_current_revision() == head_revision():
+            return
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":

@@ -383,6 +383,26 @@ def test_two_processes_opening_a_new_store_at_once_both_succeed(store_url: str) 
     assert errors == []
 
 
+def test_opening_and_reading_never_wait_for_a_running_write(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'leadscore.db'}"
+    with Store.open(url) as store:
+        save_day(store, DAY1, ["L1", "L2"])
+    writer = sqlite3.connect(tmp_path / "leadscore.db")
+    writer.execute("BEGIN IMMEDIATE")  # the daily job, mid-save
+    writer.execute("DELETE FROM scores")
+    try:
+        read: list[int] = []
+        reader = threading.Thread(target=lambda: read.append(len(Store.open(url).scores(DAY1))))
+        reader.start()
+        reader.join(10)  # the busy timeout is 30 s: a reader that waited would still be here
+        assert read == [2]  # the last committed state
+    finally:
+        writer.rollback()
+        writer.close()
+
+
 # ----------------------------------------------------------------------------- URLs
 def test_urls_default_to_a_sqlite_file_and_map_plain_postgresql_to_psycopg(
     monkeypatch: pytest.MonkeyPatch,
