@@ -37,6 +37,7 @@ def serve_command(
     API keys from LEADSCORE_API_KEYS or LEADSCORE_API_KEYS_FILE."""
     import uvicorn
 
+    from serve.errors import log_config
     from serve.settings import Settings
 
     if model is not None:
@@ -60,9 +61,12 @@ def serve_command(
         port=port if port is not None else settings.port,
         workers=workers or settings.workers,
         log_level=log_level or settings.log_level,
+        log_config=log_config(log_level or settings.log_level),  # the service's lines too
         access_log=access_log,
         limit_max_requests=None,
-        timeout_keep_alive=30,
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive=settings.timeout_keep_alive_s,
+        backlog=settings.backlog,
     )
 
 
