@@ -59,12 +59,15 @@ def band_outcomes(
     if not len(runs):
         return pd.DataFrame()
     dates = pd.to_datetime(pd.Series(runs["run_date"]))
+    finished = dict(zip(dates, runs["finished_at"], strict=True))
     firsts = dates.groupby(dates.dt.strftime("%Y-%m")).min()
     horizon = pd.Timedelta(days=sources.params().features.horizon_days)
     sql_at = first_sql_at(stages)
     parts = []
     for run_day in firsts:
-        scored = sources.scores(run_day.date())
+        scored = sources.score_columns(
+            run_day.date(), finished[run_day], ("lead_id", "tier", "probability")
+        )
         if not len(scored):
             continue
         as_of = pd.Timestamp(run_day, tz="UTC") + pd.Timedelta(days=1)
@@ -113,7 +116,13 @@ def build(sources: Sources) -> Page:
         page.problems.append(str(history))
     else:
         leads, stages, persona = history
-        cells = funnel(leads, stages, persona, months)
+        # Derived tables change only with the history (or the store's runs): kept until then.
+        cells = sources.by_file(
+            ("funnel",),
+            sources.history_files(),
+            lambda: funnel(leads, stages, persona, months),
+            version=tuple(months),
+        )
         for by, title in (("channel", "channel"), ("persona", "persona")):
             grouped = cells.groupby(by, as_index=False)[["leads", *STAGES]].sum()
             grouped = grouped.assign(
@@ -154,7 +163,18 @@ def build(sources: Sources) -> Page:
             )
         end = pd.Timestamp(report.get("data_end")) if report.get("data_end") else stages["ts"].max()
         try:
-            bands = band_outcomes(sources, end, stages)
+            runs = sources.runs()
+            stamp = (
+                str(end),
+                *runs["run_date"].astype(str),
+                *runs["finished_at"].astype(str),
+            )
+            bands = sources.by_file(
+                ("bands",),
+                sources.history_files(),
+                lambda: band_outcomes(sources, end, stages),
+                version=stamp,
+            )
         except Exception as exc:  # the store is optional for the rest of this page
             bands = pd.DataFrame()
             page.problems.append(f"Store not readable for the score check: {exc}")

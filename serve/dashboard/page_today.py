@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from foundation.errors import LeadscoreError
 from serve.dashboard import charts
 from serve.dashboard.panels import Page, Panel, col, count, eur, number, percent, records, table
 from serve.dashboard.sources import Sources
@@ -95,11 +96,18 @@ def verdicts(recap: dict[str, Any], n_overdue: int) -> dict[str, dict[str, str]]
 
 def build(sources: Sources, run_date: date | None = None) -> Page:
     page = Page("Today")
-    run = sources.latest_run() if run_date is None else sources.store().run(run_date)
-    runs = sources.runs()
+    try:
+        run = sources.latest_run() if run_date is None else sources.store().run(run_date)
+        runs = sources.runs()
+    except LeadscoreError as exc:  # e.g. LEADSCORE_DB_URL unreachable: say so, keep the page
+        page.problems.append(f"The store cannot be read: {exc}")
+        return page
     page.facts["run_dates"] = (
         [str(d) for d in sorted(runs["run_date"], reverse=True)[:14]] if len(runs) else []
     )
+    if run is None and run_date is not None:
+        page.problems.append(f"The store holds no daily run of {run_date}.")
+        return page
     if run is None:
         page.problems.append(
             "The store holds no daily run yet: schedule `leadscore daily` (it scores the open "

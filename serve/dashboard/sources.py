@@ -38,10 +38,35 @@ class Sources:
     def __init__(self, settings: Settings, cache: TTLCache) -> None:
         self.settings = settings
         self.cache = cache
+        self._runs_cache: dict[tuple[Any, ...], pd.DataFrame] = {}
+        self._files: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
+
+    def by_file(
+        self, name: tuple[Any, ...], paths: list[Path], read: Any, version: tuple[Any, ...] = ()
+    ) -> Any:
+        """`read()` again only when one of `paths` changed (size or modification time): files
+        are always fresh, whatever the TTL, and an unchanged 100k-lead history is read once.
+        `version` adds what else the value depends on (e.g. the store's runs); one entry per
+        name, replaced when anything changed."""
+        stamp: list[Any] = [version]
+        for path in paths:
+            try:
+                st = path.stat()
+                stamp.append((str(path), st.st_mtime_ns, st.st_size))
+            except OSError:
+                stamp.append((str(path), None, None))
+        key = (*name, *(str(p) for p in paths))
+        hit = self._files.get(key)
+        if hit is not None and hit[0] == tuple(stamp):
+            return hit[1]
+        value = read()
+        self._files[key] = (tuple(stamp), value)
+        return value
 
     # ---- files ---------------------------------------------------------------------------
     def params(self) -> Params:
-        return self.cache.get("params", lambda: load_params(Path(self.settings.params_path)))
+        path = Path(self.settings.params_path)
+        return self.by_file(("params",), [path], lambda: load_params(path))
 
     @property
     def artifacts(self) -> Path:
@@ -49,29 +74,32 @@ class Sources:
 
     def json(self, relative: str) -> dict[str, Any] | Missing:
         path = self.artifacts / relative
-        return self.cache.get(("json", str(path)), lambda: _read_json(path))
+        return self.by_file(("json",), [path], lambda: _read_json(path))
 
     def csv(self, relative: str) -> pd.DataFrame | Missing:
         path = self.artifacts / relative
-        return self.cache.get(("csv", str(path)), lambda: _read_csv(path))
+        return self.by_file(("csv",), [path], lambda: _read_csv(path))
 
     def agreement(self) -> Any:
         from sla.agreement import load_agreement
 
-        return self.cache.get("agreement", lambda: load_agreement(Path(self.settings.sla_path)))
+        path = Path(self.settings.sla_path)
+        return self.by_file(("agreement",), [path], lambda: load_agreement(path))
 
     def personas(self) -> Any:
         from features.persona import load_personas
 
-        def read() -> Any:
-            interim = Path(self.params().paths.interim) / "personas.yaml"
-            return load_personas(interim if interim.exists() else Path(self.settings.personas_path))
-
-        return self.cache.get("personas", read)
+        interim = Path(self.params().paths.interim) / "personas.yaml"
+        path = interim if interim.exists() else Path(self.settings.personas_path)
+        return self.by_file(("personas",), [path], lambda: load_personas(path))
 
     def history(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series] | Missing:
         """Validated leads and stages plus each lead's persona (the SLA report's own labels)."""
-        return self.cache.get("history", self._history)
+        return self.by_file(("history",), self.history_files(), self._history)
+
+    def history_files(self) -> list[Path]:
+        interim = Path(self.params().paths.interim)
+        return sorted(interim.glob("leads*")) + sorted(interim.glob("stages*"))
 
     def _history(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series] | Missing:
         from features.persona import company_size, firmographics, persona_fit
@@ -125,6 +153,31 @@ class Sources:
 
     def scores(self, run_date: Any) -> pd.DataFrame:
         return self.cache.get(("scores", str(run_date)), lambda: self.store().scores(run_date))
+
+    def score_columns(self, run_date: Any, finished_at: Any, columns: tuple[str, ...]) -> Any:
+        """Only `columns` of a run's scores: the Closed-loop page needs three of fourteen, and
+        decoding every row's reasons and activity JSON takes seconds at 100k leads.
+
+        A read-only query against the store's published schema (store.schema); a stored run
+        only changes when its date is re-run, which changes `finished_at`, so the result is
+        kept for the process's life under that key (bounded: one entry per run looked at)."""
+        key = (str(run_date), str(finished_at), columns)
+        if key not in self._runs_cache:
+            import sqlalchemy as sa
+
+            from store import schema
+
+            self.store()  # opened (and migrated) once, before a second engine reads
+            if not hasattr(self, "_reader"):
+                from store import resolve_url
+
+                self._reader = sa.create_engine(resolve_url(None))
+            table = schema.scores
+            query = sa.select(*(table.c[c] for c in columns)).where(table.c.run_date == run_date)
+            with self._reader.connect() as conn:
+                rows = conn.execute(query).all()
+            self._runs_cache[key] = pd.DataFrame(rows, columns=list(columns))
+        return self._runs_cache[key]
 
     # ---- the registry --------------------------------------------------------------------
     def registry(self) -> dict[str, Any] | Missing:
