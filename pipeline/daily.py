@@ -402,8 +402,10 @@ def _join_scores(
 ) -> pd.DataFrame:
     """Add today's score columns (None for a lead no longer open) in the file's column order."""
     frame = frame.copy()
+    ids = frame["lead_id"].astype(str).tolist()
     for c in columns:
-        frame[c] = [by_lead[c].get(i) if i in by_lead.index else None for i in frame["lead_id"]]
+        known = dict(zip(by_lead.index, by_lead[c].tolist(), strict=True))
+        frame[c] = pd.Series([known.get(i) for i in ids], index=frame.index, dtype=object)
     return frame.reindex(columns=list(order))
 
 
