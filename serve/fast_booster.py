@@ -20,17 +20,13 @@ from typing import Any
 import numpy as np
 
 C_API_PREDICT_RAW_SCORE = 1
-C_API_PREDICT_CONTRIB = 3
 C_API_DTYPE_FLOAT64 = 1
 
 
 class SingleRowPredictor:
-    """Raw score (log-odds) of one float64 row, in training column order; or, made with
-    `contributions=True`, its SHAP contributions (n_features + 1 values, bias last) by
-    `contributions_of`. For contributions the saving is larger than for a score: each
-    `Booster.predict(pred_contrib=True)` call also rebuilds per-tree SHAP set-up (max depths)."""
+    """Raw score (log-odds) of one float64 row, in training column order."""
 
-    def __init__(self, booster: Any, n_features: int, contributions: bool = False) -> None:
+    def __init__(self, booster: Any, n_features: int) -> None:
         from lightgbm.basic import _LIB, _safe_call
 
         self._lib = _LIB
@@ -39,7 +35,7 @@ class SingleRowPredictor:
         _safe_call(
             _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
                 booster._handle,
-                ctypes.c_int(C_API_PREDICT_CONTRIB if contributions else C_API_PREDICT_RAW_SCORE),
+                ctypes.c_int(C_API_PREDICT_RAW_SCORE),
                 ctypes.c_int(0),  # start iteration
                 ctypes.c_int(-1),  # all iterations (the saved model is cut at the best one)
                 ctypes.c_int(C_API_DTYPE_FLOAT64),
@@ -49,7 +45,7 @@ class SingleRowPredictor:
             )
         )
         self.n_features = n_features
-        self._out = np.zeros(n_features + 1 if contributions else 1, dtype=np.float64)
+        self._out = np.zeros(1, dtype=np.float64)
         self._out_ptr = self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
         self._out_len = ctypes.c_int64()
         self._predict = _LIB.LGBM_BoosterPredictForMatSingleRowFast
@@ -70,22 +66,6 @@ class SingleRowPredictor:
                 raise RuntimeError("LightGBM single-row prediction failed")
             return float(self._out[0])
 
-    def contributions_of(self, row: np.ndarray) -> np.ndarray:
-        """SHAP contributions of one row, shape (1, n_features + 1), as `pred_contrib=True`."""
-        row = np.ascontiguousarray(row, dtype=np.float64).reshape(-1)
-        if row.shape[0] != self.n_features:
-            raise ValueError(f"row has {row.shape[0]} values, the model {self.n_features}")
-        with self._lock:
-            code = self._predict(
-                self._config,
-                row.ctypes.data_as(ctypes.c_void_p),
-                ctypes.byref(self._out_len),
-                self._out_ptr,
-            )
-            if code != 0 or self._out_len.value != len(self._out):
-                raise RuntimeError("LightGBM single-row contributions failed")
-            return self._out.copy().reshape(1, -1)
-
     def __del__(self) -> None:
         config, lib = getattr(self, "_config", None), getattr(self, "_lib", None)
         if config is not None and config.value and lib is not None:
@@ -93,16 +73,11 @@ class SingleRowPredictor:
             self._config = ctypes.c_void_p()
 
 
-def single_row_predictor(
-    booster: Any, n_features: int, contributions: bool = False
-) -> SingleRowPredictor | None:
+def single_row_predictor(booster: Any, n_features: int) -> SingleRowPredictor | None:
     """The fast predictor, or None where this LightGBM build cannot make one."""
     try:
-        predictor = SingleRowPredictor(booster, n_features, contributions)
-        if contributions:
-            predictor.contributions_of(np.zeros(n_features))
-        else:
-            predictor.raw_score(np.zeros(n_features))
+        predictor = SingleRowPredictor(booster, n_features)
+        predictor.raw_score(np.zeros(n_features))
     except Exception:
         return None
     return predictor

@@ -245,15 +245,13 @@ class Scorer:
         self.bounds = FeatureBounds.of(self.model)
         self.rule_fields = decision_fields(context.rules)
         self.lead_features = self._lead_feature_builder()
-        self._single_row = self._single_contrib = None
+        self._single_row = None
         # Batches: the trees compiled to machine code (serve/compiled_trees.py), else the booster.
         self._compiled = compiled
         if hasattr(self.model, "booster") and hasattr(self.model, "calibrator"):
             from serve.fast_booster import single_row_predictor
 
-            n = len(self.feature_names)
-            self._single_row = single_row_predictor(self.model.booster, n)
-            self._single_contrib = single_row_predictor(self.model.booster, n, contributions=True)
+            self._single_row = single_row_predictor(self.model.booster, len(self.feature_names))
 
     # ---- inputs -> feature values -------------------------------------------------------------
 
@@ -423,11 +421,8 @@ class Scorer:
         """
         from models.explain import reasons
 
-        if len(X) == 1 and self._single_contrib is not None:
-            contrib = self._single_contrib.contributions_of(X[0])
-        else:
-            threads = 1 if len(X) == 1 else self.batch_threads
-            contrib = self.model.contributions(X, num_threads=threads)
+        threads = 1 if len(X) == 1 else self.batch_threads
+        contrib = self.model.contributions(X, num_threads=threads)
         key = self._category_key
         out = []
         for i, row in enumerate(rows):

@@ -1,4 +1,4 @@
-"""The fast paths give the answers of the slow ones: compiled trees, single-row SHAP, warm-up.
+"""The fast paths give the answers of the slow ones: compiled trees, reasons, warm-up.
 
 Speed itself is measured by benchmarks/serve_bench.py, never asserted here.
 """
@@ -124,18 +124,10 @@ def reasons_as_before(scorer: Scorer, x: np.ndarray, row: dict) -> dict[str, lis
 
 
 def test_single_lead_reasons_are_the_reasons_of_before(scorer: Scorer) -> None:
-    assert scorer._single_contrib is not None
     rows = feature_rows(300, seed=11)
     for row in rows:
         x = scorer.encode_row(row)
         assert scorer.reasons(x, [row]) == [reasons_as_before(scorer, x, row)]
-
-
-def test_single_row_contributions_equal_pred_contrib(scorer: Scorer) -> None:
-    X = hard_rows(scorer, 300, seed=5)
-    expected = scorer.model.contributions(X, num_threads=1)
-    got = np.vstack([scorer._single_contrib.contributions_of(x) for x in X])
-    np.testing.assert_array_equal(got, expected)
 
 
 def test_a_reload_serves_a_warmed_scorer_with_the_heap_frozen(model_path: Path) -> None:
