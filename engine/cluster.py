@@ -77,7 +77,8 @@ def dask_client(engine: EngineParams) -> Iterator[Any]:
         processes=True,
         memory_limit=engine.memory_limit,
         dashboard_address=None,
-        silence_logs=logging.ERROR,
+        # A failed task's traceback comes back in the command's error (see `gather`).
+        silence_logs=logging.CRITICAL,
     )
     client = Client(cluster)
     try:

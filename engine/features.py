@@ -17,40 +17,20 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.cluster import gather
+from engine.partition import by_lead, restore_order
 from features.behaviour import as_utc_timestamp
-from features.build import LEAD_ID
 from features.persona import Personas
 from features.snapshots import SNAPSHOT, SUMMARY_COLUMNS, TrainingTable, training_table
 from foundation.chunks import clear_output, parquet_files
 from foundation.errors import DataError
 from foundation.params import EngineParams, FeatureParams
 
-BUCKET = "_bucket"
-ROW = "_row"
 TABLES: tuple[str, ...] = ("leads", "events", "stages")
-
-
-def lead_bucket(lead_id: pd.Series, n: int) -> np.ndarray:
-    """Partition of each lead id: a hash of its text, so the same lead lands in the same
-    partition whichever table (and dtype: text or categorical) it comes from."""
-    hashed = pd.util.hash_pandas_object(lead_id.astype("str"), index=False).to_numpy()
-    return (hashed % np.uint64(n)).astype(np.int64)
-
-
-def _with_bucket(frame: pd.DataFrame, n: int) -> pd.DataFrame:
-    return frame.assign(**{BUCKET: lead_bucket(frame[LEAD_ID], n)})
-
-
-def _with_row(frame: pd.DataFrame, offsets: list[int], partition_info: Any = None) -> pd.DataFrame:
-    """The row's position in its file, so each partition can restore the input order."""
-    start = offsets[partition_info["number"]] if partition_info else 0
-    return frame.assign(**{ROW: np.arange(start, start + len(frame), dtype=np.int64)})
 
 
 def partition_count(events_path: Path, engine: EngineParams, threads: int) -> int:
@@ -73,14 +53,6 @@ def data_end(client: Any, frames: dict[str, Any], params: FeatureParams) -> pd.T
     return as_utc_timestamp(max(found))
 
 
-def _restore_order(frame: pd.DataFrame) -> pd.DataFrame:
-    """Input order, and pandas' own text dtype (Dask reads text as string[pyarrow], whose
-    missing value is NA rather than NaN): the partition then looks like `read_table`'s rows."""
-    frame = frame.sort_values(ROW, kind="stable").drop(columns=[ROW, BUCKET])
-    text = {c: "str" for c, t in frame.dtypes.items() if isinstance(t, pd.StringDtype)}
-    return frame.astype(text).reset_index(drop=True)
-
-
 def partition_training_table(
     leads: pd.DataFrame,
     events: pd.DataFrame,
@@ -92,9 +64,9 @@ def partition_training_table(
     """Runs on a worker: the training table of one lead partition, written to `out`; returns
     the per-snapshot counts (rows, positives) that the summary adds up."""
     result = training_table(
-        _restore_order(leads),
-        _restore_order(events),
-        _restore_order(stages),
+        restore_order(leads),
+        restore_order(events),
+        restore_order(stages),
         personas,
         params,
     )
@@ -155,13 +127,7 @@ def training_table_partitioned(
     end = data_end(client, frames, params)
     fixed = params.model_copy(update={"data_end": end.to_pydatetime()})
 
-    partitioned = []
-    for table in TABLES:
-        frame = frames[table]
-        offsets = np.cumsum([0, *client.compute(frame.map_partitions(len), sync=True)])
-        frame = frame.map_partitions(_with_row, [int(o) for o in offsets[:-1]])
-        frame = frame.map_partitions(_with_bucket, n)
-        partitioned.append(frame.shuffle(BUCKET, npartitions=n).to_delayed())
+    partitioned = by_lead(client, [frames[t] for t in TABLES], n)
 
     clear_output(out_dir)
     out_dir = Path(out_dir).resolve()

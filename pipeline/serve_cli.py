@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from foundation.errors import LeadscoreError
+from foundation.errors import DataError, LeadscoreError
 from pipeline.cli_support import fail
+from pipeline.engine_options import EngineOption, SchedulerOption, engine_for
+
+if TYPE_CHECKING:
+    from foundation.params import EngineParams
 
 
 def serve_command(
@@ -102,9 +106,34 @@ def score_command(
         float | None, typer.Option(min=0, max=100, help="MQL score threshold override (0-100).")
     ] = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Rows scored per step.")] = 10_000,
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Score a file with the service's scorer: one row per lead with probability, score, tier,
     grades, SLA decision and rule, follow-up deadline and expected value."""
+    from foundation.params import load_params
+
+    try:
+        chosen = engine_for(load_params(params).engine, engine, scheduler)
+    except LeadscoreError as exc:
+        fail(str(exc))
+    if chosen.kind == "dask":
+        _score_on_dask(
+            input,
+            out,
+            events,
+            stages,
+            as_of,
+            model,
+            explain,
+            params,
+            personas,
+            sla,
+            threshold,
+            chunk_size,
+            chosen,
+        )
+        return
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from foundation.io import read_table, write_table
@@ -153,6 +182,62 @@ def score_command(
     )
     for note in context.notes:
         typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
+
+
+def _score_on_dask(
+    input: Path,
+    out: Path,
+    events: Path | None,
+    stages: Path | None,
+    as_of: str | None,
+    model: str | None,
+    explain: bool,
+    params: Path,
+    personas: Path,
+    sla: Path,
+    threshold: float | None,
+    chunk_size: int,
+    engine: EngineParams,
+) -> None:
+    """`leadscore score --engine dask`: the same scorer per partition (engine/score.py)."""
+    from engine.cluster import dask_client
+    from engine.score import ScoringJob, score_partitioned
+    from serve.settings import Settings
+
+    try:
+        settings = Settings()
+        job = ScoringJob(
+            model_uri=_absolute_if_file(str(model or settings.model_uri)),
+            params=params.resolve(),
+            personas=personas.resolve(),
+            sla=sla.resolve(),
+            threshold=threshold,
+            threshold_path=settings.threshold_path.resolve() if settings.threshold_path else None,
+            as_of=_as_of(as_of),
+            explain=explain,
+            chunk_size=chunk_size,
+            source=str(input),
+        )
+        for path in (input, events, stages):
+            if path is not None and not path.exists():
+                raise DataError(f"{path}: file not found")
+        with dask_client(engine) as client:
+            done = score_partitioned(client, input, events, stages, out, job, engine)
+    except LeadscoreError as exc:
+        fail(str(exc))
+    skipped = f", {done['skipped']} created after as_of skipped" if done["skipped"] else ""
+    typer.echo(
+        f"scored {done['scored']} leads ({done['kind']}){skipped} with {done['model']['name']} "
+        f"version {done['model']['version']}; {done['mql']} MQL; wrote {out} "
+        f"({done['parts']} part files, engine dask)"
+    )
+    for note in done["notes"]:
+        typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
+
+
+def _absolute_if_file(uri: str) -> str:
+    """A model given as a local path: absolute, since workers do not share this working folder."""
+    return str(Path(uri).resolve()) if "://" not in uri and Path(uri).exists() else uri
 
 
 def _as_of(text: str | None) -> datetime:
