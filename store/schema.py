@@ -71,7 +71,7 @@ class JSONText(TypeDecorator[Any]):
         return dumps(value)
 
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
-        return None if value is None else json.loads(value)
+        return None if value is None else orjson.loads(value)
 
 
 def to_utc(value: Any) -> datetime:

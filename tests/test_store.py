@@ -139,6 +139,9 @@ def test_a_saved_run_reads_back_with_decoded_json_and_utc_times(store_url: str) 
         assert scores.loc[1, "score"] == 90 and scores.loc[1, "decision"] == "mql"
         assert pd.isna(scores.loc[0, "expected_value_eur"])  # NaN stored as NULL
         assert set(scores["run_date"]) == {DAY1}
+        slim = store.scores(DAY1, columns=["lead_id", "score", "reasons"])
+        assert list(slim.columns) == ["lead_id", "score", "reasons"]
+        pd.testing.assert_frame_equal(slim, scores[["lead_id", "score", "reasons"]])
 
         handoff = store.handoff(DAY1)
         assert handoff.loc[0, "payload"] == {"lead_id": "L2", "score": 90, "reasons": ["pricing"]}
