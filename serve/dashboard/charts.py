@@ -9,12 +9,28 @@ from __future__ import annotations
 from typing import Any
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"  # an identifier, never fetched
-PALETTE = ["#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#0ea5e9", "#64748b"]
+PALETTE = [
+    "#2563eb",
+    "#f59e0b",
+    "#10b981",
+    "#ef4444",
+    "#8b5cf6",
+    "#0ea5e9",
+    "#64748b",
+    "#db2777",
+    "#84cc16",
+    "#a16207",
+]
 CONFIG: dict[str, Any] = {
     "font": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif",
     "view": {"stroke": None},
     "axis": {"labelColor": "#334155", "titleColor": "#334155", "gridColor": "#e2e8f0"},
-    "legend": {"labelColor": "#334155", "titleColor": "#334155", "orient": "bottom"},
+    "legend": {
+        "labelColor": "#334155",
+        "titleColor": "#334155",
+        "orient": "bottom",
+        "columns": 5,
+    },
     "range": {"category": PALETTE},
     "bar": {"cornerRadiusEnd": 2},
 }
@@ -92,8 +108,8 @@ def horizontal_bars(
         },
     }
     if color:
-        encoding["color"] = {"field": color, "type": "nominal", "title": None}
-        encoding["yOffset"] = {"field": color}
+        encoding["color"] = {"field": color, "type": "nominal", "title": None, "sort": None}
+        encoding["yOffset"] = {"field": color, "sort": None}
     return _spec(
         data,
         {"mark": {"type": "bar", "tooltip": True}, "encoding": encoding},
