@@ -159,14 +159,17 @@ def score_open_leads(
     scorer: Any,
     leads: pd.DataFrame,
     events: pd.DataFrame,
+    stages: pd.DataFrame,
     as_of: pd.Timestamp,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Features and scores of `leads` as of `as_of` (the one scoring call: an engine that
-    partitions the leads replaces this function). Rows of both frames align."""
+    partitions the leads replaces this function). Rows of both frames align. The stages feed
+    the funnel-state features: without them the model would score every lead as never handed
+    over, which is not the population it was trained on."""
     from serve.score_file import prepare, score_prepared
 
-    prepared = prepare(leads, scorer, events, as_of.to_pydatetime(), source="leads")
+    prepared = prepare(leads, scorer, events, as_of.to_pydatetime(), source="leads", stages=stages)
     scores = score_prepared(scorer, prepared, as_of.to_pydatetime(), progress=progress)
     return prepared.features, scores
 
@@ -263,7 +266,7 @@ def main(
                 "already SQL or disqualified): nothing to score"
             )
         features, scores = score_open_leads(
-            scorer, scope, events, t, progress=lambda n: step("score", n, len(scope))
+            scorer, scope, events, stages, t, progress=lambda n: step("score", n, len(scope))
         )
         features = features.reset_index(drop=True)
         scores = scores.reset_index(drop=True)
