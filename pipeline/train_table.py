@@ -580,24 +580,43 @@ def tune_settings(trials: int | None, minutes: float | None, searches: int) -> T
 
 @contextmanager
 def tuning_progress(tune: TuneParams, searches: int) -> Iterator[TrialCallback]:
-    """A rich progress bar on stderr, one tick per trial, showing the search and its best so far."""
+    """A rich progress bar on stderr, one tick per trial, showing the search and its best so far.
+
+    When stderr is not a terminal (cron, CI logs) rich draws no bar, so each finished search gets
+    one plain line instead: a log shows where the time went without a line per trial."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    console = Console(stderr=True)
     total = None if tune.trials >= UNBOUNDED_TRIALS else tune.trials * searches
     best: dict[str, float] = {}
+    count: dict[str, int] = {}
+
+    def finished(scope: str) -> None:
+        if not console.is_terminal:
+            stamp = datetime.now(UTC).strftime("%H:%M:%S")
+            print(
+                f"{stamp} tuning {scope}: {count[scope]} trials, "
+                f"best inner log loss {best[scope]:.4f}",
+                file=sys.stderr,
+                flush=True,
+            )
+
     with Progress(
         TextColumn("tuning {task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=False,
     ) as progress:
         task = progress.add_task("", total=total)
 
         def on_trial(scope: str, trial: Trial) -> None:
+            if best and scope not in best:
+                finished(next(reversed(best)))
             best[scope] = min(best.get(scope, float("inf")), trial.log_loss)
+            count[scope] = count.get(scope, 0) + 1
             progress.update(
                 task,
                 advance=1,
@@ -605,6 +624,8 @@ def tuning_progress(tune: TuneParams, searches: int) -> Iterator[TrialCallback]:
             )
 
         yield on_trial
+        if best:
+            finished(next(reversed(best)))
 
 
 def warn_leakage(result: dict[str, Any]) -> None:

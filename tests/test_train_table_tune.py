@@ -16,9 +16,16 @@ from typer.testing import CliRunner
 from features.table_mapping import TableMapping, load_mapping, prepare_table
 from foundation.io import read_table
 from models.metrics import log_loss
-from models.tuning import TuneParams, fit_tuned, search
+from models.tuning import Trial, TuneParams, fit_tuned, search
 from pipeline.cli import app
-from pipeline.train_table import FINAL_SCOPE, cross_validate, cv_folds, fit_model, train_table
+from pipeline.train_table import (
+    FINAL_SCOPE,
+    cross_validate,
+    cv_folds,
+    fit_model,
+    train_table,
+    tuning_progress,
+)
 from tests.test_train_table import (
     BASE_MAPPING,
     QUICK,
@@ -140,3 +147,16 @@ def test_cli_bad_tune_value_is_one_clear_line(
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "artifacts").exists()  # refused before any training
+
+
+def test_progress_in_a_log_is_one_line_per_search(capsys) -> None:
+    """Under cron or CI stderr is no terminal: no bar, but each finished search says so."""
+    with tuning_progress(TuneParams(trials=2), searches=2) as on_trial:
+        for scope in ("fold-1", FINAL_SCOPE):
+            for number, loss in enumerate((0.5, 0.4)):
+                on_trial(scope, Trial(number, {}, loss, 0.8, 10, 0.1))
+    lines = [line for line in capsys.readouterr().err.splitlines() if "trials" in line]
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        "tuning fold-1: 2 trials, best inner log loss 0.4000",
+        "tuning final: 2 trials, best inner log loss 0.4000",
+    ]
