@@ -1,8 +1,10 @@
 """Send the outbox's pending hand-offs to the webhook: at least once, never dropped.
 
-Order of events per item: POST, then record the answer in the store. A crash between the two
-leaves the item pending, so it is sent again later with the SAME Idempotency-Key: receivers must
-deduplicate on that key (README "Delivery (webhook)"). That is the price of never losing one.
+Order of events per item: claim it (its next_attempt_at moves to the end of a lease, so a second
+sender running at the same time skips it), POST, record the answer. A crash between POST and
+record leaves the item pending; once the lease ends (3 minutes with the default policy) it is
+sent again with the SAME Idempotency-Key: receivers must deduplicate on that key (README
+"Delivery (webhook)"). That is the price of never losing one.
 
 Answers:
 - 2xx: acknowledged; the item is delivered and never sent again.
@@ -44,6 +46,7 @@ class DeliveryReport:
     failed_permanent: int = 0
     retry_later: int = 0  # tried, still failing: pending with a next_attempt_at
     not_tried: int = 0  # pending, left for the next run because the receiver was down
+    skipped: int = 0  # due, but another sender running at the same time took it
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -103,13 +106,23 @@ def deliver_pending(
         headers={"User-Agent": "leadscore-webhook/1"},
     ) as client:
         for index, item in enumerate(items):
+            lease = clock() + timedelta(seconds=_lease_s(policy))
+            if not store.claim_outbox(item.key, anchor, lease):
+                report.skipped += 1  # another sender has it (or finished it) meanwhile
+                continue
             delivered_or_final = _deliver_one(
-                client, store, item, url, secret, policy, clock, sleep, report
+                client, store, item, url, secret, policy, clock, sleep, report, lease
             )
             if not delivered_or_final:
                 report.not_tried = len(items) - index - 1
                 break
     return report
+
+
+def _lease_s(policy: DeliveryParams) -> float:
+    """How long a sender holds an item: its whole in-run retry budget, plus a minute. A sender
+    that crashes holding one delays that item by at most this much."""
+    return policy.attempts_per_run * (policy.timeout_s + policy.backoff_cap_s) + 60
 
 
 def _deliver_one(
@@ -122,6 +135,7 @@ def _deliver_one(
     clock: Callable[[], datetime],
     sleep: Callable[[float], None],
     report: DeliveryReport,
+    lease: datetime,
 ) -> bool:
     """Try one item up to attempts_per_run times. False when it is still failing (transient)."""
     body = envelope(item)
@@ -141,13 +155,10 @@ def _deliver_one(
             wait = _backoff(attempt, policy.backoff_base_s, policy.backoff_cap_s)
             if outcome.retry_after_s is not None:
                 wait = min(max(wait, outcome.retry_after_s), policy.backoff_cap_s)
-            # Recorded before waiting: a crash during the wait leaves an honest attempt count.
+            # Recorded before waiting: a crash during the wait leaves an honest attempt count
+            # (and the item held until the lease ends, not offered to another sender now).
             store.mark_attempt(
-                item.key,
-                ok=False,
-                error=outcome.error,
-                now=clock(),
-                next_attempt_at=clock() + timedelta(seconds=wait),
+                item.key, ok=False, error=outcome.error, now=clock(), next_attempt_at=lease
             )
             sleep(wait)
             continue

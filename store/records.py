@@ -388,6 +388,23 @@ class Store:
             values.update(next_attempt_at=next_attempt_at)
         self._update_outbox(key, values)
 
+    def claim_outbox(self, key: str, now: datetime, until: datetime) -> bool:
+        """Take a pending item that is due at `now` for one sender until `until` (its
+        next_attempt_at moves there); False when another sender holds it or it is no longer
+        pending. One UPDATE, so two senders running at once never both send an item."""
+        table = schema.outbox
+        update = (
+            table.update()
+            .where(
+                table.c.key == key,
+                table.c.status == "pending",
+                sa.or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now),
+            )
+            .values(next_attempt_at=until)
+        )
+        with self._engine.begin() as conn:
+            return conn.execute(update).rowcount == 1
+
     def mark_acknowledged(self, key: str, now: datetime) -> None:
         """The receiver answered 2xx: delivered, never sent again."""
         self._update_outbox(

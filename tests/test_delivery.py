@@ -216,8 +216,12 @@ def test_a_crash_between_sending_and_recording_ends_in_a_deduplicated_resend(
             assert crashed.acknowledged_at is None
             assert hook.processed_keys() == [keys[0]]  # the receiver did act on it
 
+            # The dead sender's claim holds the item until its lease ends; the rest go now.
             report = deliver_pending(store, hook.url, SECRET, NOW, policy=FAST)
-            assert report.delivered == 3
+            assert (report.delivered, report.pending) == (2, 0)
+            assert crashed.next_attempt_at is not None and crashed.next_attempt_at > NOW
+            report = deliver_pending(store, hook.url, SECRET, crashed.next_attempt_at, policy=FAST)
+            assert report.delivered == 1
             assert store.outbox_counts()["delivered"] == 3
 
         resent = hook.requests_for(keys[0])
@@ -225,6 +229,29 @@ def test_a_crash_between_sending_and_recording_ends_in_a_deduplicated_resend(
         assert resent[0].headers["Idempotency-Key"] == resent[1].headers["Idempotency-Key"]
         assert hook.processed_keys() == sorted(keys)  # ... processed once (deduplicated by key)
         assert all(r.signature_ok for r in hook.requests)
+
+
+def test_two_senders_at_once_send_each_handoff_once(store_url: str) -> None:
+    import threading
+
+    with Store.open(store_url) as store, WebhookReceiver(SECRET, delay_s=0.05) as hook:
+        keys = queue_handoff(store, [f"L{i}" for i in range(12)])
+        reports = []
+        start = threading.Barrier(2)
+
+        def send() -> None:
+            with Store.open(store_url) as own:  # each sender its own connection pool
+                start.wait(30)  # both list the same 12 due items
+                reports.append(deliver_pending(own, hook.url, SECRET, NOW, policy=FAST))
+
+        senders = [threading.Thread(target=send) for _ in range(2)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(60)
+        assert sum(r.delivered for r in reports) == 12
+        assert sum(r.skipped for r in reports) >= 1  # they did overlap
+        assert len(hook.requests) == 12 and hook.processed_keys() == sorted(keys)
 
 
 # ----------------------------------------------------------------------------- the command

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,6 +34,7 @@ class WebhookReceiver:
     refuse_status: int = 503
     status_for_lead: dict[str, tuple[int, str]] = field(default_factory=dict)
     stall_first: bool = False  # process the first request, then wait for `release` to answer
+    delay_s: float = 0.0  # answer every request this much later (a slow CRM)
 
     def __post_init__(self) -> None:
         self.requests: list[Received] = []
@@ -104,6 +106,8 @@ class WebhookReceiver:
                     stall = self.stall_first and len(self.processed) == 1
             self.requests.append(Received(key, body, headers, signature_ok, status))
         self.got_request.set()
+        if self.delay_s:
+            time.sleep(self.delay_s)
         if stall:
             self.release.wait(30)
         return status, answer
