@@ -56,6 +56,33 @@ def _probabilities(lead_ids: pd.Series, run_day: date) -> np.ndarray:
     return np.clip(u**6 * 0.6, 0.001, 0.95)
 
 
+REASONS = (
+    "requested a demo 2 days ago",
+    "viewed pricing 3 times this week",
+    "attended a webinar 6 days ago",
+    "downloaded 2 case studies",
+    "came back after 3 weeks away",
+)
+ACTIVITY = (
+    "5 visits (4 return), 14 pages, 2 downloads (case_study 2); intent: 1 demo requests",
+    "3 visits (2 return), 8 pages; e-mail 4 opens, 2 clicks; intent: 3 pricing views",
+    "7 visits (6 return), 21 pages; webinars 1 attended / 1 registered; intent: 1 forms",
+    "2 visits (1 return), 5 pages, 1 downloads (whitepaper 1); intent: 2 pricing views",
+)
+
+
+def _pick(lead_id: str, options: tuple[str, ...], salt: str) -> str:
+    return options[zlib.crc32(f"{salt}:{lead_id}".encode()) % len(options)]
+
+
+def _reasons(lead_id: str, persona: str) -> list[str]:
+    return [_pick(lead_id, REASONS, "r1"), f"fits the {persona} persona"]
+
+
+def _activity(lead_id: str) -> str:
+    return _pick(lead_id, ACTIVITY, "a")
+
+
 def _recap(leads, stages, persona, agreement, targets, p_open, as_of, horizon) -> dict[str, Any]:
     try:
         from daily.recap import month_recap
@@ -130,8 +157,8 @@ def fill_store(
                             "expected_value_eur": float(r.expected_value_eur),
                             "handed_at": as_of.isoformat(),
                             "followup_deadline": deadline.isoformat(),
-                            "reasons": ["visited pricing 2 days ago", "fits enterprise_it"],
-                            "activity": {"activity": "4 visits (3 return), 9 pages"},
+                            "reasons": _reasons(r.lead_id, r.persona),
+                            "activity": {"activity": _activity(r.lead_id)},
                         }
                         for r in new.itertuples()
                     ],

@@ -210,8 +210,12 @@ def charts_drawn(page: object) -> tuple[int, int]:
 
 
 def screenshot(page: object, name: str) -> None:
+    """The whole page; for Today also the first screen, the small one the README shows."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"dashboard-{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"dashboard-{name}-full.png"), full_page=True)
+    if name == "today":
+        clip = {"x": 0, "y": 0, "width": 1360, "height": 1250}
+        page.screenshot(path=str(SCREENSHOTS / "dashboard-today.png"), full_page=True, clip=clip)
 
 
 def test_each_page_draws_its_charts_offline_with_no_console_error(

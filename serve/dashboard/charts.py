@@ -178,6 +178,8 @@ def progress(
 ) -> dict[str, Any]:
     """Progress against a target per row, as share of target: bar = so far, tick = projected
     month end with its interval as a rule, dashed line at 100 % = the agreed target."""
+    # Rows on y in each data layer; the target line has no y, so it spans the whole height.
+    y_enc = {"field": label, "type": "nominal", "title": None, "sort": None}
     transform = [
         {
             "calculate": f"datum['{target}'] > 0 ? datum['{actual}'] / datum['{target}'] : 0",
@@ -188,12 +190,13 @@ def progress(
         {
             "mark": {"type": "bar", "color": PALETTE[0], "tooltip": True, "height": 14},
             "encoding": {
+                "y": y_enc,
                 "x": {
                     "field": "share",
                     "type": "quantitative",
                     "title": "share of the monthly target",
                     "axis": {"format": ".0%"},
-                }
+                },
             },
         }
     ]
@@ -217,11 +220,15 @@ def progress(
         layer += [
             {
                 "mark": {"type": "rule", "color": PALETTE[1], "strokeWidth": 2},
-                "encoding": {"x": {"field": "lo", "type": "quantitative"}, "x2": {"field": "hi"}},
+                "encoding": {
+                    "y": y_enc,
+                    "x": {"field": "lo", "type": "quantitative"},
+                    "x2": {"field": "hi"},
+                },
             },
             {
                 "mark": {"type": "tick", "color": PALETTE[1], "thickness": 3, "tooltip": True},
-                "encoding": {"x": {"field": "proj", "type": "quantitative"}},
+                "encoding": {"y": y_enc, "x": {"field": "proj", "type": "quantitative"}},
             },
         ]
     layer.append(
@@ -234,7 +241,6 @@ def progress(
         data,
         {
             "transform": transform,
-            "encoding": {"y": {"field": label, "type": "nominal", "title": None, "sort": None}},
             "layer": layer,
         },
         height=max(80, 24 * len(data)),
