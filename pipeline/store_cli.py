@@ -25,11 +25,27 @@ DbUrlOption = Annotated[
 
 @db_app.command("upgrade")
 @user_errors
-def upgrade(db_url: DbUrlOption = None) -> None:
+def upgrade(
+    db_url: DbUrlOption = None,
+    sql: Annotated[
+        bool,
+        typer.Option(
+            "--sql", help="Print the SQL of the whole migration instead (for a DBA to apply)."
+        ),
+    ] = False,
+) -> None:
     """Create the store or migrate it to this version's schema (Alembic head)."""
     from store import Store
     from store.migrations_config import head_revision
 
+    if sql:
+        from alembic import command
+
+        from store.migrations_config import alembic_config
+        from store.urls import resolve_url
+
+        command.upgrade(alembic_config(resolve_url(db_url)), "head", sql=True)
+        return
     with Store.open(db_url) as store:
         typer.echo(f"{store.url}: at revision {head_revision()} (head)")
 

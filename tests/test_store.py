@@ -459,5 +459,8 @@ def test_db_commands_migrate_show_and_prune(tmp_path: Path) -> None:
     assert done.exit_code == 0 and "deleted 0 score row(s)" in done.output
     done = runner.invoke(app, ["db", "prune", "--keep-days", "0", "--db-url", url])
     assert done.exit_code == 2  # at least one day
+    script = runner.invoke(app, ["db", "upgrade", "--sql", "--db-url", "postgresql://h/db"])
+    assert script.exit_code == 0 and "CREATE TABLE scores" in script.output
+    assert "TIMESTAMP WITH TIME ZONE" in script.output  # PostgreSQL's dialect, nothing applied
     bad = runner.invoke(app, ["db", "status", "--db-url", "leadscore.db"])
     assert bad.exit_code == 2 and "not a database URL" in bad.output
