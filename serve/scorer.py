@@ -385,6 +385,11 @@ class Scorer:
             if name in self._codes:
                 codes = self._codes[name]
                 nan = math.nan
+                if set(map(type, col)) <= _STR_OR_NONE:
+                    # Text and nulls only (the usual column): C-level look-ups, unknown and null
+                    # -> None -> NaN. About 10x the comprehension below on 1000 cells.
+                    X[:, j] = np.array(list(map(codes.get, col)), dtype=np.float64)
+                    continue
                 # Strings are their own key: skip the call for the common case (1000s of cells).
                 X[:, j] = [
                     codes.get(v, nan)
@@ -563,10 +568,16 @@ class Scorer:
                 inputs[name] = list(raw(name))
         n_unsub = inputs["n_unsubscribe"]
         subscribed = inputs["newsletter_subscribed"]
-        inputs[UNSUBSCRIBED] = [
-            unsubscribed_of(flag, {"n_unsubscribe": u, "newsletter_subscribed": s})
-            for flag, u, s in zip(raw(UNSUBSCRIBED, _ABSENT), n_unsub, subscribed, strict=True)
-        ]
+        no_flags = rows is None and raw_columns is not None and UNSUBSCRIBED not in raw_columns
+        if no_flags and isinstance(n_unsub, np.ndarray) and isinstance(subscribed, np.ndarray):
+            # `unsubscribed_of` without an explicit flag, over whole columns (NaN compares False).
+            signed_up = (subscribed == subscribed) & (subscribed != 0)
+            inputs[UNSUBSCRIBED] = ((n_unsub > 0) & ~signed_up).tolist()
+        else:
+            inputs[UNSUBSCRIBED] = [
+                unsubscribed_of(flag, {"n_unsubscribe": u, "newsletter_subscribed": s})
+                for flag, u, s in zip(raw(UNSUBSCRIBED, _ABSENT), n_unsub, subscribed, strict=True)
+            ]
         personas = [None if p is None else str(p) for p in inputs.get("persona", [None] * n)]
         default = self.context.default_deal_value
         deals = np.array(
@@ -745,6 +756,7 @@ def qualify_arrays(
 
 
 UNSUBSCRIBED = "unsubscribed"
+_STR_OR_NONE = frozenset({str, type(None)})
 NUMERIC_RULE_FIELDS = ("fit_score", "engagement_score", "n_unsubscribe", "newsletter_subscribed")
 _ABSENT = object()
 
