@@ -594,12 +594,41 @@ def _frame_columns(
         row = int(dupes.to_numpy().argmax())
         value = "/".join(str(frame.at[row, k]) for k in unique)
         raise DataError(f"store: {what} row {row}: duplicate {'/'.join(unique)} {value}")
+    json_columns = {c.name for c in table.columns if isinstance(c.type, schema.JSONText)}
     out: Columns = {}
     for name in frame.columns:
         series = frame[name]
         # Column-wise: a row-wise to_dict of 100k rows was a third of save_run's time.
-        out[str(name)] = series.astype(object).where(series.notna(), None).tolist()
+        values = series.astype(object).where(series.notna(), None).tolist()
+        if name in json_columns:
+            values = _json_texts(
+                values, given_decoded=name in renamed.values(), what=what, name=str(name)
+            )
+        out[str(name)] = values
     out["run_date"] = [run_date] * len(frame)
+    return out
+
+
+def _json_texts(values: list[Any], given_decoded: bool, what: str, name: str) -> list[Any]:
+    """JSON text for a payload column. Under its decoded name (`reasons`) every value is encoded,
+    a plain string included (it becomes a JSON string); under its `_json` name a string must
+    already be JSON text, and one that is not is refused here, not discovered by a reader."""
+    import orjson
+
+    if given_decoded:
+        return [None if v is None else schema.dumps(v) for v in values]
+    out: list[Any] = []
+    for row, value in enumerate(values):
+        if isinstance(value, str):
+            try:
+                orjson.loads(value)
+            except orjson.JSONDecodeError as exc:
+                raise DataError(
+                    f"store: {what} row {row}: {name} is not JSON text ({exc})"
+                ) from exc
+            out.append(value)
+        else:
+            out.append(None if value is None else schema.dumps(value))
     return out
 
 

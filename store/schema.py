@@ -11,7 +11,6 @@ same bytes and a CRM export reads the same thing whichever backend a team chose.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,8 +64,7 @@ class JSONText(TypeDecorator[Any]):
         if value is None:
             return None
         if isinstance(value, str):
-            # Already-encoded JSON passes through unchanged, but must be JSON.
-            json.loads(value)
+            # Already JSON text: save_run encodes and checks what callers give before this.
             return value
         return dumps(value)
 

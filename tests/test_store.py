@@ -152,6 +152,16 @@ def test_a_saved_run_reads_back_with_decoded_json_and_utc_times(store_url: str) 
         assert list(store.runs()["run_date"]) == [DAY1]
 
 
+def test_json_columns_take_python_values_or_json_text(store_url: str) -> None:
+    with Store.open(store_url) as store:
+        scores = make_scores(["L1", "L2"]).assign(reasons=["visited pricing", ["a", "b"]])
+        scores = scores.drop(columns="activity").assign(activity_json=['{"visits":2}', None])
+        store.save_run(make_run(DAY1), scores, None, None)
+        back = store.scores(DAY1)
+        assert list(back["reasons"]) == ["visited pricing", ["a", "b"]]  # a string stays one
+        assert back.loc[0, "activity"] == {"visits": 2} and back.loc[1, "activity"] is None
+
+
 def test_timestamps_are_stored_as_utc_whatever_zone_they_come_in(store_url: str) -> None:
     paris = timezone(timedelta(hours=2))
     with Store.open(store_url) as store:
@@ -280,6 +290,10 @@ def test_bad_rows_are_refused_naming_the_column_and_row(store_url: str) -> None:
             )
         with pytest.raises(DataError, match="kind 'bounced'"):
             store.save_run(make_run(DAY1), make_scores(["L1"]), None, make_flags(["L1"], "bounced"))
+        with pytest.raises(DataError, match="row 1: reasons_json is not JSON text"):
+            texts = make_scores(["L1", "L2"]).drop(columns="reasons")
+            texts["reasons_json"] = ['["ok"]', "visited pricing"]
+            store.save_run(make_run(DAY1), texts, None, None)
         with pytest.raises(DataError, match="run_date 2026-10-21 differs"):
             store.save_run(make_run(DAY1), make_scores(["L1"]).assign(run_date=DAY2), None, None)
         assert row_counts(store_url) == dict.fromkeys(row_counts(store_url), 0)
