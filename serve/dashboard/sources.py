@@ -185,9 +185,14 @@ class Sources:
 
     def _registry(self) -> dict[str, Any] | Missing:
         from models.registry import ModelLoadError, resolve_version
+        from models.tracking import tracking_uri
 
         name = self.params().registry.model_name
         out: dict[str, Any] = {"name": name}
+        uri = tracking_uri()
+        # Reading must not create: MLflow would build a new (empty) SQLite store on first use.
+        if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+            return Missing(f"no MLflow tracking store at {uri} yet (run `dvc repro`)")
         try:
             from mlflow import MlflowClient
 
