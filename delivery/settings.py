@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from foundation.errors import ConfigError
 
@@ -17,18 +18,34 @@ class Webhook:
     url: str
     secret: str
 
-    def __repr__(self) -> str:  # never print the secret
-        return f"Webhook(url={self.url!r}, secret=***)"
+    def __repr__(self) -> str:  # never print the secret (nor a credential in the URL)
+        return f"Webhook(url={display_url(self.url)!r}, secret=***)"
 
 
-def resolve_webhook(configured_url: str | None = None, *, required: bool = False) -> Webhook | None:
-    """The webhook to deliver to: $LEADSCORE_WEBHOOK_URL, else `configured_url` (params
-    `daily.webhook_url`), with the secret from $LEADSCORE_WEBHOOK_SECRET.
+def display_url(url: str) -> str:
+    """The URL for messages and logs: scheme, host and port only. Many webhook URLs carry their
+    credential in the path or query (chat incoming hooks), or a user:password."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    rest = "/..." if (parts.path not in ("", "/") or parts.query) else ""
+    return f"{parts.scheme}://{host}{port}{rest}"
+
+
+def resolve_webhook(
+    configured_url: str | None = None,
+    *,
+    required: bool = False,
+    explicit_url: str | None = None,
+) -> Webhook | None:
+    """The webhook to deliver to: `explicit_url` (a command-line flag), else
+    $LEADSCORE_WEBHOOK_URL, else `configured_url` (params `daily.webhook_url`), with the secret
+    from $LEADSCORE_WEBHOOK_SECRET.
 
     No URL: None (delivery is optional), or a ConfigError when `required`. A URL without a
     secret is always a ConfigError: an unsigned hand-off would let anyone forge one.
     """
-    url = (os.environ.get(URL_ENV) or configured_url or "").strip()
+    url = (explicit_url or os.environ.get(URL_ENV) or configured_url or "").strip()
     if not url:
         if required:
             raise ConfigError(
@@ -37,11 +54,11 @@ def resolve_webhook(configured_url: str | None = None, *, required: bool = False
             )
         return None
     if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"webhook URL {url!r} must start with http:// or https://")
+        raise ConfigError(f"webhook URL {display_url(url)!r} must start with http:// or https://")
     secret = os.environ.get(SECRET_ENV, "")
     if not secret:
         raise ConfigError(
-            f"webhook URL {url} is set but {SECRET_ENV} is empty: set the shared signing secret "
-            "in the environment (hand-offs are never sent unsigned)"
+            f"webhook URL {display_url(url)} is set but {SECRET_ENV} is empty: set the shared "
+            "signing secret in the environment (hand-offs are never sent unsigned)"
         )
     return Webhook(url=url, secret=secret)

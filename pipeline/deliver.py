@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import typer
 
 from delivery import deliver_pending, resolve_webhook
+from delivery.settings import display_url
 from foundation.params import Params
 from store import Store
 
@@ -25,7 +26,7 @@ def main(
 ) -> int:
     """Deliver what is due; return the number of items that failed permanently (a human must
     look at the receiver), so the command can exit non-zero for a scheduler to report."""
-    webhook = resolve_webhook(url or params.daily.webhook_url, required=True)
+    webhook = resolve_webhook(params.daily.webhook_url, required=True, explicit_url=url)
     assert webhook is not None  # required=True raises instead
     now = now or datetime.now(UTC)
     with Store.open(db_url) as store:
@@ -36,9 +37,9 @@ def main(
         counts = store.outbox_counts()
         waiting = store.pending_outbox()
     due = report.delivered + report.failed_permanent + report.pending
-    typer.echo(
-        f"delivered {report.delivered} of {due} due ({report.attempts} attempt(s)) to {webhook.url}"
-    )
+    target = display_url(webhook.url)
+    tries = f"{report.attempts} attempt(s)"
+    typer.echo(f"delivered {report.delivered} of {due} due ({tries}) to {target}")
     for error in report.errors[:10]:
         typer.echo(f"  {error}")
     next_at = min((i.next_attempt_at for i in waiting if i.next_attempt_at), default=None)

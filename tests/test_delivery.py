@@ -263,9 +263,15 @@ def test_leadscore_deliver_needs_a_url_and_a_secret(monkeypatch: pytest.MonkeyPa
     done = runner.invoke(app, ["deliver", "--params", params])
     assert done.exit_code == 2
     assert "no webhook URL configured" in done.output
-    done = runner.invoke(app, ["deliver", "--params", params, "--url", "http://127.0.0.1:9/h"])
+    monkeypatch.setenv("LEADSCORE_WEBHOOK_URL", "http://env.example/hook")
+    hook_url = "https://hooks.example.com/services/T0/B0/s3cr3tpath"
+    done = runner.invoke(app, ["deliver", "--params", params, "--url", hook_url])
     assert done.exit_code == 2
-    assert "LEADSCORE_WEBHOOK_SECRET is empty" in done.output
+    # The flag wins over the environment, and a credential in the URL's path is not printed.
+    assert "https://hooks.example.com/... is set but LEADSCORE_WEBHOOK_SECRET is empty" in (
+        done.output
+    )
+    assert "s3cr3tpath" not in done.output
 
 
 def test_leadscore_deliver_resends_what_is_pending_and_prints_counts(
