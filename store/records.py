@@ -55,6 +55,12 @@ class RunRecord:
     n_overdue: int
     recap: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # A datetime or pandas Timestamp is a date too, but would not compare equal to the
+        # stored DATE: keep the day only.
+        if isinstance(self.run_date, datetime):
+            object.__setattr__(self, "run_date", self.run_date.date())
+
     def to_row(self) -> dict[str, Any]:
         row = asdict(self)
         row["recap_json"] = row.pop("recap")

@@ -130,6 +130,7 @@ def test_a_saved_run_reads_back_with_decoded_json_and_utc_times(store_url: str) 
         save_day(store, DAY1, ["L1", "L2", "L3"])
         run = store.last_run()
         assert run == make_run(DAY1)
+        assert RunRecord(**{**vars(run), "run_date": pd.Timestamp(DAY1)}).run_date == DAY1
         assert run is not None and run.started_at.tzinfo is not None
 
         scores = store.scores(DAY1)
