@@ -75,26 +75,26 @@ def _moment(as_of: pd.Timestamp, days: np.ndarray) -> list[str | None]:
     """`as_of - days`, to the second, as ISO 8601 text (None where the lead has no event).
 
     The features store ages in days (float); events are whole seconds, so rounding back to the
-    second recovers the event's time exactly."""
-    out: list[str | None] = []
-    for d in days:
-        if d != d:  # NaN: never
-            out.append(None)
-            continue
-        seconds = round(float(d) * SECONDS_PER_DAY)
-        out.append((as_of.floor("s") - pd.Timedelta(seconds=seconds)).isoformat())
-    return out
+    second recovers the event's time exactly. Vectorised: 100k leads in well under a second."""
+    days = np.asarray(days, dtype=np.float64)
+    known = ~np.isnan(days)
+    seconds = np.round(np.where(known, days, 0.0) * SECONDS_PER_DAY).astype(np.int64)
+    moments = pd.DatetimeIndex(as_of.floor("s") - pd.to_timedelta(seconds, unit="s"))
+    text = moments.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return [t if k else None for t, k in zip(text.tolist(), known.tolist(), strict=True)]
 
 
-def _newsletter(signups: float, unsubscribes: float, subscribed: float) -> str:
-    if subscribed >= 1:
-        return "subscribed"
-    if unsubscribes > 0:
-        return "unsubscribed"
-    return "signed up" if signups > 0 else "no"
+def _newsletter(features: pd.DataFrame) -> list[str]:
+    """subscribed (now) / unsubscribed (since the last signup) / signed up / no."""
+    subscribed = features["newsletter_subscribed"].to_numpy() >= 1
+    unsubscribed = features["n_unsubscribe"].to_numpy() > 0
+    signed = features["n_newsletter_signup"].to_numpy() > 0
+    return np.select(
+        [subscribed, unsubscribed, signed], ["subscribed", "unsubscribed", "signed up"], "no"
+    ).tolist()
 
 
-def _topics(frame: pd.DataFrame) -> tuple[list[dict[str, int]], np.ndarray]:
+def _topics(frame: pd.DataFrame) -> list[dict[str, int]]:
     """Downloads per topic (known topics, then `other`), most first; only topics with a count."""
     known = np.column_stack(
         [frame.get(f"n_download_{t}", pd.Series(0.0, index=frame.index)) for t in CONTENT_TOPICS]
@@ -102,11 +102,12 @@ def _topics(frame: pd.DataFrame) -> tuple[list[dict[str, int]], np.ndarray]:
     other = frame["n_content_download"].to_numpy(dtype=np.int64) - known.sum(axis=1)
     names = [*CONTENT_TOPICS, OTHER_TOPIC]
     counts = np.column_stack([known, np.maximum(other, 0)])
-    topics = []
-    for row in counts:
-        order = sorted((i for i in range(len(names)) if row[i] > 0), key=lambda i: (-row[i], i))
-        topics.append({names[i]: int(row[i]) for i in order})
-    return topics, counts
+    topics: list[dict[str, int]] = [{} for _ in range(len(counts))]
+    for row in np.flatnonzero(counts.sum(axis=1) > 0):  # only leads that downloaded anything
+        values = counts[row].tolist()
+        order = sorted((i for i, v in enumerate(values) if v > 0), key=lambda i: (-values[i], i))
+        topics[row] = {names[i]: values[i] for i in order}
+    return topics
 
 
 def activity_text(row: dict[str, Any]) -> str:
@@ -129,35 +130,44 @@ def activity_text(row: dict[str, Any]) -> str:
     ]
     shown_intent = ", ".join(f"{n} {what}" for n, what in intent if n)
     parts.append(f"intent: {shown_intent}" if shown_intent else "no intent events")
-    if isinstance(row["first_touch"], str):
+    if isinstance(row["first_touch"], str) and isinstance(row["last_touch"], str):
         parts.append(f"first touch {row['first_touch'][:10]}, last touch {row['last_touch'][:10]}")
     return "; ".join(parts)
 
 
-def activity_summary(features: pd.DataFrame, as_of: object) -> pd.DataFrame:
-    """One row per lead of `features` (a `features.build.build_features` frame as of `as_of`):
-    the ACTIVITY_COLUMNS, counts as int, `download_topics` a dict, `activity` the words."""
+def activity_dicts(
+    features: pd.DataFrame, as_of: object, with_text: bool = True
+) -> dict[str, dict[str, Any]]:
+    """lead_id -> its summary as a JSON-ready dict (ACTIVITY_COLUMNS but lead_id), for every lead
+    of `features` (a `features.build.build_features` frame as of `as_of`). `with_text=False`
+    leaves out the line of words (`activity`): a scheduled run stores the counts of every open
+    lead and writes the words only where someone reads them (`activity_text` adds them)."""
     as_of = as_utc_timestamp(as_of)
-    out = pd.DataFrame({"lead_id": features["lead_id"].astype(str).to_numpy()})
+    columns: dict[str, list[Any]] = {}
     for name, feature in COUNT_FEATURES.items():
-        out[name] = features[feature].fillna(0).to_numpy(dtype=np.int64)
-    out["return_visits"] = np.maximum(out["visits"] - 1, 0)
-    topics, _ = _topics(features)
-    out["download_topics"] = topics
-    out["newsletter"] = [
-        _newsletter(s, u, sub)
-        for s, u, sub in zip(
-            features["n_newsletter_signup"].to_numpy(),
-            features["n_unsubscribe"].to_numpy(),
-            features["newsletter_subscribed"].to_numpy(),
-            strict=True,
-        )
-    ]
-    out["first_touch"] = _moment(as_of, features["days_since_first_touch"].to_numpy())
-    out["last_touch"] = _moment(as_of, features["days_since_last_event"].to_numpy())
-    records = out.to_dict("records")
-    out["activity"] = [activity_text(r) for r in records]
-    return out[list(ACTIVITY_COLUMNS)]
+        columns[name] = features[feature].fillna(0).to_numpy(dtype=np.int64).tolist()
+    columns["return_visits"] = [max(v - 1, 0) for v in columns["visits"]]
+    columns["download_topics"] = _topics(features)
+    columns["newsletter"] = _newsletter(features)
+    columns["first_touch"] = _moment(as_of, features["days_since_first_touch"].to_numpy())
+    columns["last_touch"] = _moment(as_of, features["days_since_last_event"].to_numpy())
+    names = [c for c in ACTIVITY_COLUMNS if c not in ("lead_id", "activity")]
+    rows = zip(*(columns[c] for c in names), strict=True)
+    out = {
+        lead: dict(zip(names, values, strict=True))
+        for lead, values in zip(features["lead_id"].astype(str).tolist(), rows, strict=True)
+    }
+    if with_text:
+        for record in out.values():
+            record["activity"] = activity_text(record)
+    return out
+
+
+def activity_summary(features: pd.DataFrame, as_of: object) -> pd.DataFrame:
+    """`activity_dicts` as a table: one row per lead, the ACTIVITY_COLUMNS."""
+    records = activity_dicts(features, as_of)
+    frame = pd.DataFrame.from_dict(records, orient="index").rename_axis("lead_id").reset_index()
+    return frame.reindex(columns=list(ACTIVITY_COLUMNS))
 
 
 def activity_from_events(
@@ -172,18 +182,11 @@ def activity_from_events(
     return activity_summary(frame, as_of)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
-
 def activity_records(summary: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """lead_id -> the summary as a JSON-ready dict (the store's `activity_json`, the hand-off)."""
-    columns = [c for c in ACTIVITY_COLUMNS if c != "lead_id"]
-    out: dict[str, dict[str, Any]] = {}
-    for row in summary.to_dict("records"):
-        out[row["lead_id"]] = {c: _plain(row[c]) for c in columns}
-    return out
+    names = [c for c in ACTIVITY_COLUMNS if c != "lead_id"]
+    lists = [[None if v != v else v for v in summary[c].tolist()] for c in names]
+    return {
+        lead: dict(zip(names, values, strict=True))
+        for lead, values in zip(summary["lead_id"].tolist(), zip(*lists, strict=True), strict=True)
+    }

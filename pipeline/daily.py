@@ -212,7 +212,7 @@ def main(
 ) -> DailyResult:
     """Run the day (see the module docstring); `progress(step, advance, total)` reports each
     step as it ends, and the scoring step chunk by chunk (advance = leads just scored)."""
-    from daily.activity import activity_records, activity_summary
+    from daily.activity import activity_dicts, activity_text
     from daily.handoff import (
         OVERDUE_COLUMNS,
         RETURNING_COLUMNS,
@@ -292,13 +292,17 @@ def main(
         ):
             reasons[i] = why
         scores["reasons"] = reasons
-        activity = activity_summary(features, t)
-        records = activity_records(activity)
+        # Counts for every open lead (stored); the line of words only for the hand-off.
+        records = activity_dicts(features, t, with_text=False)
         scores["activity"] = [records[str(i)] for i in scores["lead_id"]]
         step("hand-off")
 
         new = scores.loc[new.index]
-        handoff = handoff_records(new, records, t, agreement.follow_up_hours)
+        with_words = {
+            str(i): records[str(i)] | {"activity": activity_text(records[str(i)])}
+            for i in new["lead_id"]
+        }
+        handoff = handoff_records(new, with_words, t, agreement.follow_up_hours)
 
         since = cut_off(previous.run_date) if previous is not None else t - pd.Timedelta(days=1)
         candidates = returning_candidates(handed, prev_scores, set(handoff["lead_id"]))

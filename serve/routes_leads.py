@@ -251,7 +251,20 @@ def get_lead(
         },
         "history": [{k: _clean(v) for k, v in r.items()} for r in history.to_dict("records")],
     }
+    activity = body.get("activity")
+    if isinstance(activity, dict) and activity.get("activity") is None:
+        body["activity"] = activity | {"activity": _words(activity)}
     return json_response(LeadRecord.model_validate(body).model_dump(mode="json"))
+
+
+def _words(activity: dict[str, Any]) -> str | None:
+    """The line of words a daily run stores only for its hand-off, rebuilt from the counts."""
+    from daily.activity import activity_text
+
+    try:
+        return activity_text(activity)
+    except (KeyError, TypeError):  # a record from an older or partial writer: counts only
+        return None
 
 
 @router.get(

@@ -27,7 +27,28 @@ REASONS = {
     ],
     "reasons_against": [],
 }
-ACTIVITY = {"visits": 3, "return_visits": 2, "pages": 7, "first_touch": "2026-09-01T10:00:00+00:00"}
+# A stored activity record: counts only (the daily run writes the words for its hand-off).
+ACTIVITY = {
+    "visits": 3,
+    "return_visits": 2,
+    "site_visits": 2,
+    "pages": 7,
+    "downloads": 1,
+    "download_topics": {"case_study": 1},
+    "newsletter": "no",
+    "newsletter_signups": 0,
+    "unsubscribes": 0,
+    "email_opens": 4,
+    "email_clicks": 1,
+    "webinars_registered": 0,
+    "webinars_attended": 0,
+    "pricing_views": 2,
+    "demo_requests": 1,
+    "form_submits": 0,
+    "active_days": 3,
+    "first_touch": "2026-09-01T10:00:00+00:00",
+    "last_touch": "2026-10-19T09:00:00+00:00",
+}
 
 
 def save_day(store: Store, day: date, rows: list[tuple[str, str, int]], handed: list[str]) -> None:
@@ -83,6 +104,7 @@ def test_lead_read_gives_latest_score_reasons_activity_hand_off_and_history(
     assert (lead["run_date"], lead["score"], lead["decision"]) == ("2026-10-21", 35, "mql")
     assert lead["reasons"]["reasons_for"][0]["text"] == "requested a demo"
     assert lead["activity"]["visits"] == 3 and lead["grade"] == "A2"
+    assert lead["activity"]["activity"].startswith("3 visits (2 return); 7 pages")
     assert lead["handoff"]["run_date"] == "2026-10-20"
     assert [p["score"] for p in lead["history"]] == [30, 35]
     assert client.get("/v1/leads/nobody", headers=HEADERS).status_code == 404
