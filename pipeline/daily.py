@@ -565,7 +565,7 @@ def run_in_terminal(params: Params, as_of: str | None, replay: bool) -> DailyRes
 
         result = main(params, as_of=as_of, replay=replay, progress=report)
     for line in summary_lines(result):
-        console.print(line, highlight=False, markup=False)
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     return result
 
 
