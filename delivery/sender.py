@@ -186,6 +186,8 @@ def _post(client: httpx.Client, url: str, body: bytes, secret: str, key: str) ->
         return _Outcome(ok=False, error=f"timeout: {type(exc).__name__}")
     except httpx.TransportError as exc:
         return _Outcome(ok=False, error=f"connection error: {type(exc).__name__}: {exc}")
+    except httpx.HTTPError as exc:  # e.g. an undecodable answer: retried, never a crash
+        return _Outcome(ok=False, error=f"HTTP error: {type(exc).__name__}: {exc}")
     status = response.status_code
     if 200 <= status < 300:
         return _Outcome(ok=True)
