@@ -115,7 +115,7 @@ def metric_rows(recap: dict[str, Any]) -> list[list[str]]:
                 _fmt(m["actual"], money),
                 _fmt(m["target"], money),
                 _fmt(m["pace_target"], money),
-                f"{_fmt(m['projected'], money)} ({_fmt(m['low'], money)} to "
+                f"{_fmt(float(round(m['projected'])), money)} ({_fmt(m['low'], money)} to "
                 f"{_fmt(m['high'], money)})",
             ]
         )
