@@ -392,6 +392,10 @@ def train_table(
     `tune`: search LightGBM's parameters inside every outer fold and once more on all rows for the
     final model (nested; see the module docstring). `on_trial` hears about every trial."""
     mapping = load_mapping(mapping_path)
+    if log and tune is not None:
+        # Import the tracking stack before a search that may run for many minutes, so a broken
+        # install fails now, and a package swapped on disk meanwhile cannot break the import.
+        import mlflow  # noqa: F401
     source = Path(data).name
     table = prepare_table(read_table(data), mapping, source)
     spec = table.spec
@@ -476,6 +480,8 @@ def train_table(
         "model_name": name,
         "model_path": str(model_path),
     }
+    # Written before logging too: the figures of a long tuned run survive a tracking failure.
+    write_json(result, out_dir / RESULT_FILE)
     if log:
         result["mlflow"] = log_and_register(
             model_name=name,
