@@ -110,9 +110,12 @@ def horizontal_bars(
     if color:
         encoding["color"] = {"field": color, "type": "nominal", "title": None, "sort": None}
         encoding["yOffset"] = {"field": color, "sort": None}
+    mark: dict[str, Any] = {"type": "bar", "tooltip": True}
+    if not color:
+        mark["color"] = PALETTE[0]
     return _spec(
         data,
-        {"mark": {"type": "bar", "tooltip": True}, "encoding": encoding},
+        {"mark": mark, "encoding": encoding},
         height=max(120, 22 * len({r[label] for r in data}) * (2 if color else 1)),
     )
 
