@@ -27,21 +27,25 @@ def band_edges(probability: np.ndarray, bands: int) -> np.ndarray:
 def realised_calibration(
     probability: np.ndarray, converted: np.ndarray, bands: int, level: float
 ) -> list[dict[str, Any]]:
-    """Per probability band: leads, conversions promised, its `level` interval, and realised.
+    """Per probability band: leads, conversions promised, its interval, and realised.
 
     `within` is False when the realised count falls outside the interval: the alert a manager
     needs ("the top band converts at half the promised rate"), not noise from a small band.
+    `level` holds for the whole check, not per band: with five bands at 90% each, an honest
+    model would still raise an alert four times in ten. Each band's interval is widened to
+    1 - (1 - level) / bands (Bonferroni), so a false alert anywhere stays under 1 - level.
     """
     probability = np.asarray(probability, dtype=float)
     converted = np.asarray(converted, dtype=bool)
     if probability.size == 0:
         return []
     band = np.searchsorted(band_edges(probability, bands)[1:-1], probability, side="right")
+    per_band_level = 1 - (1 - level) / len(np.unique(band))
     rows = []
     for index in np.unique(band):
         member = band == index
         p = probability[member]
-        interval = sql_forecast_interval(p, level)
+        interval = sql_forecast_interval(p, per_band_level)
         actual = int(converted[member].sum())
         rows.append(
             {
@@ -50,6 +54,7 @@ def realised_calibration(
                 "probability_to": round(float(p.max()), 4),
                 "leads": int(member.sum()),
                 "predicted": round(interval.expected, 2),
+                "level": round(per_band_level, 4),
                 "low": interval.low,
                 "high": interval.high,
                 "actual": actual,
