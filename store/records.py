@@ -181,8 +181,8 @@ class Store:
         self,
         run: RunRecord,
         scores: pd.DataFrame,
-        handoff: pd.DataFrame,
-        flags: pd.DataFrame,
+        handoff: pd.DataFrame | None,
+        flags: pd.DataFrame | None,
         outbox: Sequence[OutboxItem] = (),
     ) -> None:
         """Record one run in ONE transaction.
