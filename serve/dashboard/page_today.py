@@ -200,6 +200,7 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
                         col("leads_target", "Leads target", count),
                         col("mqls", "MQLs", count),
                         col("mqls_target", "MQL target", count),
+                        col("share", "MQLs / target", percent),
                         col("sqls", "SQLs", count),
                         col("customers", "Customers", count),
                         col("revenue_eur", "Revenue EUR", eur),
@@ -253,6 +254,13 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
     )
     returning = _expand(frames["returning"])
     if len(returning):
+        order = returning.get("status", pd.Series("", index=returning.index)) != "handed_over"
+        score = (
+            pd.to_numeric(returning.get("score"), errors="coerce") if "score" in returning else 0
+        )
+        returning = returning.assign(_order=order, _score=score).sort_values(
+            ["_order", "_score", "lead_id"], ascending=[True, False, True]
+        )
         returning = returning.assign(
             back=returning.get("back_at", pd.Series(dtype=object)).map(_when)
         )
@@ -271,7 +279,9 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
                     col("looked_at", "Looked at"),
                 ],
             ),
-            note="Handed-over or nurtured leads back on the site after a quiet spell.",
+            note="Handed-over or nurtured leads back on the site after a quiet spell "
+            "(handed-over first, then by score).",
+            wide=True,
         )
     )
     if len(overdue):
@@ -292,7 +302,8 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
                     col("score", "Score", count),
                 ],
             ),
-            note="Handed over, deadline passed, no sales touch recorded yet.",
+            note="Handed over, deadline passed, no sales touch recorded yet (oldest first).",
+            wide=True,
         )
     )
     return page
