@@ -118,3 +118,15 @@ def test_session_of_a_removed_key_or_changed_role_is_refused() -> None:
     assert SessionSigner(secret, 3600, {}).read(cookie) is None  # key removed
     assert SessionSigner(secret, 3600, {b"k1": Role.SCORER}).read(cookie) is None  # role changed
     assert SessionSigner(b"y" * 32, 3600, {b"k1": Role.VIEWER}).read(cookie) is None
+
+
+def test_a_copy_of_the_cookie_opens_nothing_after_sign_out(client: TestClient) -> None:
+    sign_in(client, VIEWER)
+    cookie = client.cookies[SESSION_COOKIE]
+    page = client.get("/dashboard/sla")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    assert client.post("/signout", data={"csrf": token}).status_code == 303
+    client.cookies.clear()
+    again = client.get("/dashboard/sla", cookies={SESSION_COOKIE: cookie})
+    assert again.status_code == 303
+    assert again.headers["location"].startswith("/signin")

@@ -109,6 +109,8 @@ def signout(request: Request, csrf: Annotated[str, Form(max_length=256)] = "") -
     session = session_of(request)
     if session is not None and not csrf_ok(session, csrf):
         return Response("CSRF token missing or wrong: sign out from the page's button.", 400)
+    if session is not None:
+        dashboard_state(request).signer.revoke(session)
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

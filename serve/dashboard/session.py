@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -58,13 +59,18 @@ class SessionSigner:
         # Fingerprint -> role of every configured key: a session whose key was removed, or
         # whose key's role changed, no longer opens anything.
         self._known = {key_fingerprint(secret, k): role for k, role in keys.items()}
+        # Signed-out sessions (by their CSRF token, unique per session) until they would have
+        # expired anyway: a copy of the cookie taken before sign-out opens nothing afterwards.
+        # Per process: another worker, or this one after a restart, does not know them.
+        self._revoked: dict[str, float] = {}
 
     def issue(self, key: bytes, role: Role) -> tuple[str, Session]:
         """The cookie value for a browser that signed in with `key` (already checked)."""
-        session = Session(role=role, csrf=secrets.token_urlsafe(24), key_fingerprint="")
-        fingerprint = key_fingerprint(self.secret, key)
-        value = self._sessions.dumps({"r": str(role), "c": session.csrf, "k": fingerprint})
-        return value, Session(role=role, csrf=session.csrf, key_fingerprint=fingerprint)
+        session = Session(role, secrets.token_urlsafe(24), key_fingerprint(self.secret, key))
+        value = self._sessions.dumps(
+            {"r": str(role), "c": session.csrf, "k": session.key_fingerprint}
+        )
+        return value, session
 
     def read(self, cookie: str | None) -> Session | None:
         """The session in a cookie, or None when absent, forged, expired or revoked."""
@@ -80,9 +86,15 @@ class SessionSigner:
         if not (isinstance(fingerprint, str) and isinstance(csrf, str) and csrf):
             return None
         role = self._known.get(fingerprint)
-        if role is None or str(role) != role_name:
+        if role is None or str(role) != role_name or csrf in self._revoked:
             return None
         return Session(role=role, csrf=csrf, key_fingerprint=fingerprint)
+
+    def revoke(self, session: Session) -> None:
+        """Sign-out: this session opens nothing more in this process, even from a copy."""
+        now = time.time()
+        self._revoked = {t: until for t, until in self._revoked.items() if until > now}
+        self._revoked[session.csrf] = now + self.max_age_s
 
     def signin_token(self) -> tuple[str, str]:
         """(cookie value, form token) for the sign-in form: double-submit CSRF before a session
