@@ -10,6 +10,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -89,3 +90,51 @@ def test_a_challenger_doubling_mqls_needs_an_accepted_shift(
     assert version.tags["promotion.accepted_shift"] == "paid campaign, two new reps"
     champion = client.get_model_version_by_alias("lead-propensity", "champion")
     assert str(champion.version) == str(accepted["version"])
+
+
+def test_scores_stored_a_horizon_ago_are_checked_against_what_happened(
+    trained_project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = copy_of(trained_project, tmp_path / "realised")
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    project = dataclasses.replace(project, env={**project.env, "LEADSCORE_DB_URL": store_url})
+    project.run("leadscore", "daily", "--as-of", "2026-08-20")
+    done = project.run("leadscore", "drift")
+
+    realised = json.loads((project.root / "artifacts/drift/report.json").read_text())[
+        "realised_calibration"
+    ]
+    assert realised["run_date"] == "2026-08-20" and realised["horizon_days"] == 60
+    bands = realised["bands"]
+    assert sum(band["leads"] for band in bands) == realised["leads"] > 1000
+    for band in bands:
+        assert band["within"] == (band["low"] <= band["actual"] <= band["high"])
+        assert band["low"] <= band["predicted"] <= band["high"]
+    assert realised["bands_outside"] == [b["band"] for b in bands if not b["within"]]
+    assert realised["status"] == ("ok" if not realised["bands_outside"] else "alert")
+    assert "realised calibration of the 2026-08-20 scores" in done.stdout
+
+    # What is checked is what the model promises: the stored daily probabilities are the
+    # training path's for the same leads (a daily path without stages once scored 40% low).
+    from features.persona import load_personas
+    from foundation.io import find_table, read_table
+    from foundation.params import load_params
+    from pipeline.sla_data import personas_path
+    from pipeline.sla_report import scored_open_leads
+    from store import Store
+
+    monkeypatch.chdir(project.root)
+    params = load_params(Path("params.yaml"))
+    tables = [
+        read_table(find_table(params.paths.interim, n)) for n in ("leads", "events", "stages")
+    ]
+    model = joblib.load("artifacts/train/model.joblib")
+    as_of = pd.Timestamp("2026-08-20", tz="UTC")
+    pipeline_scores = scored_open_leads(
+        model, load_personas(personas_path(params)), params, *tables, as_of
+    )
+    with Store.open(store_url) as store:
+        stored = store.scores(as_of.date())
+    both = stored.merge(pipeline_scores, on="lead_id", suffixes=("_daily", "_pipeline"))
+    assert len(both) == len(stored)
+    np.testing.assert_allclose(both["probability_daily"], both["probability_pipeline"], atol=1e-9)
