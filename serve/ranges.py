@@ -110,7 +110,10 @@ class FeatureBounds:
         """Row -> names of its impossible values (only rows that have one). NaN is unknown
         (comparisons with NaN are false; an infinity fails one bound or the other)."""
         x = matrix if matrix.ndim == 2 else matrix[None, :]
-        rows, cols = np.nonzero((x < self.low) | (x > self.high))
+        bad = (x < self.low) | (x > self.high)
+        if not bad.any():  # the usual case: one reduction, no index lists
+            return {}
+        rows, cols = np.nonzero(bad)
         out: dict[int, list[str]] = {}
         for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
             out.setdefault(i, []).append(self.names[j])
@@ -128,8 +131,11 @@ class FeatureBounds:
     def out_of_range(self, matrix: np.ndarray) -> list[Sequence[str]]:
         """Per row, the features whose value lies outside what training saw (empty: none)."""
         x = matrix if matrix.ndim == 2 else matrix[None, :]
-        rows, cols = np.nonzero((x < self.seen_low) | (x > self.seen_high))
+        outside = (x < self.seen_low) | (x > self.seen_high)
         out: list[Sequence[str]] = [NO_FLAGS] * len(x)
+        if not outside.any():
+            return out
+        rows, cols = np.nonzero(outside)
         names = self.names
         for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
             if out[i] is NO_FLAGS:
