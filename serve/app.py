@@ -29,7 +29,15 @@ log = logging.getLogger("leadscore.serve")
 DESCRIPTION = """\
 Calibrated lead scores, the SLA decision and the reasons, per lead or per batch.
 
-Every `/v1` route needs the header `X-API-Key`. Lead data is never written to the logs.
+Every `/v1` route needs the header `X-API-Key`; keys carry roles (scorer: scoring, lead reads,
+model and agreement; admin: also `/v1/admin/*`); a key of the wrong role gets 403. Lead data is
+never written to the logs.
+
+Bodies are standard JSON (`Content-Type: application/json`, else 415; `NaN` and `Infinity` are
+invalid JSON), typed exactly as the schemas below say, with no coercion: times only as ISO 8601
+strings, integers and booleans only as JSON integers and booleans. Impossible feature values (a
+negative count, a fraction above 1) are 422 naming the field; possible values outside the range
+seen in training are scored and listed in `out_of_range`.
 """
 
 
