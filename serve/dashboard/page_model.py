@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from serve.dashboard import charts
+from serve.dashboard.panel_drift import add_drift_panels
 from serve.dashboard.panels import Page, Panel, col, count, number, percent, records, table, three
 from serve.dashboard.sources import Missing, Sources
 
@@ -47,6 +48,10 @@ def build(sources: Sources) -> Page:
                     "alias": alias,
                     "version": v["version"],
                     "registered": v["created"].strftime("%Y-%m-%d %H:%M UTC"),
+                    # The training run's start: when this version was trained.
+                    "trained": v["start_time"].strftime("%Y-%m-%d %H:%M UTC")
+                    if v.get("start_time") is not None
+                    else "",
                     "run_id": v["run_id"] or "",
                     "link": link,
                     **{f"{k}": m.get(f"test.model.{k}") for k, _, _ in METRICS},
@@ -66,6 +71,7 @@ def build(sources: Sources) -> Page:
                 [
                     col("alias", "Alias"),
                     col("version", "Version"),
+                    col("trained", "Trained"),
                     col("registered", "Registered"),
                     col("auc", "AUC", three),
                     col("pr_auc", "PR AUC", three),
@@ -179,6 +185,7 @@ def build(sources: Sources) -> Page:
                 ),
             )
         )
+    add_drift_panels(page, sources)
     return page
 
 

@@ -210,7 +210,6 @@ class Sources:
                     "run_id": version.run_id,
                     "experiment_id": run.info.experiment_id if run else None,
                     "metrics": dict(run.data.metrics) if run else {},
-                    "trained_at": (run.data.tags.get("trained_at") if run else None),
                     "start_time": (
                         pd.Timestamp(int(run.info.start_time), unit="ms", tz="UTC") if run else None
                     ),

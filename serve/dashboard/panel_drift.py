@@ -1,0 +1,138 @@
+"""The Model page's drift panels, from `leadscore drift`'s report (artifacts/drift/report.json):
+the features that moved most since training, the score distribution now vs. the reference, and
+the realised calibration of scores handed out one horizon ago."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from serve.dashboard import charts
+from serve.dashboard.panels import Page, Panel, col, count, percent, table, three
+from serve.dashboard.sources import Missing, Sources
+
+TOP_MOVERS = 12
+
+
+def moved_words(moved: list[dict[str, Any]]) -> str:
+    return ", ".join(
+        f"{m['bin']}: {m['reference_share']:.0%} -> {m['current_share']:.0%}" for m in moved
+    )
+
+
+def add_drift_panels(page: Page, sources: Sources) -> None:
+    report = sources.json("drift/report.json")
+    if isinstance(report, Missing):
+        page.problems.append(f"{report} (run `leadscore drift`)")
+        return
+    score = report["score"]
+    page.facts["drift"] = {
+        "as_of": report["as_of"][:10],
+        "rows": report["rows"],
+        "score_psi": score["psi"],
+        "score_level": score["level"],
+        "warnings": len(report["warnings"]),
+        "version": report["model_version"],
+    }
+    movers = [
+        {**f, "moved_words": moved_words(f["moved"])} for f in report["features"][:TOP_MOVERS]
+    ]
+    page.panels.append(
+        Panel(
+            "drift_features",
+            f"Drift: the {TOP_MOVERS} features that moved most since training (PSI)",
+            table(
+                movers,
+                [
+                    col("feature", "Feature"),
+                    col("psi", "PSI", three),
+                    col("level", "Level"),
+                    col("moved_words", "Bins that grew"),
+                ],
+            ),
+            spec=charts.horizontal_bars(
+                movers, "feature", "psi", value_title="PSI", value_format=".2f", color="level"
+            ),
+            note=f"{count(report['rows'])} open leads on {report['as_of'][:10]} against the "
+            f"training reference of v{report['model_version']}. PSI under "
+            f"{report['thresholds']['warn']} is quiet; from {report['thresholds']['alert']} the "
+            "population has moved.",
+        )
+    )
+    bins = [
+        {"bin": b["bin"], "when": when, "share": b[key]}
+        for b in score.get("bins", [])
+        for when, key in (("at training", "reference_share"), ("now", "current_share"))
+    ]
+    page.panels.append(
+        Panel(
+            "drift_score",
+            f"Score distribution now vs at training (PSI {score['psi']:.3f}, {score['level']})",
+            table(
+                score.get("bins", []),
+                [
+                    col("bin", "Probability band"),
+                    col("reference_share", "At training", percent),
+                    col("current_share", "Now", percent),
+                ],
+            ),
+            spec=charts.grouped_bars(
+                bins,
+                "bin",
+                "share",
+                "when",
+                x_title="probability band (training deciles)",
+                y_title="share of leads",
+                y_format=".0%",
+                x_sort=[b["bin"] for b in score.get("bins", [])],
+            )
+            if bins
+            else None,
+            note="Each training decile holds a tenth of the leads; a band that grows or shrinks "
+            "now shows how the scored population moved.",
+            wide=True,
+        )
+    )
+    realised = report.get("realised_calibration") or {}
+    bands = realised.get("bands") or []
+    predicted_vs_actual = [
+        {"band": f"band {b['band']}", "what": what, "sqls": b[key]}
+        for b in bands
+        for what, key in (("promised", "predicted"), ("happened", "actual"))
+    ]
+    page.panels.append(
+        Panel(
+            "drift_realised",
+            "Realised calibration: promised vs happened, per probability band",
+            table(
+                bands,
+                [
+                    col("band", "Band"),
+                    col("probability_from", "From", percent),
+                    col("probability_to", "To", percent),
+                    col("leads", "Leads", count),
+                    col("predicted", "Promised SQLs", three),
+                    col("low", "Interval low", count),
+                    col("high", "Interval high", count),
+                    col("actual", "Happened", count),
+                    col("within", "Inside", lambda inside: "yes" if inside else "no"),
+                ],
+            ),
+            spec=charts.grouped_bars(
+                predicted_vs_actual,
+                "band",
+                "sqls",
+                "what",
+                x_title="probability band",
+                y_title="SQLs",
+            )
+            if bands
+            else None,
+            note=(
+                f"Scores stored on {realised['run_date']}, {realised['horizon_days']} days on: "
+                f"{realised['status']}. The interval holds {realised['level']:.0%} for the whole "
+                "check."
+            )
+            if bands
+            else f"Not yet: {realised.get('status', 'no check run')}.",
+        )
+    )
