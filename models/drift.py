@@ -194,6 +194,13 @@ def population_drift(
     ]
     per_feature.sort(key=lambda row: -row["psi"])
     score = column_drift(SCORE, profile[SCORE], np.asarray(scores, dtype=float), limits)
+    current = shares(bin_counts(np.asarray(scores, dtype=float), profile[SCORE]))
+    score["bins"] = [  # the whole distribution, now vs reference: the dashboard draws it
+        {"bin": label, "reference_share": round(ref, 4), "current_share": round(cur, 4)}
+        for label, ref, cur in zip(
+            profile[SCORE]["labels"], profile[SCORE]["shares"], current, strict=True
+        )
+    ]
     return {
         "rows": len(features),
         "score": score,
