@@ -132,7 +132,7 @@ def training_table_partitioned(
     clear_output(out_dir)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True)
-    personas_future = client.scatter(personas, broadcast=True)
+    personas_future = client.scatter(personas, broadcast=True, hash=False)
     tasks = [
         dask.delayed(partition_training_table)(
             leads, events, stages, personas_future, fixed, out_dir / f"part-{i:05d}.parquet"

@@ -98,7 +98,9 @@ def validate_partitioned(
         folder.mkdir(parents=True)
     if not units:  # a Parquet file without row groups: one empty unit keeps the schema
         units = [RowGroup(path, -1, 1, 0)]
-    index_future = client.scatter(leads, broadcast=True)
+    # hash=False: a content-hashed key would be shared with the events' scatter of the same
+    # index, and releasing that one would cancel these tasks ("lost dependencies").
+    index_future = client.scatter(leads, broadcast=True, hash=False)
     futures = [
         client.submit(
             validate_unit if unit.rows or isinstance(unit, CsvBlock) else validate_empty,
