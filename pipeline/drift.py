@@ -148,6 +148,49 @@ def realised_from_store(
     }
 
 
+def reference_of(loaded: Any) -> dict[str, Any]:
+    """The champion's frozen training reference, or a clear error for a model without one."""
+    profile = (getattr(loaded.model, "metadata", None) or {}).get(REFERENCE_PROFILE)
+    if profile is None:
+        raise DataError(
+            f"{loaded.uri} (v{loaded.version}) carries no reference profile: it was trained "
+            "before drift checks existed. Retrain (`dvc repro`) to give the champion one."
+        )
+    return profile
+
+
+def drift_report(
+    loaded: Any,
+    scored: pd.DataFrame,
+    stages: pd.DataFrame,
+    as_of: pd.Timestamp,
+    params: Params,
+    db_url: str | None = None,
+) -> dict[str, Any]:
+    """The whole check on leads already scored by `loaded` (features + `probability`): the
+    DVC stage scores them itself, `leadscore daily` passes the day's scores."""
+    report = {
+        "as_of": as_of.isoformat(),
+        "model_uri": loaded.uri,
+        "model_version": str(loaded.version),
+        "run_id": loaded.run_id,
+        "reference_rows": reference_of(loaded)["rows"],
+        "thresholds": {"warn": params.drift.warn_psi, "alert": params.drift.alert_psi},
+        **drift_of_scored(reference_of(loaded), scored, params),
+        "realised_calibration": realised_from_store(params, stages, as_of, db_url),
+    }
+    report["metrics"] = metrics_of(report)
+    return report
+
+
+def write_report(report: dict[str, Any], out: Path, as_of: pd.Timestamp) -> dict[str, Any]:
+    """drift.json (the numbers) and report.json (everything) in `out`; the numbers also go to
+    the model's MLflow run."""
+    write_json(report["metrics"], out / "drift.json")
+    write_json(report, out / "report.json")
+    return {**report, "mlflow_logged": log_to_mlflow(report["run_id"], report["metrics"], as_of)}
+
+
 def main(
     params: Params,
     as_of: pd.Timestamp | None = None,
@@ -158,14 +201,8 @@ def main(
     from models.tracking import configure_mlflow
 
     configure_mlflow()
-    uri = f"models:/{params.registry.model_name}@{CHAMPION}"
-    loaded = load_lead_model(uri)
-    profile = (getattr(loaded.model, "metadata", None) or {}).get(REFERENCE_PROFILE)
-    if profile is None:
-        raise DataError(
-            f"{uri} (v{loaded.version}) carries no reference profile: it was trained before "
-            "drift checks existed. Retrain (`dvc repro`) to give the champion one."
-        )
+    loaded = load_lead_model(f"models:/{params.registry.model_name}@{CHAMPION}")
+    reference_of(loaded)  # fail before the expensive part
     interim = Path(params.paths.interim)
     leads, events, stages = (
         read_table(find_table(interim, n)) for n in ("leads", "events", "stages")
@@ -173,23 +210,9 @@ def main(
     end = as_of if as_of is not None else observed_until(events, stages, params.features.data_end)
     personas = load_personas(personas_path(params))
     scored = scored_open_leads(loaded.model, personas, params, leads, events, stages, end)
-    report = {
-        "as_of": end.isoformat(),
-        "model_uri": uri,
-        "model_version": str(loaded.version),
-        "run_id": loaded.run_id,
-        "reference_rows": profile["rows"],
-        "thresholds": {"warn": params.drift.warn_psi, "alert": params.drift.alert_psi},
-        **drift_of_scored(profile, scored, params),
-        "realised_calibration": realised_from_store(params, stages, end, db_url),
-    }
-    metrics = metrics_of(report)
-    report["metrics"] = metrics
+    report = drift_report(loaded, scored, stages, end, params, db_url)
     if write:
-        out = drift_dir(params)
-        write_json(metrics, out / "drift.json")
-        write_json(report, out / "report.json")
-        report["mlflow_logged"] = log_to_mlflow(loaded.run_id, metrics, end)
+        report = write_report(report, drift_dir(params), end)
     for line in summary_lines(report):
         print(line)
     return report
