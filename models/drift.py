@@ -125,19 +125,59 @@ def reference_profile(
     scores: np.ndarray,
     n_bins: int = 10,
     top_categories: int = 10,
+    cells: Sequence[str] = (),
+    min_cell_rows: int = 200,
 ) -> dict[str, Any]:
-    """The frozen picture of the training population (JSON-ready: saved with the model)."""
+    """The frozen picture of the training population (JSON-ready: saved with the model).
+
+    With `cells` (e.g. channel x persona), each cell with at least `min_cell_rows` rows also
+    keeps its own shares over the overall bins: a cell is later compared with itself at
+    training, since every cell differs from the whole population by construction.
+    """
     columns: dict[str, Any] = {}
     for name in numeric:
         columns[name] = profile_column(features[name], "numeric", n_bins, top_categories)
     for name in categorical:
         columns[name] = profile_column(features[name], "categorical", n_bins, top_categories)
-    return {
+    profile = {
         "version": PROFILE_VERSION,
         "rows": len(features),
         "features": columns,
         SCORE: profile_column(pd.Series(scores, dtype=float), "numeric", n_bins, top_categories),
     }
+    scores = np.asarray(scores, dtype=float)
+    groups = []
+    for key, position in cell_positions(features, cells):
+        if len(position) < min_cell_rows:
+            continue
+        part = features.iloc[position]
+        groups.append(
+            {
+                "key": key,
+                "rows": len(position),
+                SCORE: shares(bin_counts(scores[position], profile[SCORE])),
+                "features": {
+                    name: shares(bin_counts(part[name], column)) for name, column in columns.items()
+                },
+            }
+        )
+    profile["cells"] = {"by": list(cells), "groups": groups}
+    return profile
+
+
+def cell_positions(
+    features: pd.DataFrame, by: Sequence[str]
+) -> list[tuple[dict[str, str], np.ndarray]]:
+    """(cell key, row positions) per combination of the `by` columns; missing is its own value."""
+    if not by or any(column not in features.columns for column in by):
+        return []
+    keys = features[list(by)].astype(object).where(features[list(by)].notna(), MISSING)
+    out = []
+    for key, index in keys.groupby(list(by), sort=True).groups.items():
+        values = key if isinstance(key, tuple) else (key,)
+        named = {column: str(value) for column, value in zip(by, values, strict=True)}
+        out.append((named, features.index.get_indexer(index)))
+    return out
 
 
 def psi(reference: Sequence[float], current: Sequence[float], epsilon: float = 1e-4) -> float:
@@ -213,41 +253,68 @@ def cell_drift(
     profile: Mapping[str, Any],
     features: pd.DataFrame,
     scores: np.ndarray,
-    by: Sequence[str],
     min_rows: int,
     limits: DriftThresholds,
     top: int = 3,
 ) -> list[dict[str, Any]]:
-    """Score and feature PSI inside each cell (e.g. channel x persona) with enough rows.
-
-    Cells are compared with the overall reference: a cell that differs from the population it
-    was trained on is exactly what a new campaign looks like. Small cells are left out, since
-    their PSI would mostly measure sampling noise.
-    """
-    if not by or any(column not in features.columns for column in by):
-        return []
+    """Score and feature PSI of each cell (e.g. channel x persona) against the same cell at
+    training, for cells with enough rows on both sides (small cells measure noise, not drift).
+    A cell big now that was not profiled at training is listed as new."""
+    reference = profile.get("cells") or {"by": [], "groups": []}
+    by = reference["by"]
+    known = {tuple(g["key"][c] for c in by): g for g in reference["groups"]}
     scores = np.asarray(scores, dtype=float)
-    cells = []
-    keys = features[list(by)].astype(object).where(features[list(by)].notna(), MISSING)
-    for key, index in keys.groupby(list(by), sort=True).groups.items():
-        if len(index) < min_rows:
+    out = []
+    for key, position in cell_positions(features, by):
+        if len(position) < min_rows:
             continue
-        position = features.index.get_indexer(index)
-        result = population_drift(profile, features.iloc[position], scores[position], limits)
-        key_tuple = key if isinstance(key, tuple) else (key,)
-        cells.append(
+        group = known.get(tuple(key[c] for c in by))
+        if group is None:
+            out.append(
+                {
+                    **key,
+                    "rows": len(position),
+                    "new": True,
+                    "score_psi": None,
+                    "score_level": "new",
+                    "top_features": [],
+                }
+            )
+            continue
+        part = features.iloc[position]
+        score = psi(
+            group[SCORE], shares(bin_counts(scores[position], profile[SCORE])), limits.epsilon
+        )
+        moved = sorted(
+            (
+                {
+                    "feature": name,
+                    "psi": round(
+                        psi(
+                            ref,
+                            shares(bin_counts(part[name], profile["features"][name])),
+                            limits.epsilon,
+                        ),
+                        4,
+                    ),
+                }
+                for name, ref in group["features"].items()
+                if name in part.columns
+            ),
+            key=lambda row: -row["psi"],
+        )[:top]
+        out.append(
             {
-                **{column: str(value) for column, value in zip(by, key_tuple, strict=True)},
-                "rows": len(index),
-                "score_psi": result["score"]["psi"],
-                "score_level": result["score"]["level"],
-                "top_features": [
-                    {"feature": row["feature"], "psi": row["psi"], "level": row["level"]}
-                    for row in result["features"][:top]
-                ],
+                **key,
+                "rows": len(position),
+                "reference_rows": group["rows"],
+                "new": False,
+                "score_psi": round(score, 4),
+                "score_level": limits.level(score),
+                "top_features": [{**row, "level": limits.level(row["psi"])} for row in moved],
             }
         )
-    return cells
+    return out
 
 
 def score_shift(

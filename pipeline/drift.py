@@ -44,9 +44,7 @@ def drift_of_scored(
     limits = thresholds(params)
     probability = scored["probability"].to_numpy(dtype=float)
     overall = population_drift(profile, scored, probability, limits)
-    cells = cell_drift(
-        profile, scored, probability, params.drift.cells, params.drift.min_cell_rows, limits
-    )
+    cells = cell_drift(profile, scored, probability, params.drift.min_cell_rows, limits)
     return {**overall, "cells": cells}
 
 

@@ -168,6 +168,8 @@ def training_reference(
         scores,
         n_bins=params.drift.bins,
         top_categories=params.drift.top_categories,
+        cells=params.drift.cells,
+        min_cell_rows=params.drift.min_cell_rows,
     )
 
 

@@ -102,15 +102,44 @@ def test_profile_is_json_ready() -> None:
     assert json.loads(json.dumps(profile)) == profile
 
 
-def test_cells_below_the_minimum_size_are_left_out() -> None:
-    ref, cur = frame(4000, 1), frame(4000, 2)
-    profile = profile_of(ref, ref["fit_score"].to_numpy())
-    cells = cell_drift(
-        profile, cur, cur["fit_score"].to_numpy(), ["channel", "persona"], 500, LIMITS
+def test_each_cell_is_compared_with_itself_at_training() -> None:
+    ref, cur = frame(6000, 1), frame(6000, 2)
+    # Cells differ from the whole by construction: email leads score higher here.
+    for df in (ref, cur):
+        df.loc[df["channel"] == "email", "fit_score"] = df["fit_score"] ** 0.2
+    by = ["channel", "persona"]
+    profile = reference_profile(
+        ref,
+        ["visits_30d", "fit_score"],
+        ["channel", "persona"],
+        ref["fit_score"].to_numpy(),
+        cells=by,
+        min_cell_rows=700,
     )
-    assert cells and all(cell["rows"] >= 500 for cell in cells)
+    cells = cell_drift(profile, cur, cur["fit_score"].to_numpy(), 700, LIMITS)
     assert {("email", "it"), ("email", "ops")} <= {(c["channel"], c["persona"]) for c in cells}
-    assert not any(c["channel"] == "paid_search" for c in cells)  # ~400 rows per persona
+    assert all(c["rows"] >= 700 for c in cells)
+    assert not any(c["channel"] == "paid_search" for c in cells)  # ~600 rows each: noise
+    assert all(c["score_level"] == "ok" for c in cells), cells
+
+
+def test_a_cell_that_moved_is_named_and_a_new_cell_is_listed() -> None:
+    ref, cur = frame(6000, 1), frame(6000, 2)
+    cur.loc[cur["channel"] == "email", "visits_30d"] += 6
+    cur.loc[cur.index[:1500], "persona"] = "brand_new_persona"
+    profile = reference_profile(
+        ref,
+        ["visits_30d"],
+        ["channel", "persona"],
+        ref["fit_score"].to_numpy(),
+        cells=["channel", "persona"],
+        min_cell_rows=500,
+    )
+    cells = cell_drift(profile, cur, cur["fit_score"].to_numpy(), 300, LIMITS)
+    email = [c for c in cells if c["channel"] == "email" and not c["new"]]
+    assert email and all(c["top_features"][0]["feature"] == "visits_30d" for c in email)
+    assert all(c["top_features"][0]["level"] == "alert" for c in email)
+    assert any(c["persona"] == "brand_new_persona" and c["new"] for c in cells)
 
 
 def test_score_shift_and_volume_change() -> None:
