@@ -49,6 +49,15 @@ from models.propensity import (
 )
 
 EXTRA_HINT = "pip install 'optuna>=4.0,<6'"
+# The `LightGBMParams` fields the search sets; the others (rounds, patience) keep their values.
+SEARCHED = (
+    "learning_rate",
+    "num_leaves",
+    "min_child_samples",
+    "subsample",
+    "colsample_bytree",
+    "reg_lambda",
+)
 
 
 class TuneParams(BaseModel):
@@ -293,17 +302,7 @@ def search(
         direction="minimize", sampler=optuna.samplers.TPESampler(seed=train.seed)
     )
     configured = train.lightgbm
-    study.enqueue_trial(
-        {
-            "learning_rate": configured.learning_rate,
-            "num_leaves": configured.num_leaves,
-            "min_child_samples": configured.min_child_samples,
-            "subsample": configured.subsample,
-            "colsample_bytree": configured.colsample_bytree,
-            "reg_lambda": configured.reg_lambda,
-        },
-        skip_if_exists=True,
-    )
+    study.enqueue_trial({k: getattr(configured, k) for k in SEARCHED}, skip_if_exists=True)
     study.optimize(objective, n_trials=space.trials, timeout=space.timeout_seconds)
     best = min(trials, key=lambda t: (t.log_loss, t.number))
     return SearchResult(
@@ -363,6 +362,6 @@ def fit_tuned(
         "train_rows": len(frame),
         "tune_trials": len(result.trials),
         "tune_best_trial": result.best_trial,
-        **{f"tuned_{k}": v for k, v in result.best.model_dump().items()},
+        **{f"tuned_{k}": getattr(result.best, k) for k in SEARCHED},
     }
     return model, info

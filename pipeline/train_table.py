@@ -597,8 +597,12 @@ def tuning_progress(tune: TuneParams, searches: int) -> Iterator[TrialCallback]:
     total = None if tune.trials >= UNBOUNDED_TRIALS else tune.trials * searches
     best: dict[str, float] = {}
     count: dict[str, int] = {}
+    reported: set[str] = set()
 
     def finished(scope: str) -> None:
+        if scope in reported:
+            return
+        reported.add(scope)
         if not console.is_terminal:
             stamp = datetime.now(UTC).strftime("%H:%M:%S")
             print(
@@ -628,6 +632,8 @@ def tuning_progress(tune: TuneParams, searches: int) -> Iterator[TrialCallback]:
                 advance=1,
                 description=f"{scope}: trial {trial.number}, best inner log loss {best[scope]:.4f}",
             )
+            if count[scope] == tune.trials:  # else (time budget) when the next search starts
+                finished(scope)
 
         yield on_trial
         if best:
