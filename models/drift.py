@@ -44,6 +44,18 @@ class DriftThresholds:
         return "ok"
 
 
+def scored_population(features: pd.DataFrame) -> np.ndarray:
+    """Rows of the population the daily run scores: open and never disqualified.
+
+    The reference and every later check must describe the same population; otherwise a check
+    measures the difference between two definitions (disqualified leads are 15% of training
+    rows and none of the daily's), not a change in the leads.
+    """
+    if "disqualified" not in features.columns:
+        return np.ones(len(features), dtype=bool)
+    return (pd.to_numeric(features["disqualified"], errors="coerce").fillna(0) != 1).to_numpy()
+
+
 def numeric_edges(values: pd.Series, n_bins: int) -> list[float]:
     """Interior decile edges of the non-missing values, duplicates dropped (counts pile on 0)."""
     finite = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)

@@ -387,6 +387,20 @@ def main(
 
         delivery = deliver(store, webhook, params) if webhook is not None else None
         step("deliver")
+
+        from pipeline.drift import daily_check, summary_lines
+
+        drift = daily_check(
+            scorer.loaded,
+            features,
+            scores["probability"].to_numpy(),
+            stages,
+            t,
+            params,
+            out / "drift",
+        )
+        drift_notes = summary_lines(drift) if drift is not None else []
+        step("drift")
     finally:
         store.close()
     return DailyResult(
@@ -399,7 +413,7 @@ def main(
         recap=recap,
         validation=validation,
         delivery=delivery,
-        notes=[*scorer.context.notes, *recap["notes"]],
+        notes=[*scorer.context.notes, *recap["notes"], *drift_notes],
         timings=timings,
     )
 
@@ -534,7 +548,17 @@ def write_outputs(
 
 # ---------------------------------------------------------------------------- the terminal
 
-STEPS = ("validate", "model", "score", "hand-off", "returning, overdue", "recap", "write", "store")
+STEPS = (
+    "validate",
+    "model",
+    "score",
+    "hand-off",
+    "returning, overdue",
+    "recap",
+    "write",
+    "store",
+    "drift",
+)
 
 
 def run_in_terminal(params: Params, as_of: str | None, replay: bool) -> DailyResult:

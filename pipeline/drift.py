@@ -22,7 +22,13 @@ from features.snapshots import observed_until
 from foundation.errors import DataError
 from foundation.io import find_table, read_table, write_json
 from foundation.params import Params
-from models.drift import REFERENCE_PROFILE, DriftThresholds, cell_drift, population_drift
+from models.drift import (
+    REFERENCE_PROFILE,
+    DriftThresholds,
+    cell_drift,
+    population_drift,
+    scored_population,
+)
 from pipeline.sla_data import personas_path
 from pipeline.sla_report import scored_open_leads
 
@@ -40,7 +46,9 @@ def thresholds(params: Params) -> DriftThresholds:
 def drift_of_scored(
     profile: dict[str, Any], scored: pd.DataFrame, params: Params
 ) -> dict[str, Any]:
-    """Overall and per-cell drift of scored open leads (features + `probability`)."""
+    """Overall and per-cell drift of scored open leads (features + `probability`), on the
+    population the reference describes (open, never disqualified)."""
+    scored = scored[scored_population(scored)]
     limits = thresholds(params)
     probability = scored["probability"].to_numpy(dtype=float)
     overall = population_drift(profile, scored, probability, limits)
@@ -187,6 +195,25 @@ def write_report(report: dict[str, Any], out: Path, as_of: pd.Timestamp) -> dict
     write_json(report["metrics"], out / "drift.json")
     write_json(report, out / "report.json")
     return {**report, "mlflow_logged": log_to_mlflow(report["run_id"], report["metrics"], as_of)}
+
+
+def daily_check(
+    loaded: Any,
+    features: pd.DataFrame,
+    probability: Any,
+    stages: pd.DataFrame,
+    as_of: pd.Timestamp,
+    params: Params,
+    out: Path,
+) -> dict[str, Any] | None:
+    """The drift part of `leadscore daily`, on the day's own scores (no second scoring pass),
+    written to the day's folder and logged to the model's run. A model without a reference
+    profile (trained before drift checks) is skipped, never an error: the hand-off matters more.
+    """
+    if REFERENCE_PROFILE not in (getattr(loaded.model, "metadata", None) or {}):
+        return None
+    scored = features.assign(probability=probability)
+    return write_report(drift_report(loaded, scored, stages, as_of, params), out, as_of)
 
 
 def main(

@@ -23,7 +23,12 @@ from foundation.errors import InsufficientDataError
 from foundation.io import read_table, write_json
 from foundation.params import Params
 from models.baselines import fit_logistic
-from models.drift import REFERENCE_PROFILE, REFERENCE_PROFILE_ARTIFACT, reference_profile
+from models.drift import (
+    REFERENCE_PROFILE,
+    REFERENCE_PROFILE_ARTIFACT,
+    reference_profile,
+    scored_population,
+)
 from models.horizon import fit_month_calibration
 from models.propensity import fit_propensity
 from models.split import TimeSplit, time_split
@@ -158,7 +163,9 @@ def training_reference(
 
     The validation rows are the latest population the model saw, scored out of sample: the
     score deciles there are what the same population would get today if nothing had moved.
+    Only the rows of the population the daily run scores (models.drift.scored_population).
     """
+    valid = valid[scored_population(valid)]
     columns = [*spec.numeric, *spec.categorical]
     scores = np.asarray(model.predict_proba(valid[columns]), dtype=float)
     return reference_profile(
