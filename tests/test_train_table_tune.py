@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from features.table_mapping import TableMapping, load_mapping, prepare_table
 from foundation.io import read_table
 from models.metrics import log_loss
-from models.tuning import Trial, TuneParams, fit_tuned, search
+from models.tuning import Trial, TuneParams, fit_tuned, inner_folds, search
 from pipeline.cli import app
 from pipeline.train_table import (
     FINAL_SCOPE,
@@ -24,6 +24,7 @@ from pipeline.train_table import (
     cv_folds,
     fit_model,
     train_table,
+    tune_settings,
     tuning_progress,
 )
 from tests.test_train_table import (
@@ -72,16 +73,18 @@ def test_search_starts_from_the_configured_parameters() -> None:
     assert not np.isnan(found.oof_raw).any()
 
 
-def test_tuned_trials_are_child_runs_in_mlflow(tmp_path: Path, monkeypatch) -> None:
-    import mlflow
+def test_tuned_trials_are_child_runs_in_mlflow(
+    tmp_path: Path, monkeypatch, isolated_mlflow: str
+) -> None:
+    """The session's real SQLite store (a new one per test would cost its migrations again)."""
     from mlflow.tracking import MlflowClient
 
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
+    uri = isolated_mlflow
     data, spec = write(tmp_path, crm_export(), MAPPING)
-    result = train_table(data, spec, artifacts=tmp_path / "artifacts", tune=TINY)
+    result = train_table(
+        data, spec, artifacts=tmp_path / "artifacts", tune=TINY, model_name="tune-child-runs"
+    )
 
     client = MlflowClient(uri)
     parent = client.get_run(result["mlflow"]["run_id"])
@@ -160,3 +163,19 @@ def test_progress_in_a_log_is_one_line_per_search(capsys) -> None:
         "tuning fold-1: 2 trials, best inner log loss 0.4000",
         "tuning final: 2 trials, best inner log loss 0.4000",
     ]
+
+
+def test_inner_folds_with_time_never_fit_on_the_future() -> None:
+    created = np.random.default_rng(0).permutation(30)  # positions in shuffled time order
+    order = np.argsort(created, kind="stable")
+    for fit, held in inner_folds(np.zeros(30, dtype=int), order, 3, seed=0):
+        assert created[fit].max() < created[held].min()
+
+
+def test_time_budget_is_shared_by_the_searches() -> None:
+    budget = tune_settings(None, 12.0, searches=6)
+    assert budget is not None and budget.timeout_seconds == pytest.approx(120.0)
+    assert budget.trials >= 1_000  # minutes alone: as many trials as fit
+    both = tune_settings(20, 12.0, searches=6)
+    assert both is not None and both.trials == 20 and both.timeout_seconds == pytest.approx(120.0)
+    assert tune_settings(None, None, searches=6) is None
