@@ -179,3 +179,15 @@ def test_time_budget_is_shared_by_the_searches() -> None:
     both = tune_settings(20, 12.0, searches=6)
     assert both is not None and both.trials == 20 and both.timeout_seconds == pytest.approx(120.0)
     assert tune_settings(None, None, searches=6) is None
+
+
+def test_with_time_each_fold_search_sees_only_the_past() -> None:
+    mapping = TableMapping.model_validate(
+        MAPPING | {"exclude": ["Sales Status"], "time": "Created"}
+    )
+    table = prepare_table(crm_export(), mapping, "leads.csv")
+    _, _, searches = cross_validate(table, mapping, tune=TINY)
+    created = table.frame[table.time]
+    for fold in cv_folds(table, mapping.evaluation.folds, mapping.train.seed):
+        seen = searches[f"fold-{fold.number}"].rows_seen
+        assert created.loc[seen].max() < created.iloc[fold.test].min()
