@@ -4,7 +4,8 @@ Definitions a user relies on (README, "The daily hand-off", says the same):
 - open lead at the cut-off T: created at or before T, not yet SQL or beyond (sla.report.open_at,
   the population the model is trained on) and not disqualified at or before T;
 - hand-off: an open lead whose decision today is `mql` while the previous stored run did not call
-  it `mql` (or did not score it), and that no earlier run handed over: a lead goes to sales once;
+  it `mql` (or did not score it), that no earlier run handed over and that the CRM does not show
+  with sales already (an `mql` row or a sales touch by T): a lead goes to sales once;
 - returning: a lead already handed over, or in nurture at the previous run, with an on-site event
   (features.behaviour.WEB_EVENT_TYPES) in (previous cut-off, T] after at least `quiet_days`
   without any, listed with what it looked at since it came back;
@@ -78,6 +79,16 @@ def open_leads(leads: pd.DataFrame, stages: pd.DataFrame, as_of: object) -> pd.D
         & ~present["lead_id"].isin(dropped).to_numpy()
     )
     return present[still_open].reset_index(drop=True)
+
+
+def with_sales(stages: pd.DataFrame, as_of: object) -> set[str]:
+    """Leads the CRM already shows as handed to sales at the cut-off (an `mql` row or a sales
+    touch): they are sales' work already, whatever route they came by, and are not handed over
+    again (their funnel-state features often score them high)."""
+    as_of = as_utc_timestamp(as_of)
+    ts = pd.to_datetime(stages["ts"], utc=True)
+    mask = stages["stage"].isin((MQL, *SALES_TOUCH_STAGES)).to_numpy() & (ts <= as_of).to_numpy()
+    return set(stages.loc[mask, "lead_id"].astype(str))
 
 
 def handoff_diff(

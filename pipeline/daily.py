@@ -222,6 +222,7 @@ def main(
         overdue_followups,
         returning_candidates,
         returning_leads,
+        with_sales,
     )
     from daily.recap import cut_history, month_recap
     from delivery import resolve_webhook
@@ -282,7 +283,8 @@ def main(
         handed = store.handed_over()
         if len(handed):
             handed = handed[pd.to_datetime(handed["run_date"]).dt.date < run_date]
-        new = handoff_diff(scores, prev_scores, set(handed["lead_id"]) if len(handed) else set())
+        already = set(handed["lead_id"].astype(str)) if len(handed) else set()
+        new = handoff_diff(scores, prev_scores, already | with_sales(stages, t))
 
         # Reasons for every MQL of the day (the hand-off and what GET /v1/leads shows).
         is_mql = (scores["decision"] == "mql").to_numpy()

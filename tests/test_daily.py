@@ -17,6 +17,7 @@ from daily.handoff import (
     overdue_followups,
     returning_candidates,
     returning_leads,
+    with_sales,
 )
 from daily.recap import month_recap, projection, remaining_probability, report_month
 from daily.render import handoff_csv, handoff_json, recap_html, recap_markdown
@@ -103,6 +104,21 @@ def test_handoff_holds_leads_that_became_mql_since_the_last_run_once() -> None:
     assert new["lead_id"].tolist() == ["D", "B"]  # best score first
     first_run = handoff_diff(today, None, handed_before=set())
     assert set(first_run["lead_id"]) == {"A", "B", "D", "E"}
+
+
+def test_leads_the_crm_shows_with_sales_by_the_cut_off_are_not_handed_over_again() -> None:
+    stages = pd.DataFrame(
+        {
+            "lead_id": ["A", "B", "C", "D"],
+            "stage": ["mql", "contacted", "prospect", "mql"],
+            "ts": pd.to_datetime(
+                ["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-25"], utc=True
+            ),
+        }
+    )
+    assert with_sales(stages, T) == {"A", "B"}  # C is no sales stage, D comes later
+    today = scored([("A", "mql", 40), ("C", "mql", 30), ("D", "mql", 20)])
+    assert handoff_diff(today, None, with_sales(stages, T))["lead_id"].tolist() == ["C", "D"]
 
 
 def test_handoff_record_deadline_is_cut_off_plus_agreed_hours() -> None:
