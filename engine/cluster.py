@@ -76,7 +76,8 @@ def dask_client(engine: EngineParams) -> Iterator[Any]:
         threads_per_worker=1,
         processes=True,
         memory_limit=engine.memory_limit,
-        dashboard_address=None,
+        # The scheduler always serves HTTP (health, metrics): a free port, never a clash on 8787.
+        dashboard_address="127.0.0.1:0",
         # A failed task's traceback comes back in the command's error (see `gather`).
         silence_logs=logging.CRITICAL,
     )
