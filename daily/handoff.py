@@ -189,10 +189,10 @@ def returning_leads(
         return pd.DataFrame(columns=columns)
     since_back = ev[ev["lead_id"].isin(back) & (ev["ts"] > since)]
     info = candidates.assign(lead_id=candidates["lead_id"].astype(str)).set_index("lead_id")
-    groups = dict(tuple(since_back.groupby("lead_id")))
+    words = looked_at_by_lead(since_back)
+    n_since = since_back["lead_id"].value_counts()
     rows = []
     for lead_id in sorted(back):
-        mine_ev = groups[lead_id]
         rows.append(
             {
                 "lead_id": lead_id,
@@ -201,8 +201,8 @@ def returning_leads(
                 "quiet_days": round(float(gap_days[lead_id]), 1),
                 "last_seen_before": last_before[lead_id].isoformat(),
                 "back_at": back_at[lead_id].isoformat(),
-                "events_since": len(mine_ev),
-                "looked_at": looked_at(mine_ev),
+                "events_since": int(n_since[lead_id]),
+                "looked_at": words[lead_id],
             }
         )
     return pd.DataFrame(rows, columns=columns)
@@ -218,18 +218,37 @@ def _topic(events: pd.DataFrame) -> list[str]:
 
 def looked_at(events: pd.DataFrame) -> str:
     """What the events show, in words: counts per event type (topics in brackets), most first."""
-    if not len(events):
-        return ""
-    parts = []
-    counts = events["event_type"].value_counts()
-    for event_type in sorted(counts.index, key=lambda e: (-counts[e], e)):
-        text = f"{event_type.replace('_', ' ')} x{counts[event_type]}"
-        if "content_topic" in events.columns:
-            topics = events.loc[events["event_type"] == event_type, "content_topic"].dropna()
-            if len(topics):
-                text += " (" + ", ".join(sorted(set(map(str, topics)))) + ")"
-        parts.append(text)
-    return "; ".join(parts)
+    return looked_at_by_lead(events.assign(lead_id="_")).get("_", "")
+
+
+def looked_at_by_lead(events: pd.DataFrame) -> dict[str, str]:
+    """`looked_at` for every lead in `events` at once: one pass over plain lists (a pandas
+    filter per lead costs ~10 ms; a day at 100k open leads has thousands of returning leads)."""
+    topics = (
+        events["content_topic"].tolist()
+        if "content_topic" in events.columns
+        else [None] * len(events)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    seen: dict[str, dict[str, set[str]]] = {}
+    for lead, kind, topic in zip(
+        events["lead_id"].astype(str).tolist(), events["event_type"].tolist(), topics, strict=True
+    ):
+        per = counts.setdefault(lead, {})
+        per[kind] = per.get(kind, 0) + 1
+        if isinstance(topic, str):
+            seen.setdefault(lead, {}).setdefault(kind, set()).add(topic)
+    out = {}
+    for lead, per in counts.items():
+        parts = []
+        for kind in sorted(per, key=lambda e: (-per[e], e)):
+            text = f"{kind.replace('_', ' ')} x{per[kind]}"
+            shown = seen.get(lead, {}).get(kind)
+            if shown:
+                text += " (" + ", ".join(sorted(shown)) + ")"
+            parts.append(text)
+        out[lead] = "; ".join(parts)
+    return out
 
 
 def returning_candidates(
