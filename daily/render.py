@@ -16,19 +16,11 @@ from typing import Any
 import pandas as pd
 
 from daily.activity import ACTIVITY_COLUMNS
+from daily.handoff import HANDOFF_COLUMNS
 
+# The hand-off record with its activity summary spread into columns (a CRM import wants flat).
 HANDOFF_CSV_COLUMNS: tuple[str, ...] = (
-    "lead_id",
-    "channel",
-    "persona",
-    "probability",
-    "score",
-    "tier",
-    "grade",
-    "expected_value_eur",
-    "handed_at",
-    "followup_deadline",
-    "reasons",
+    *(c for c in HANDOFF_COLUMNS if c != "activity"),
     *(c for c in ACTIVITY_COLUMNS if c not in ("lead_id", "download_topics", "activity")),
     "download_topics",
     "activity",

@@ -135,6 +135,19 @@ class Calibrator:
         return np.clip(p, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
 
 
+def configured_calibrator(
+    raw: np.ndarray, y: np.ndarray, params: TrainParams
+) -> tuple[Calibrator, dict[str, float]]:
+    """The calibration `params.calibration` asks for (`auto`: the method with the lower
+    cross-validated log loss, whose losses are returned too) fitted on `raw` -> `y`."""
+    cv_losses: dict[str, float] = {}
+    if params.calibration == "auto":
+        method, cv_losses = choose_calibration(raw, y, params.seed)
+    else:
+        method = params.calibration
+    return fit_calibrator(raw, y, method), cv_losses
+
+
 def fit_calibrator(raw: np.ndarray, y: np.ndarray, method: CalibrationMethod) -> Calibrator:
     """Fit isotonic regression or Platt scaling of labels on raw scores (log-odds)."""
     raw = np.asarray(raw, dtype=np.float64)
@@ -429,12 +442,7 @@ def fit_propensity(
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best_iteration))
 
     raw_valid = booster.predict(X_valid, raw_score=True, num_threads=num_threads)
-    cv_losses: dict[str, float] = {}
-    if params.calibration == "auto":
-        method, cv_losses = choose_calibration(raw_valid, y_valid, params.seed)
-    else:
-        method = params.calibration
-    calibrator = fit_calibrator(raw_valid, y_valid, method)
+    calibrator, cv_losses = configured_calibrator(raw_valid, y_valid, params)
 
     model = LeadModel(
         booster=booster,
@@ -446,7 +454,7 @@ def fit_propensity(
     )
     info = {
         "best_iteration": int(best_iteration),
-        "calibration": method,
+        "calibration": calibrator.method,
         "valid_logloss_uncalibrated": binary_log_loss(y_valid, expit(raw_valid)),
         "valid_logloss_calibrated": binary_log_loss(y_valid, calibrator(raw_valid)),
         **{f"valid_logloss_cv_{m}": v for m, v in cv_losses.items()},

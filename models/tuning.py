@@ -40,9 +40,8 @@ from models.propensity import (
     _labels,
     _lightgbm_names,
     binary_log_loss,
-    choose_calibration,
+    configured_calibrator,
     encode_frame,
-    fit_calibrator,
     learn_categories,
     lightgbm_params,
     monotone_directions,
@@ -339,12 +338,7 @@ def fit_tuned(
 
     held = ~np.isnan(result.oof_raw)
     raw, y_held = result.oof_raw[held], y[held]
-    cv_losses: dict[str, float] = {}
-    if train.calibration == "auto":
-        method, cv_losses = choose_calibration(raw, y_held, train.seed)
-    else:
-        method = train.calibration
-    calibrator = fit_calibrator(raw, y_held, method)
+    calibrator, cv_losses = configured_calibrator(raw, y_held, train)
     model = LeadModel(
         booster=booster,
         feature_names=feature_names,
@@ -354,7 +348,7 @@ def fit_tuned(
     )
     info = {
         "best_iteration": result.best_iteration,
-        "calibration": method,
+        "calibration": calibrator.method,
         "calibration_rows": int(held.sum()),
         "valid_logloss_uncalibrated": binary_log_loss(y_held, expit(raw)),
         "valid_logloss_calibrated": binary_log_loss(y_held, calibrator(raw)),
