@@ -34,9 +34,7 @@ COMPILE = [
     "--universal",
     "--python-version",
     "3.11",
-    "--no-header",
-    "--output-file",
-    "-",
+    "--no-header",  # the resolution goes to stdout; update() writes the lock with its digest
 ]
 
 
