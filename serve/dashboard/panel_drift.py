@@ -11,12 +11,22 @@ from serve.dashboard.panels import Page, Panel, col, count, percent, table, thre
 from serve.dashboard.sources import Missing, Sources
 
 TOP_MOVERS = 12
+LEVELS = ["ok", "warn", "alert"]
+LEVEL_COLOURS = ["#9ca3af", "#f59e0b", "#dc2626"]
 
 
 def moved_words(moved: list[dict[str, Any]]) -> str:
     return ", ".join(
         f"{m['bin']}: {m['reference_share']:.0%} -> {m['current_share']:.0%}" for m in moved
     )
+
+
+def level_colours(spec: dict[str, Any]) -> dict[str, Any]:
+    """PSI bars coloured by level (quiet grey, warn amber, alert red), one bar per feature."""
+    encoding = spec["encoding"]
+    encoding.pop("yOffset", None)
+    encoding["color"]["scale"] = {"domain": LEVELS, "range": LEVEL_COLOURS}
+    return spec
 
 
 def add_drift_panels(page: Page, sources: Sources) -> None:
@@ -49,8 +59,10 @@ def add_drift_panels(page: Page, sources: Sources) -> None:
                     col("moved_words", "Bins that grew"),
                 ],
             ),
-            spec=charts.horizontal_bars(
-                movers, "feature", "psi", value_title="PSI", value_format=".2f", color="level"
+            spec=level_colours(
+                charts.horizontal_bars(
+                    movers, "feature", "psi", value_title="PSI", value_format=".2f", color="level"
+                )
             ),
             note=f"{count(report['rows'])} open leads on {report['as_of'][:10]} against the "
             f"training reference of v{report['model_version']}. PSI under "
@@ -58,9 +70,15 @@ def add_drift_panels(page: Page, sources: Sources) -> None:
             "population has moved.",
         )
     )
+    # Raw probability edges make unreadable axis labels: the chart names deciles, the table
+    # keeps the edges.
+    score_bins = [
+        {**b, "band": "missing" if b["bin"] == "missing" else f"D{i + 1}"}
+        for i, b in enumerate(score.get("bins", []))
+    ]
     bins = [
-        {"bin": b["bin"], "when": when, "share": b[key]}
-        for b in score.get("bins", [])
+        {"bin": b["band"], "when": when, "share": b[key]}
+        for b in score_bins
         for when, key in (("at training", "reference_share"), ("now", "current_share"))
     ]
     page.panels.append(
@@ -68,8 +86,9 @@ def add_drift_panels(page: Page, sources: Sources) -> None:
             "drift_score",
             f"Score distribution now vs at training (PSI {score['psi']:.3f}, {score['level']})",
             table(
-                score.get("bins", []),
+                score_bins,
                 [
+                    col("band", "Decile"),
                     col("bin", "Probability band"),
                     col("reference_share", "At training", percent),
                     col("current_share", "Now", percent),
@@ -83,7 +102,7 @@ def add_drift_panels(page: Page, sources: Sources) -> None:
                 x_title="probability band (training deciles)",
                 y_title="share of leads",
                 y_format=".0%",
-                x_sort=[b["bin"] for b in score.get("bins", [])],
+                x_sort=[b["band"] for b in score_bins],
             )
             if bins
             else None,
@@ -134,5 +153,6 @@ def add_drift_panels(page: Page, sources: Sources) -> None:
             )
             if bands
             else f"Not yet: {realised.get('status', 'no check run')}.",
+            wide=True,
         )
     )
