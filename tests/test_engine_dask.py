@@ -21,6 +21,7 @@ import yaml
 
 from foundation.io import read_json, read_table
 from foundation.params import EngineParams, Params
+from tests.live_server import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -165,12 +166,6 @@ def test_dask_scores_equal_pandas_scores(trained_project, cluster, tmp_path, mon
     got = sort_by(read_table(tmp_path / "dask.parquet"), ["lead_id"])
     pd.testing.assert_frame_equal(got, expected)
     assert expected["decision"].notna().all()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ a real `mlflow models serve` process answering on loopback."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.request
@@ -15,6 +14,7 @@ import yaml
 from mlflow import MlflowClient
 
 from tests.conftest import Project
+from tests.live_server import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -76,12 +76,6 @@ def test_model_beats_the_points_baseline_and_is_calibrated(trained_project: Proj
     assert metrics["model"]["auc"] > metrics["points"]["auc"]
     assert metrics["model"]["auc"] <= metrics["ceiling"]["auc"] + 0.02
     assert metrics["model"]["ece"] < 0.05
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:

@@ -4,8 +4,6 @@ gives the same probabilities (no training/serving skew), and no lead data reache
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import Project
+from tests.live_server import free_port, running_serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -24,12 +23,6 @@ API_KEY = "e2e-key-9f3c"
 START_TIMEOUT_S = 120
 N_LEADS = 25
 THRESHOLD = "20"  # fixed, so decisions do not wait for the SLA report's `auto` threshold
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -47,38 +40,10 @@ def server(trained_project: Project, tmp_path_factory: pytest.TempPathFactory) -
         **trained_project.env,
         "LEADSCORE_API_KEYS": API_KEY,
         "LEADSCORE_MQL_THRESHOLD": THRESHOLD,
-        "PYTHONUNBUFFERED": "1",
     }
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            ["leadscore", "serve", "--port", str(port), "--log-level", "debug"],
-            cwd=trained_project.root,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"leadscore serve exited {proc.returncode}\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise AssertionError(f"not ready within {START_TIMEOUT_S} s\n{log.read_text()}")
+    args = ["--log-level", "debug"]
+    with running_serve(args, port, trained_project.root, env, log, START_TIMEOUT_S) as base:
         yield Server(base, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")

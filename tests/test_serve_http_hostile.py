@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from serve.headers import CONTENT_SECURITY_POLICY
+from tests.live_server import free_port, running_serve
 from tests.serve_fixtures import ADMIN_KEY, API_KEY, ROOT, lead_body, train_small_model
 
 pytestmark = [pytest.mark.e2e]
@@ -30,12 +30,6 @@ SECURITY = {
     "referrer-policy": "no-referrer",
     "x-frame-options": "DENY",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -57,37 +51,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "LEADSCORE_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
         "LEADSCORE_MQL_THRESHOLD": "40",
         "LEADSCORE_THRESHOLD_PATH": str(tmp / "none.json"),
-        "PYTHONUNBUFFERED": "1",
     }
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            ["leadscore", "serve", "--model", str(model), "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"leadscore serve exited {proc.returncode}\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        else:
-            raise AssertionError(f"not ready within {START_TIMEOUT_S} s\n{log.read_text()}")
+    args = ["--model", str(model)]
+    with running_serve(args, port, ROOT, env, log, START_TIMEOUT_S) as base:
         yield Server(base, port, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def raw_request(port: int, head: str) -> socket.socket:

@@ -1,0 +1,64 @@
+"""A real `leadscore serve` process for the tests that need what only a real server shows.
+
+One place for starting it on a free loopback port, waiting until /readyz says 200 (or failing
+with its log), and always stopping it.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_serve(
+    args: Sequence[str],
+    port: int,
+    cwd: Path,
+    env: Mapping[str, str],
+    log: Path,
+    start_timeout_s: float,
+) -> Iterator[str]:
+    """`leadscore serve --port PORT *args`, ready to serve; yields its base URL."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["leadscore", "serve", "--port", str(port), *args],
+            cwd=cwd,
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"leadscore serve exited {proc.returncode}\n{log.read_text()}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        else:
+            raise AssertionError(f"not ready within {start_timeout_s} s\n{log.read_text()}")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
