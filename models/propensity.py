@@ -132,7 +132,8 @@ class Calibrator:
             p = np.interp(raw, self.thresholds, self.values)
         else:
             p = expit(self.a * raw + self.b)
-        return np.clip(p, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+        # np.clip's Python wrapper costs more than the whole sigmoid on one row; same values.
+        return np.minimum(np.maximum(p, PROBABILITY_FLOOR), 1.0 - PROBABILITY_FLOOR)
 
 
 def configured_calibrator(

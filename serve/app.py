@@ -18,6 +18,7 @@ from serve import routes_health, routes_info, routes_leads, routes_score
 from serve.dashboard.web import install_dashboard
 from serve.errors import BodySizeLimit, CatchAll, install_error_handlers
 from serve.headers import JsonBodiesOnly, SecurityHeaders
+from serve.lean_route import mount_lean
 from serve.openapi import install_openapi
 from serve.schemas import BatchRequest, ColumnBatchRequest, ScoreRequest
 from serve.security import ApiKeyGuard, parse_api_keys
@@ -74,8 +75,8 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.state.service = state
     app.state.api_keys = parse_api_keys(settings.api_key_list())  # key -> role
     install_error_handlers(app)
+    mount_lean(app, routes_score.router, "/v1")  # the hot paths: matched first, run lean
     app.include_router(routes_health.router)
-    app.include_router(routes_score.router, prefix="/v1")
     app.include_router(routes_info.router, prefix="/v1")
     app.state.store_access = routes_leads.StoreAccess(settings.db_url)  # opened on first read
     app.include_router(routes_leads.router, prefix="/v1")
