@@ -30,6 +30,7 @@ _AS_OF = TypeAdapter(UtcTime | None)
 _COLUMN_KEYS = frozenset({"columns", "lead_ids", "explain", "as_of"})
 # What a cell of `columns` may be (the document: number, string, boolean or null).
 _CELL_TYPES = frozenset({int, float, str, bool, type(None)})
+_ID_TYPES = frozenset({str, type(None)})  # JSON gives exact types: no str subclasses here
 
 
 def standard_json(body: bytes) -> Any:
@@ -176,7 +177,7 @@ def _column_envelope(data: dict[str, Any], max_batch: int) -> tuple[dict, list, 
         errors.append(
             error_item(("body", "lead_ids"), f"Input should be a list of {n} ids", "lead_ids")
         )
-    elif not all(x is None or isinstance(x, str) for x in lead_ids):
+    elif not set(map(type, lead_ids)) <= _ID_TYPES:
         errors.append(
             error_item(("body", "lead_ids"), "ids should be strings or null", "string_type")
         )

@@ -22,6 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -583,11 +584,9 @@ class Scorer:
             ]
         personas = [None if p is None else str(p) for p in inputs.get("persona", [None] * n)]
         default = self.context.default_deal_value
+        # No persona (None) is never a key: it gets the default like an unknown persona.
         deals = np.array(
-            [
-                (self.context.deal_values.get(p, default) if p is not None else default)
-                for p in personas
-            ],
+            list(map(self.context.deal_values.get, personas, repeat(default, n))),
             dtype=np.float64,
         )
         expected = np.round(probabilities * deals, 2).tolist()
