@@ -10,10 +10,18 @@ Baseline, measured in the same run on the same export: `leadscore score` of the 
 its events (same model, same scorer, no validation, no comparison, no store), so the ratio shows
 what the daily loop costs on top of scoring.
 
-Peak memory is the child process's maximum resident set size (getrusage of the children).
+Peak memory is the child process's maximum resident set size (getrusage of the children: the
+largest single process of the command's tree). The command's process tree is also sampled with
+psutil every 0.2 s, so the peaks of the command itself (the driver) and of its Dask workers are
+reported apart (sampled: a spike shorter than that can be missed).
+
+`--engine dask` runs the daily command with `--engine dask` (a LocalCluster, one worker per core
+unless params say otherwise), with its own store and artifacts; the baseline stays `leadscore
+score` on pandas.
 
     python benchmarks/daily_bench.py                    # 140,000 leads
     python benchmarks/daily_bench.py --leads 20000 --out /tmp/dailybench
+    python benchmarks/daily_bench.py --engine dask
 """
 
 from __future__ import annotations
@@ -58,16 +66,16 @@ def simulate(out: Path, n_leads: int) -> None:
     marker.touch()
 
 
-def bench_params(out: Path) -> Path:
+def bench_params(out: Path, engine: str) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["paths"] = {
         **params["paths"],
         "raw": str(out / "raw"),
-        "artifacts": str(out / "artifacts"),
+        "artifacts": str(out / f"artifacts-{engine}"),
         "personas": str(ROOT / "personas.yaml"),
         "sla": str(ROOT / "sla.yaml"),
     }
-    path = out / "params.yaml"
+    path = out / f"params-{engine}.yaml"
     path.write_text(yaml.safe_dump(params))
     return path
 
@@ -84,29 +92,76 @@ WRAPPER = (
 )
 
 
-def timed(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) of the command, stdout; a failure stops the benchmark."""
+SAMPLE_SECONDS = 0.2
+
+
+def sampled_peaks(proc: subprocess.Popen[str]) -> tuple[float, float]:
+    """Peak RSS (MB) of the command (the wrapper's child) and of its largest other descendant
+    (a Dask worker), sampled until the wrapper exits."""
+    import psutil
+
+    wrapper = psutil.Process(proc.pid)
+    command = worker = 0.0
+    while proc.poll() is None:
+        try:
+            children = wrapper.children()
+            tree = [(c, c.children(recursive=True)) for c in children]
+        except psutil.NoSuchProcess:
+            break
+        for top, below in tree:
+            for p in (top, *below):
+                try:
+                    rss = p.memory_info().rss / 2**20
+                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                    continue
+                if p is top:
+                    command = max(command, rss)
+                else:
+                    worker = max(worker, rss)
+        time.sleep(SAMPLE_SECONDS)
+    return command, worker
+
+
+def timed(args: list[str], env: dict[str, str]) -> tuple[float, float, str, tuple[float, float]]:
+    """Wall seconds, peak RSS (MB) of the command's largest process, stdout, and the sampled
+    peaks of the command and its largest worker; a failure stops the benchmark."""
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", WRAPPER, *args], cwd=ROOT, env=env, capture_output=True, text=True
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRAPPER, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    import threading
+
+    sampled: list[tuple[float, float]] = []
+    sampler = threading.Thread(target=lambda: sampled.append(sampled_peaks(proc)))
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    sampler.join()
     seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    peak = re.search(r"PEAK_KB (\d+)", done.stderr)
-    return seconds, int(peak.group(1)) / 1024 if peak else float("nan"), done.stdout
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed ({proc.returncode}):\n{stdout}\n{stderr}")
+    peak = re.search(r"PEAK_KB (\d+)", stderr)
+    peak_mb = int(peak.group(1)) / 1024 if peak else float("nan")
+    return seconds, peak_mb, stdout, sampled[0] if sampled else (float("nan"), float("nan"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=140_000)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "output" / "daily")
+    parser.add_argument(
+        "--engine", choices=("pandas", "dask"), default="pandas", help="engine of the daily runs"
+    )
     args = parser.parse_args()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     simulate(out, args.leads)
-    params = bench_params(out)
-    db = out / "store.db"
+    params = bench_params(out, args.engine)
+    db = out / f"store-{args.engine}.db"
     for p in db.parent.glob(db.name + "*"):
         p.unlink()
     env = {
@@ -118,7 +173,7 @@ def main() -> None:
 
     # Baseline: the same model scoring the same export with `leadscore score` (all leads that
     # exist on day one; the daily run scores the open ones among them).
-    base_s, base_mb, base_out = timed(
+    base_s, base_mb, base_out, _ = timed(
         [
             "leadscore",
             "score",
@@ -138,8 +193,18 @@ def main() -> None:
     results = []
     for label, day in (("day 1", DAY1), ("day 2", DAY2), ("day 2 re-run", DAY2)):
         before = store_bytes(db)
-        seconds, peak_mb, stdout = timed(
-            ["leadscore", "daily", "--params", str(params), "--as-of", day], env
+        seconds, peak_mb, stdout, (command_mb, worker_mb) = timed(
+            [
+                "leadscore",
+                "daily",
+                "--params",
+                str(params),
+                "--as-of",
+                day,
+                "--engine",
+                args.engine,
+            ],
+            env,
         )
         growth = store_bytes(db) - before
         opened = re.search(r"open leads scored ([\d,]+)", stdout)
@@ -148,7 +213,10 @@ def main() -> None:
             {
                 "run": label,
                 "seconds": round(seconds, 1),
+                "engine": args.engine,
                 "peak_mb": round(peak_mb),
+                "command_peak_mb_sampled": round(command_mb),
+                "worker_peak_mb_sampled": round(worker_mb),
                 "store_growth_mb": round(growth / 1e6, 1),
                 "open_leads": opened.group(1) if opened else "?",
                 "steps": took.group(0) if took else "",
@@ -158,12 +226,16 @@ def main() -> None:
             f"{label:<13} {seconds:6.1f} s  peak {peak_mb:6,.0f} MB  store +{growth / 1e6:6.1f} MB"
             f"  open leads {results[-1]['open_leads']}  (x{seconds / base_s:.2f} the baseline)"
         )
+        print(
+            f"  sampled peaks: command {command_mb:,.0f} MB, largest worker {worker_mb:,.0f} MB "
+            f"(engine {args.engine})"
+        )
         print(f"  {results[-1]['steps']}")
     slowest = max(r["seconds"] for r in results)
     verdict = "met" if slowest < TARGET_S else "MISSED"
     print(f"target: every run under {TARGET_S:.0f} s: {verdict} (slowest {slowest:.1f} s)")
     print(f"store after three runs: {store_bytes(db) / 1e6:.1f} MB ({db})")
-    (out / "results.json").write_text(
+    (out / f"results-{args.engine}.json").write_text(
         json.dumps({"baseline_s": base_s, "baseline_peak_mb": base_mb, "runs": results}, indent=2)
     )
 

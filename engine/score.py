@@ -43,14 +43,23 @@ class ScoringJob:
     source: str = "input"
 
     def scorer_key(self) -> tuple[Any, ...]:
+        """Same job, same files as when the scorer was built: a worker of a long-lived
+        cluster (`--scheduler`) rebuilds it when the agreement or threshold file changed."""
         return (
             self.model_uri,
-            self.params,
-            self.personas,
-            self.sla,
             self.threshold,
-            self.threshold_path,
+            *(_stamp(p) for p in (self.params, self.personas, self.sla, self.threshold_path)),
         )
+
+
+def _stamp(path: Path | None) -> tuple[Any, ...] | None:
+    if path is None:
+        return None
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return (str(path), None)
+    return (str(path), stat.st_mtime_ns, stat.st_size)
 
 
 _SCORERS: dict[tuple[Any, ...], Any] = {}

@@ -129,12 +129,17 @@ def daily(
     replay: Annotated[
         bool, typer.Option("--replay", help="Allow a date before the latest stored run.")
     ] = False,
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Score every open lead with the champion; write the day's hand-off, returning leads,
     overdue follow-ups and month-to-date recap; store the run; deliver (never retrains)."""
     from pipeline import daily as stage
 
-    stage.run_in_terminal(load_params(params), as_of, replay)
+    loaded = load_params(params)
+    stage.run_in_terminal(
+        loaded, as_of, replay, engine=engine_for(loaded.engine, engine, scheduler)
+    )
 
 
 app.add_typer(sla_app, name="sla")

@@ -14,6 +14,13 @@ replayed from a later export and a re-run of D writes the same files. Steps:
    recap.html, summary.json};
 5. save the run in ONE store transaction (store.Store.save_run), then deliver the hand-off
    through the outbox when a webhook URL is configured (delivery.deliver_pending).
+
+With the Dask engine (`--engine dask`, `--scheduler tcp://...`, or params `engine`) steps 1 and 2
+run on a cluster: validation as `leadscore validate --engine dask` (same files), then features
+and scores of the open leads per lead_id partition of the day's validated Parquet with the same
+function (engine/daily.py `day_scores`), written under the day's folder as part files. Only the
+scores (one row per open lead, with the reasons of the MQLs and the activity counts) come back:
+this process holds leads and stages, never the event log. Steps 3-5 are the same code.
 """
 
 from __future__ import annotations
@@ -25,12 +32,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from foundation.errors import ConfigError, DataError, LeadscoreError
 from foundation.io import find_table, read_table
-from foundation.params import Params
+from foundation.params import EngineParams, Params
 
 DAILY_DIR = "daily"
 VALIDATION_DIR = "validation"
@@ -74,6 +80,7 @@ class DailyResult:
     delivery: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    engine: str = "pandas"
 
 
 def parse_run_date(text: str | None, today: date | None = None) -> date:
@@ -99,11 +106,13 @@ def run_dir(params: Params, run_date: date) -> Path:
 
 
 def validate_exports(
-    params: Params, out: Path
+    params: Params, out: Path, engine: EngineParams | None = None, client: Any = None
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, Any]]]:
     """The `validate` stage itself (pipeline/validate.py: same contract, same quarantine), with
     its outputs in `out` instead of the DVC-tracked data/interim; its console report is not
-    printed (the daily summary names what was quarantined, validation_summary.json has all)."""
+    printed (the daily summary names what was quarantined, validation_summary.json has all).
+    Returns the validated tables this process needs: all three with the pandas engine; leads
+    and stages with the Dask engine (the events stay on disk for the workers)."""
     import contextlib
     import io
 
@@ -115,8 +124,11 @@ def validate_exports(
     )
     log = io.StringIO()
     with contextlib.redirect_stdout(log):
-        summary = validate.main(run_params, raw_dir=Path(params.paths.raw))
-    tables = {table: read_table(find_table(out, table)) for table in TABLES}
+        summary = validate.main(
+            run_params, raw_dir=Path(params.paths.raw), engine=engine, client=client
+        )
+    kept = TABLES if engine is None or engine.kind != "dask" else ("leads", "stages")
+    tables = {table: read_table(find_table(out, table)) for table in kept}
     return tables, summary
 
 
@@ -155,39 +167,29 @@ def load_scorer(params: Params, settings: Any) -> Any:
     return Scorer(loaded, context, batch_threads=0)
 
 
-def score_open_leads(
-    scorer: Any,
-    leads: pd.DataFrame,
-    events: pd.DataFrame,
-    stages: pd.DataFrame,
-    as_of: pd.Timestamp,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Features and scores of `leads` as of `as_of` (the one scoring call: an engine that
-    partitions the leads replaces this function). Rows of both frames align. The stages feed
-    the funnel-state features: without them the model would score every lead as never handed
-    over, which is not the population it was trained on."""
-    from serve.score_file import prepare, score_prepared
+def scoring_job(scorer: Any, settings: Any, params: Params, as_of: pd.Timestamp) -> Any:
+    """What each Dask worker needs to build the scorer this process built (engine/score.py):
+    the same files and threshold settings, and the model pinned to the version loaded here, so
+    a promotion during the run cannot give the workers another champion."""
+    from engine.score import ScoringJob
 
-    prepared = prepare(leads, scorer, events, as_of.to_pydatetime(), source="leads", stages=stages)
-    scores = score_prepared(scorer, prepared, as_of.to_pydatetime(), progress=progress)
-    return prepared.features, scores
-
-
-def explain(scorer: Any, features: pd.DataFrame, as_of: pd.Timestamp) -> list[dict[str, Any]]:
-    """The scorer's top reasons for and against (SHAP), for the given feature rows."""
-    from serve.score_file import Prepared, score_prepared
-
-    if not len(features):
-        return []
-    prepared = Prepared(features, features["lead_id"].astype(str).tolist(), "leads")
-    explained = score_prepared(scorer, prepared, as_of.to_pydatetime(), explain=True)
-    import json
-
-    return [
-        {"reasons_for": json.loads(f), "reasons_against": json.loads(a)}
-        for f, a in zip(explained["reasons_for"], explained["reasons_against"], strict=True)
-    ]
+    loaded = scorer.loaded
+    if str(loaded.uri).startswith("models:/") and loaded.version is not None:
+        uri = f"models:/{loaded.name}/{loaded.version}"
+    else:  # a model file: absolute, workers do not share this working folder
+        uri = str(Path(loaded.uri).resolve()) if Path(loaded.uri).exists() else str(loaded.uri)
+    threshold_path = settings.threshold_path
+    return ScoringJob(
+        model_uri=uri,
+        # As load_scorer: the model's own feature params and personas win (its metadata).
+        params=Path(params.paths.personas).resolve(),
+        personas=Path(params.paths.personas).resolve(),
+        sla=Path(params.paths.sla).resolve(),
+        threshold=settings.mql_threshold,
+        threshold_path=Path(threshold_path).resolve() if threshold_path else None,
+        as_of=as_of.to_pydatetime(),
+        source="leads",
+    )
 
 
 # ---------------------------------------------------------------------------- the run
@@ -209,10 +211,14 @@ def main(
     as_of: str | None = None,
     replay: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    engine: EngineParams | None = None,
 ) -> DailyResult:
     """Run the day (see the module docstring); `progress(step, advance, total)` reports each
-    step as it ends, and the scoring step chunk by chunk (advance = leads just scored)."""
-    from daily.activity import activity_dicts, activity_text
+    step as it ends, and the scoring step chunk by chunk (advance = leads just scored; with
+    the Dask engine all at once). `engine` overrides params.engine (--engine / --scheduler)."""
+    from contextlib import ExitStack
+
+    from daily.activity import activity_text
     from daily.handoff import (
         OVERDUE_COLUMNS,
         RETURNING_COLUMNS,
@@ -250,12 +256,21 @@ def main(
     # A URL without its signing secret stops the run before anything is written.
     webhook = resolve_webhook(params.daily.webhook_url)
 
+    engine = engine or params.engine
+    on_dask = engine.kind == "dask"
     store = Store.open()  # $LEADSCORE_DB_URL, else sqlite:///leadscore.db
+    cluster = ExitStack()
     try:
         check_order(store, run_date, replay)
+        client = None
+        if on_dask:
+            from engine.cluster import dask_client
+
+            client = cluster.enter_context(dask_client(engine))
         # The exports first: a broken export should not wait for a model download.
-        tables, validation = validate_exports(params, out / VALIDATION_DIR)
-        leads, events, stages = tables["leads"], tables["events"], tables["stages"]
+        tables, validation = validate_exports(params, out / VALIDATION_DIR, engine, client)
+        leads, stages = tables["leads"], tables["stages"]
+        events = tables.get("events")  # None on Dask: the event log stays with the workers
         step("validate")
         scorer = load_scorer(params, settings)
         step("model")
@@ -266,16 +281,10 @@ def main(
                 f"no open lead at {t.isoformat()} in {params.paths.raw} (every lead is newer, "
                 "already SQL or disqualified): nothing to score"
             )
-        features, scores = score_open_leads(
-            scorer, scope, events, stages, t, progress=lambda n: step("score", n, len(scope))
+        features, scores = _score_day(
+            scorer, scope, events, stages, t, params, settings, engine, client, out, step
         )
-        features = features.reset_index(drop=True)
-        scores = scores.reset_index(drop=True)
-        scores["channel"] = features["channel"].to_numpy()
-        scores["grade"] = [
-            None if f is None or e is None else f"{f}{e}"
-            for f, e in zip(scores["fit_grade"], scores["engagement_grade"], strict=True)
-        ]
+        cluster.close()  # the workers' memory is free before the store and delivery
         step("score")
 
         previous = store.last_run(before=run_date)
@@ -285,18 +294,9 @@ def main(
             handed = handed[pd.to_datetime(handed["run_date"]).dt.date < run_date]
         already = set(handed["lead_id"].astype(str)) if len(handed) else set()
         new = handoff_diff(scores, prev_scores, already | with_sales(stages, t))
-
-        # Reasons for every MQL of the day (the hand-off and what GET /v1/leads shows).
         is_mql = (scores["decision"] == "mql").to_numpy()
-        reasons: list[Any] = [None] * len(scores)
-        for i, why in zip(
-            np.flatnonzero(is_mql), explain(scorer, features[is_mql], t), strict=True
-        ):
-            reasons[i] = why
-        scores["reasons"] = reasons
-        # Counts for every open lead (stored); the line of words only for the hand-off.
-        records = activity_dicts(features, t, with_text=False)
-        scores["activity"] = [records[str(i)] for i in scores["lead_id"]]
+        # The activity counts of every open lead (stored); the words only for the hand-off.
+        records = dict(zip(scores["lead_id"].astype(str), scores["activity"], strict=True))
         step("hand-off")
 
         new = scores.loc[new.index]
@@ -308,6 +308,12 @@ def main(
 
         since = cut_off(previous.run_date) if previous is not None else t - pd.Timedelta(days=1)
         candidates = returning_candidates(handed, prev_scores, set(handoff["lead_id"]))
+        if events is None:  # Dask: read the few events it needs, not the log
+            from engine.daily import returning_events
+
+            events = returning_events(
+                find_table(out / VALIDATION_DIR, "events"), candidates, since, t
+            )
         returning = returning_leads(candidates, events, since, t, params.daily.quiet_days)
         by_lead = scores.set_index(scores["lead_id"].astype(str))
         returning = _join_scores(returning, by_lead, ("decision", "score"), RETURNING_COLUMNS)
@@ -392,6 +398,10 @@ def main(
 
         from pipeline.drift import daily_check, summary_lines
 
+        if features is None:  # Dask: the columns the check reads, from the day's part files
+            from engine.daily import read_features
+
+            features = read_features(out, drift_columns(scorer.loaded), scores["lead_id"])
         drift = daily_check(
             scorer.loaded,
             features,
@@ -404,6 +414,7 @@ def main(
         drift_notes = summary_lines(drift) if drift is not None else []
         step("drift")
     finally:
+        cluster.close()
         store.close()
     return DailyResult(
         run_date=run_date,
@@ -417,7 +428,59 @@ def main(
         delivery=delivery,
         notes=[*scorer.context.notes, *recap["notes"], *drift_notes],
         timings=timings,
+        engine=engine.kind,
     )
+
+
+def _score_day(
+    scorer: Any,
+    scope: pd.DataFrame,
+    events: pd.DataFrame | None,
+    stages: pd.DataFrame,
+    t: pd.Timestamp,
+    params: Params,
+    settings: Any,
+    engine: EngineParams,
+    client: Any,
+    out: Path,
+    step: Callable[..., None],
+) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+    """Features and scores of the open leads (engine/daily.py `day_scores`): here, or per lead
+    partition on the cluster. On the cluster the features stay in the day's part files (None
+    here); the scores come back in `scope`'s order either way."""
+    from engine.daily import day_scores, day_scores_partitioned
+
+    if client is None:
+        return day_scores(
+            scorer, scope, events, stages, t, progress=lambda n: step("score", n, len(scope))
+        )
+    scores, scored_with = day_scores_partitioned(
+        client,
+        out / VALIDATION_DIR,
+        out,
+        scoring_job(scorer, settings, params, t),
+        t,
+        scope["lead_id"],
+        engine,
+    )
+    here = {"threshold": scorer.context.threshold, "model": dict(scorer.model_ref)}
+    if scored_with != here:
+        raise ConfigError(
+            f"the Dask workers scored with {scored_with}, this process loaded {here}: the "
+            "workers must read the same model registry, sla.yaml and threshold file"
+        )
+    step("score", len(scores), len(scope))
+    return None, scores
+
+
+def drift_columns(loaded: Any) -> list[str]:
+    """The feature columns the drift check reads: the reference profile's features, its cell
+    keys and the population filter (models/drift.py)."""
+    from models.drift import REFERENCE_PROFILE
+
+    profile = (getattr(loaded.model, "metadata", None) or {}).get(REFERENCE_PROFILE) or {}
+    by = (profile.get("cells") or {}).get("by", [])
+    return list(dict.fromkeys([*profile.get("features", {}), *by, "disqualified"]))
 
 
 def _join_scores(
@@ -563,7 +626,9 @@ STEPS = (
 )
 
 
-def run_in_terminal(params: Params, as_of: str | None, replay: bool) -> DailyResult:
+def run_in_terminal(
+    params: Params, as_of: str | None, replay: bool, engine: EngineParams | None = None
+) -> DailyResult:
     """`leadscore daily`: a progress bar while it runs, then a one-screen summary."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -589,7 +654,7 @@ def run_in_terminal(params: Params, as_of: str | None, replay: bool) -> DailyRes
                 bar.advance(overall)
             bar.update(overall, description=name)
 
-        result = main(params, as_of=as_of, replay=replay, progress=report)
+        result = main(params, as_of=as_of, replay=replay, progress=report, engine=engine)
     for line in summary_lines(result):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     return result
@@ -637,6 +702,12 @@ def summary_lines(result: DailyResult) -> list[str]:
     for note in result.notes:
         lines.append(f"  note: {note}")
     lines.append(f"  wrote {result.out_dir}/ ({', '.join(FILES)}); store updated")
+    if result.engine == "dask":
+        from engine.daily import FEATURES_DIR, SCORES_DIR
+
+        lines.append(
+            f"  engine dask: open leads' features and scores in {FEATURES_DIR}/, {SCORES_DIR}/"
+        )
     took = ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
     lines.append(f"  took {sum(result.timings.values()):.1f} s ({took})")
     return lines

@@ -146,10 +146,14 @@ def require_leads(summary: dict[str, Any], path: Path) -> None:
 
 
 def main(
-    params: Params, raw_dir: Path | None = None, engine: EngineParams | None = None
+    params: Params,
+    raw_dir: Path | None = None,
+    engine: EngineParams | None = None,
+    client: Any = None,
 ) -> dict[str, dict[str, Any]]:
     """Validate the raw exports; return the summary written to validation_summary.json.
-    `engine` overrides params.engine (the CLI's --engine / --scheduler)."""
+    `engine` overrides params.engine (the CLI's --engine / --scheduler); `client`: a Dask
+    client the caller already holds (`leadscore daily` validates and scores on one cluster)."""
     started = time.perf_counter()
     engine = engine or params.engine
     raw_dir = Path(raw_dir) if raw_dir is not None else Path(params.paths.raw)
@@ -167,10 +171,12 @@ def main(
     index = leads.lead_index()
     del leads
     if engine.kind == "dask":
+        from contextlib import nullcontext
+
         from engine.cluster import dask_client
         from engine.validate import validate_partitioned
 
-        with dask_client(engine) as client:
+        with nullcontext(client) if client is not None else dask_client(engine) as client:
             for table in ("events", "stages"):
                 kept, quarantine = output_paths(interim, table)
                 summary[table] = validate_partitioned(
