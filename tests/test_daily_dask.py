@@ -1,13 +1,16 @@
 """`leadscore daily` on Dask gives the pandas run's day: the same hand-off, returning and overdue
 files and the same stored scores, on the real pipeline's champion (`trained_project`), with the
-real command in subprocesses. Day one starts its own LocalCluster (`--engine dask`: 2 worker
-processes on loopback); day two reaches a LocalCluster of 2 workers by address
-(`--scheduler tcp://...`). Also: the day's feature and score part files, and a failure on the
-workers surfacing as the command's one-line error."""
+real command in subprocesses. Both engines start from the same first day (run with pandas,
+its store and folder copied), then the second day runs on each: on Dask through a LocalCluster
+of 2 worker processes reached by address (`--scheduler tcp://...`; `--engine dask` without an
+address starts the same kind of cluster, as tests/test_engine_dask.py covers for the other
+commands). Also: the day's feature and score part files, and a failure on the workers
+surfacing as the command's one-line error with nothing saved."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,22 +58,23 @@ def ok(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[st
     return done
 
 
-def two_days(project: Project, tmp: Path, *extra: tuple[str, ...]) -> Engine:
-    """Day one, then day two (compared with day one), with `extra[i]` on day i+1's command
-    line (one tuple: both days)."""
+def project_params(project: Project, tmp: Path) -> Path:
+    """params.yaml with artifacts under `tmp` and two LocalCluster workers, as on this 2-core
+    machine, whatever machine runs the test."""
     params = yaml.safe_load((project.root / "params.yaml").read_text())
     params["paths"] = {**params["paths"], "artifacts": str(tmp / "artifacts")}
-    # Two workers, as on this 2-core machine, whatever machine runs the test.
     params["engine"] = {**params.get("engine", {}), "workers": 2}
     path = tmp / "params.yaml"
     path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def second_day(project: Project, tmp: Path, *args: str) -> Engine:
+    """Day two on `args`'s engine, in `tmp`, which holds the first day's folder and store."""
+    path = project_params(project, tmp)
     url = f"sqlite:///{tmp / 'store.db'}"
-    args = extra if len(extra) == 2 else extra * 2
-    runs = tuple(
-        ok(daily(project, path, url, "--as-of", day.isoformat(), *more))
-        for day, more in zip((DAY1, DAY2), args, strict=True)
-    )
-    return Engine(tmp / "artifacts", url, runs)
+    run = ok(daily(project, path, url, "--as-of", DAY2.isoformat(), *args))
+    return Engine(tmp / "artifacts", url, (run,))
 
 
 def local_cluster(env: dict[str, str]) -> Any:
@@ -83,17 +87,22 @@ def local_cluster(env: dict[str, str]) -> Any:
 
 @pytest.fixture(scope="module")
 def engines(trained_project: Project, tmp_path_factory) -> dict[str, Engine]:
-    pandas_run = two_days(
-        trained_project, tmp_path_factory.mktemp("pandas"), ("--engine", "pandas")
+    tmp = tmp_path_factory.mktemp("pandas")
+    ok(
+        daily(
+            trained_project,
+            project_params(trained_project, tmp),
+            f"sqlite:///{tmp / 'store.db'}",
+            "--as-of",
+            DAY1.isoformat(),
+        )
     )
+    dask_tmp = tmp_path_factory.mktemp("dask")
+    shutil.copytree(tmp, dask_tmp, dirs_exist_ok=True)  # the same first day for both engines
+    pandas_run = second_day(trained_project, tmp, "--engine", "pandas")
     # The workers of a cluster reached by address read the registry from their own environment.
     with local_cluster({"MLFLOW_TRACKING_URI": trained_project.tracking_uri}) as cluster:
-        dask_run = two_days(
-            trained_project,
-            tmp_path_factory.mktemp("dask"),
-            ("--engine", "dask"),
-            ("--scheduler", cluster.scheduler_address),
-        )
+        dask_run = second_day(trained_project, dask_tmp, "--scheduler", cluster.scheduler_address)
     return {"pandas": pandas_run, "dask": dask_run}
 
 
@@ -110,9 +119,8 @@ def stored_scores(url: str, day: date) -> pd.DataFrame:
         return sorted_by(store.scores(day), ["lead_id"])
 
 
-@pytest.mark.parametrize("day", [DAY1, DAY2])
-def test_dask_day_equals_pandas_day(engines: dict[str, Engine], day: date) -> None:
-    pandas_run, dask_run = engines["pandas"], engines["dask"]
+def test_dask_day_equals_pandas_day(engines: dict[str, Engine]) -> None:
+    pandas_run, dask_run, day = engines["pandas"], engines["dask"], DAY2
     for name in FILES:
         expected = pd.read_csv(day_dir(pandas_run, day) / name, dtype={"lead_id": str})
         got = pd.read_csv(day_dir(dask_run, day) / name, dtype={"lead_id": str})
@@ -167,10 +175,7 @@ def cluster_without_the_registry(tmp_path: Path) -> Iterator[str]:
 def test_a_failure_on_the_workers_is_the_commands_one_line_error(
     trained_project: Project, cluster_without_the_registry: str, tmp_path: Path
 ) -> None:
-    params = yaml.safe_load((trained_project.root / "params.yaml").read_text())
-    params["paths"] = {**params["paths"], "artifacts": str(tmp_path / "artifacts")}
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(params))
+    path = project_params(trained_project, tmp_path)
     url = f"sqlite:///{tmp_path / 'store.db'}"
     done = daily(
         trained_project,
