@@ -6,6 +6,11 @@ its stages, its firmographics), and a lead's rows all land in the same partition
 that are global are computed once and passed in: the end of the data (`data_end`, the latest
 event or stage time, unless params fix it) and so the snapshot dates.
 
+Each table is shuffled into lead partitions written to a scratch folder next to the output
+(`.training_table.parquet.by-lead/`, removed at the end), one table at a time; each partition's
+task then reads its three parts: a worker holds one partition at a time, so its memory follows
+the partition size (`engine.partition_rows`), not the data size (see engine/partition.py).
+
 Rows come out partition by partition, each ordered like the pandas table (snapshot, then the
 leads' order in the leads file), written as `training_table.parquet/part-NNNNN.parquet`. Across
 partitions the order differs from the pandas file: compare after sorting by (snapshot, lead_id).
@@ -14,6 +19,7 @@ partitions the order differs from the pandas file: compare after sorting by (sna
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.cluster import gather
-from engine.partition import by_lead, restore_order
+from engine.partition import lead_partitions, read_partition
 from features.behaviour import as_utc_timestamp
 from features.persona import Personas
 from features.snapshots import SNAPSHOT, SUMMARY_COLUMNS, TrainingTable, training_table
@@ -54,22 +60,14 @@ def data_end(client: Any, frames: dict[str, Any], params: FeatureParams) -> pd.T
 
 
 def partition_training_table(
-    leads: pd.DataFrame,
-    events: pd.DataFrame,
-    stages: pd.DataFrame,
-    personas: Personas,
-    params: FeatureParams,
-    out: Path,
+    scratch: Path, i: int, personas: Personas, params: FeatureParams, out: Path
 ) -> pd.DataFrame:
-    """Runs on a worker: the training table of one lead partition, written to `out`; returns
-    the per-snapshot counts (rows, positives) that the summary adds up."""
-    result = training_table(
-        restore_order(leads),
-        restore_order(events),
-        restore_order(stages),
-        personas,
-        params,
-    )
+    """Runs on a worker: the training table of lead partition `i` (its leads, events and stages
+    read from `scratch`), written to `out`; returns the per-snapshot counts (rows, positives)
+    that the summary adds up."""
+    leads, events, stages = (read_partition(scratch / t, i) for t in TABLES)
+    result = training_table(leads, events, stages, personas, params)
+    del leads, events, stages
     write_part(result.table, out)
     return result.snapshots
 
@@ -127,18 +125,25 @@ def training_table_partitioned(
     end = data_end(client, frames, params)
     fixed = params.model_copy(update={"data_end": end.to_pydatetime()})
 
-    partitioned = by_lead(client, [frames[t] for t in TABLES], n)
-
     clear_output(out_dir)
     out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True)
-    personas_future = client.scatter(personas, broadcast=True, hash=False)
-    tasks = [
-        dask.delayed(partition_training_table)(
-            leads, events, stages, personas_future, fixed, out_dir / f"part-{i:05d}.parquet"
-        )
-        for i, (leads, events, stages) in enumerate(zip(*partitioned, strict=True))
-    ]
-    futures = client.compute(tasks)
-    snapshots = add_snapshots(gather(client, futures, "building the training table"))
+    scratch = out_dir.with_name(f".{out_dir.name}.by-lead")
+    clear_output(scratch)
+    try:
+        # One table at a time: a shuffle's buffers and disk are freed before the next starts.
+        for t in TABLES:
+            write = lead_partitions(client, frames[t], n, scratch / t)
+            gather(client, client.compute([write]), f"partitioning {t} by lead_id")
+        out_dir.mkdir(parents=True)
+        personas_future = client.scatter(personas, broadcast=True, hash=False)
+        tasks = [
+            dask.delayed(partition_training_table)(
+                scratch, i, personas_future, fixed, out_dir / f"part-{i:05d}.parquet"
+            )
+            for i in range(n)
+        ]
+        futures = client.compute(tasks)
+        snapshots = add_snapshots(gather(client, futures, "building the training table"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return TrainingTable(table=pd.DataFrame(), snapshots=snapshots, data_end=end)

@@ -1,8 +1,11 @@
-"""The Dask engine gives the pandas engine's numbers: validation (kept rows, quarantine,
-summary), the training table and batch scores, on the small simulated project of
-`trained_project` (3,000 leads, the conftest's SMALL_PARAMS: the default 6,000 would double the
-time for no new path). Also: a real `dask scheduler` + `dask worker` reached by address, and a
-failure on a worker surfacing as the command's one-line error."""
+"""The Dask engine gives the pandas engine's numbers on the default simulated data (params.yaml
+as shipped: 6,000 leads), the issue's acceptance: validation (kept rows, quarantine, summary),
+the training table and batch scores, each compared with `assert_frame_equal` after sorting by
+their keys. The data is simulated, validated and featurised by pandas once per module, and one
+two-worker LocalCluster serves the tests that pass an address. Scores use the session's trained
+model (`trained_project`, trained on 3,000 leads): any model will do, the comparison is of the
+engines. Also: a real `dask scheduler` + `dask worker` reached by address, and a failure on a
+worker surfacing as the command's one-line error."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import pytest
 import yaml
 
 from foundation.io import read_json, read_table
-from foundation.params import EngineParams, Params
+from foundation.params import EngineParams, Params, load_params
 from tests.live_server import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -48,62 +51,67 @@ def sort_by(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def pandas_run(tmp_path_factory) -> tuple[Params, Path]:
-    """A small simulated export (3,000 leads, as the conftest's trained project) validated and
+    """The default simulated export (params.yaml as shipped, only the paths moved) validated and
     featurised by the pandas engine: the reference."""
     from pipeline import features, simulate, validate
 
     root = tmp_path_factory.mktemp("pandas_run")
-    params = Params.model_validate(
-        {
-            "paths": {
-                "raw": str(root / "raw"),
-                "truth": str(root / "truth"),
-                "interim": str(root / "interim"),
-                "features": str(root / "features"),
-                "personas": str(PROJECT / "personas.yaml"),
-            },
-            "simulate": {"n_leads": 3000},
-        }
-    )
+    shipped = load_params(PROJECT / "params.yaml")
+    paths = {
+        "raw": root / "raw",
+        "truth": root / "truth",
+        "interim": root / "interim",
+        "features": root / "features",
+        "personas": PROJECT / "personas.yaml",
+    }
+    params = shipped.model_copy(update={"paths": shipped.paths.model_copy(update=paths)})
+    assert params.simulate.n_leads == 6000  # the default size the acceptance names
     simulate.main(params)
+    add_export_noise(params.paths.raw)
     validate.main(params)
     features.main(params)
     return params, root
 
 
-@pytest.fixture(scope="module")
-def raw_in_row_groups(pandas_run, tmp_path_factory) -> Path:
-    """The export with events and stages cut into many small row groups, so the Dask validation
-    really runs many tasks (the small export is one row group otherwise)."""
-    _, root = pandas_run
-    raw = tmp_path_factory.mktemp("raw")
-    for path in (root / "raw").iterdir():
-        shutil.copy(path, raw / path.name)
-    for table in ("events", "stages"):
-        pq.write_table(
-            pq.read_table(root / "raw" / f"{table}.parquet"),
-            raw / f"{table}.parquet",
-            row_group_size=25_000,
-        )
+ROW_GROUP = 25_000
+
+
+def add_export_noise(raw: Path) -> None:
+    """Rows validation must quarantine, spread over the file (the simulator's own noise,
+    duplicate events and missing firmographics, is all kept): repeated lead ids and leads
+    without a creation time (their events follow them into quarantine), events of unknown leads
+    or without a type, unknown funnel stages. Events and stages are rewritten in row groups of
+    ROW_GROUP rows, so the Dask validation runs many tasks (one per row group)."""
+    leads = pd.read_parquet(raw / "leads.parquet")
+    leads.loc[leads.index[::500], "created_at"] = pd.NaT
+    leads = pd.concat([leads, leads.iloc[7::600]], ignore_index=True)
+    leads.to_parquet(raw / "leads.parquet", index=False)
+    events = pd.read_parquet(raw / "events.parquet")
+    events.loc[events.index[::997], "lead_id"] = "not-a-lead"
+    events.loc[events.index[5::1009], "event_type"] = None
+    events.to_parquet(raw / "events.parquet", index=False, row_group_size=ROW_GROUP)
+    stages = pd.read_parquet(raw / "stages.parquet")
+    stages.loc[stages.index[::101], "stage"] = "nurture"
+    stages.to_parquet(raw / "stages.parquet", index=False, row_group_size=ROW_GROUP)
     assert pq.ParquetFile(raw / "events.parquet").metadata.num_row_groups > 3
-    return raw
 
 
 @pytest.fixture(scope="module")
-def dask_interim(pandas_run, raw_in_row_groups, cluster, tmp_path_factory) -> Path:
+def dask_interim(pandas_run, cluster, tmp_path_factory) -> Path:
     from pipeline import validate as stage
 
     params, _ = pandas_run
     out = tmp_path_factory.mktemp("dask_interim")
     params = params.model_copy(update={"paths": params.paths.model_copy(update={"interim": out})})
     engine = EngineParams(kind="dask", scheduler=cluster)
-    stage.main(params, raw_dir=raw_in_row_groups, engine=engine)
+    stage.main(params, engine=engine)
     return out
 
 
 def test_dask_validation_equals_pandas_kept_quarantine_and_summary(pandas_run, dask_interim):
     _, root = pandas_run
     for table in TABLES:
+        assert len(read_table(root / "interim" / "quarantine" / f"{table}.parquet")) > 10
         for sub in ("", "quarantine/"):
             expected = read_table(root / "interim" / f"{sub}{table}.parquet")
             got = read_table(dask_interim / f"{sub}{table}.parquet")
@@ -128,27 +136,64 @@ def test_dask_training_table_equals_pandas_on_a_local_cluster(pandas_run, dask_i
     keys = ["snapshot", "lead_id"]
     expected = sort_by(read_table(root / "features" / "training_table.parquet"), keys)
     got = sort_by(read_table(tmp_path / "features" / "training_table.parquet"), keys)
-    assert len(expected) > 1000
+    assert len(expected) > 10_000
     pd.testing.assert_frame_equal(got, expected)
     assert summary == read_json(root / "features" / "summary.json")
     assert len(list((tmp_path / "features" / "training_table.parquet").glob("*.parquet"))) == 3
+    assert sorted(p.name for p in (tmp_path / "features").iterdir()) == [
+        "summary.json",
+        "training_table.parquet",
+    ]  # the lead-partitioned scratch copy is gone
 
 
-def test_dask_scores_equal_pandas_scores(trained_project, cluster, tmp_path, monkeypatch):
+def test_lead_partitions_keep_a_leads_rows_together_in_input_order(cluster, tmp_path):
+    """Every part is written, empty or not; the i-th part of each table holds the same leads;
+    each part comes back in file order."""
+    import dask.dataframe as dd
+    from distributed import Client
+
+    from engine.partition import lead_partitions, read_partition
+
+    ids = [f"L{i % 7}" for i in range(60)]
+    tables = {
+        "events": pd.DataFrame({"lead_id": ids, "n": range(60)}),
+        "leads": pd.DataFrame({"lead_id": sorted(set(ids)), "n": range(7)}),
+    }
+    n = 12  # more partitions than leads: some parts are empty
+    with Client(cluster) as client:
+        for name, frame in tables.items():
+            frame.to_parquet(tmp_path / f"{name}.parquet", index=False, row_group_size=10)
+            source = dd.read_parquet(tmp_path / f"{name}.parquet")
+            client.compute(lead_partitions(client, source, n, tmp_path / name), sync=True)
+    for name, frame in tables.items():
+        parts = [read_partition(tmp_path / name, i) for i in range(n)]
+        assert any(len(p) == 0 for p in parts)
+        for part in parts:
+            assert part["n"].is_monotonic_increasing
+        got = pd.concat(parts).sort_values("n", ignore_index=True)
+        pd.testing.assert_frame_equal(got, frame.astype({"lead_id": "str"}))
+    for i in range(n):
+        events, leads = (read_partition(tmp_path / t, i) for t in ("events", "leads"))
+        assert set(events["lead_id"]) == set(leads["lead_id"])
+
+
+def test_dask_scores_equal_pandas_scores(
+    pandas_run, trained_project, cluster, tmp_path, monkeypatch
+):
     from typer.testing import CliRunner
 
     from pipeline.cli import app
 
     monkeypatch.chdir(trained_project.root)
-    raw = trained_project.root / "data" / "raw"
+    interim = pandas_run[1] / "interim"  # validated: the raw export has repeated lead ids
     model = trained_project.root / "artifacts" / "train" / "model.joblib"
     base = [
         "score",
-        str(raw / "leads.parquet"),
+        str(interim / "leads.parquet"),
         "--events",
-        str(raw / "events.parquet"),
+        str(interim / "events.parquet"),
         "--stages",
-        str(raw / "stages.parquet"),
+        str(interim / "stages.parquet"),
         "--as-of",
         SCORE_AS_OF,
         "--model",
@@ -164,6 +209,7 @@ def test_dask_scores_equal_pandas_scores(trained_project, cluster, tmp_path, mon
     assert "engine dask" in done.output
     expected = sort_by(read_table(tmp_path / "pandas.parquet"), ["lead_id"])
     got = sort_by(read_table(tmp_path / "dask.parquet"), ["lead_id"])
+    assert len(expected) > 1000
     pd.testing.assert_frame_equal(got, expected)
     assert expected["decision"].notna().all()
 
