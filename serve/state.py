@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from anyio import CapacityLimiter
 from starlette.concurrency import run_in_threadpool
 
 from serve.errors import NotReady
@@ -39,6 +41,15 @@ class ServiceState:
     serving: Serving | None = None
     not_ready_reason: str = "model not loaded yet"
     reload_lock: asyncio.Lock | None = None
+    # Threads computing single-lead reasons at once (settings.reasons_threads); set at startup.
+    reasons_limiter: CapacityLimiter | None = None
+
+    def reasons_threads(self) -> CapacityLimiter:
+        if self.reasons_limiter is None:
+            self.reasons_limiter = CapacityLimiter(
+                self.settings.reasons_threads or os.cpu_count() or 1
+            )
+        return self.reasons_limiter
 
     def current(self) -> Serving:
         serving = self.serving
