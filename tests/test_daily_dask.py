@@ -25,6 +25,7 @@ import yaml
 from foundation.io import read_table
 from store import Store
 from tests.conftest import Project
+from tests.daily_run import daily, ok
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -42,22 +43,6 @@ class Engine:
     runs: tuple[subprocess.CompletedProcess[str], ...]
 
 
-def daily(project: Project, params: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["leadscore", "daily", "--params", str(params), *args],
-        cwd=project.root,
-        env={**project.env, "LEADSCORE_DB_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def ok(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done
-
-
 def project_params(project: Project, tmp: Path) -> Path:
     """params.yaml with artifacts under `tmp` and two LocalCluster workers, as on this 2-core
     machine, whatever machine runs the test."""
@@ -73,7 +58,7 @@ def second_day(project: Project, tmp: Path, *args: str) -> Engine:
     """Day two on `args`'s engine, in `tmp`, which holds the first day's folder and store."""
     path = project_params(project, tmp)
     url = f"sqlite:///{tmp / 'store.db'}"
-    run = ok(daily(project, path, url, "--as-of", DAY2.isoformat(), *args))
+    run = ok(daily(project, path, {"LEADSCORE_DB_URL": url}, "--as-of", DAY2.isoformat(), *args))
     return Engine(tmp / "artifacts", url, (run,))
 
 
@@ -92,7 +77,7 @@ def engines(trained_project: Project, tmp_path_factory) -> dict[str, Engine]:
         daily(
             trained_project,
             project_params(trained_project, tmp),
-            f"sqlite:///{tmp / 'store.db'}",
+            {"LEADSCORE_DB_URL": f"sqlite:///{tmp / 'store.db'}"},
             "--as-of",
             DAY1.isoformat(),
         )
@@ -180,7 +165,7 @@ def test_a_failure_on_the_workers_is_the_commands_one_line_error(
     done = daily(
         trained_project,
         path,
-        url,
+        {"LEADSCORE_DB_URL": url},
         "--as-of",
         DAY1.isoformat(),
         "--scheduler",

@@ -20,6 +20,7 @@ from features.behaviour import WEB_EVENT_TYPES
 from features.schemas import EVENT_TYPES
 from store import Store
 from tests.conftest import Project
+from tests.daily_run import daily, ok
 from tests.store_fixtures import pg_database, store_url
 from tests.webhook_receiver import WebhookReceiver
 
@@ -30,25 +31,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 DAY1, DAY2, DAY3 = date(2026, 10, 20), date(2026, 10, 21), date(2026, 10, 22)
 SECRET = "whsec-daily-test"
 FILES = ("handoff.csv", "handoff.json", "returning.csv", "overdue.csv", "recap.md", "recap.html")
-
-
-def daily(
-    project: Project, params: Path, env: dict[str, str], *args: str
-) -> subprocess.CompletedProcess[str]:
-    """Run `leadscore daily` as a user would; return the finished process (any exit code)."""
-    return subprocess.run(
-        ["leadscore", "daily", "--params", str(params), *args],
-        cwd=project.root,
-        env={**project.env, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def ok(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done
 
 
 def params_with(project: Project, tmp_path: Path, **paths: str) -> Path:
