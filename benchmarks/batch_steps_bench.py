@@ -5,7 +5,8 @@
 Runs in one process, single-threaded, and times each step with the thread's CPU clock (medians of
 `--repeats`), so other work on a shared machine disturbs it less than wall time. The bare
 service's steps (benchmarks/bare_service.py) are the JSON decode, the list -> float64 columns and
-`Booster.predict`; leadscore's are the same decode, then `score_batch` (encode, range checks,
+`Booster.predict`; leadscore's are its columnar read (simdjson straight to float64 columns,
+serve/column_json.py; orjson when that is off), then `score_batch` (encode, range checks,
 compiled trees, calibration, SLA rules) and the JSON answer. The last lines give the ratio of the
 two totals and the ceiling any service has while it decodes the same JSON: bare total / (decode +
 bare conversion), the ratio reached if everything after the conversion cost nothing.
@@ -55,6 +56,7 @@ def main() -> None:
     from benchmarks.bare_service import BareModel
     from benchmarks.serve_bench import request_bodies
     from serve.batch import score_batch
+    from serve.column_json import read_columnar
     from serve.errors import json_response
     from serve.settings import Settings
     from serve.state import build_serving
@@ -81,19 +83,25 @@ def main() -> None:
             lambda: orjson.dumps({"lead_id": data["lead_ids"], "raw_score": list(range(n))}), r
         ),
     }
+    fast = read_columnar(body, scorer.numeric_names)
+    if fast is None:
+        print("fast columnar reader off (pysimdjson missing?): leadscore decodes with orjson")
+    read = fast or data
     ours = {
-        "JSON decode (orjson)": decode,
+        "JSON decode (simdjson -> float64 columns)" if fast else "JSON decode (orjson)": cpu_ms(
+            lambda: read_columnar(body, scorer.numeric_names) or orjson.loads(body), r
+        ),
         "score_batch (encode, checks, trees, rules)": cpu_ms(
             lambda: score_batch(
-                scorer, data, settings.max_batch, settings.max_events_per_lead, now, body
+                scorer, read, settings.max_batch, settings.max_events_per_lead, now, body
             ),
             r,
         ),
         "JSON answer": cpu_ms(lambda: json_response(result), r),
     }
-    encoded, _ = scorer.encode_columns(columns, n)
+    encoded, _ = scorer.encode_columns(read["columns"], n)
     parts = {
-        "  of which encode_columns": cpu_ms(lambda: scorer.encode_columns(columns, n), r),
+        "  of which encode_columns": cpu_ms(lambda: scorer.encode_columns(read["columns"], n), r),
         "  of which trees (raw scores)": cpu_ms(lambda: scorer.predict(encoded), r),
     }
     for title, steps in (("bare service", bare_steps), ("leadscore", {**ours, **parts})):

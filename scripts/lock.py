@@ -1,6 +1,7 @@
 """The lock: every package the project and its extras install, pinned, from pyproject.toml.
 
-    python scripts/lock.py update   # regenerate requirements.lock (needs `uv`: pip install uv)
+    python scripts/lock.py update   # regenerate requirements.lock (needs `uv`: pip install uv),
+                                    # keeping the pins that still fit
     python scripts/lock.py check    # fail if pyproject.toml changed since the lock was made
 
 Both README set-up commands and .ci/run install with `-c requirements.lock`, so a fresh machine
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -75,17 +78,30 @@ def check(pyproject: Path = PYPROJECT, lock: Path = LOCK) -> str | None:
 
 
 def update() -> None:
-    compiled = subprocess.run(COMPILE, cwd=ROOT, capture_output=True, text=True, check=False)
-    if compiled.returncode != 0:
-        sys.exit(f"uv pip compile failed:\n{compiled.stderr}")
+    """Resolve afresh, keeping every pin of the current lock that still fits (uv prefers the
+    versions in its output file): adding a package does not move the ones the tests passed on."""
+    with tempfile.TemporaryDirectory(prefix="leadscore-lock-") as tmp:
+        resolved = Path(tmp) / "requirements.lock"
+        if LOCK.exists():
+            shutil.copyfile(LOCK, resolved)
+        compiled = subprocess.run(
+            [*COMPILE, "--output-file", str(resolved)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if compiled.returncode != 0:
+            sys.exit(f"uv pip compile failed:\n{compiled.stderr}")
+        body = resolved.read_text()
     header = (
         "# leadscore's lock: every package of the project and all its extras, pinned.\n"
         f"# Regenerate with `{UPDATE_COMMAND}` after editing dependencies in pyproject.toml;\n"
         '# install with `pip install -c requirements.lock -e ".[dev]"`.\n'
         f"{DIGEST_PREFIX}{dependency_digest()}\n"
     )
-    LOCK.write_text(header + compiled.stdout)
-    pins = sum(1 for line in compiled.stdout.splitlines() if "==" in line)
+    LOCK.write_text(header + body)
+    pins = sum(1 for line in body.splitlines() if "==" in line)
     print(f"wrote {LOCK.name}: {pins} pinned packages")
 
 

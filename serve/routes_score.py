@@ -3,8 +3,9 @@
 Bodies are read as bytes and parsed in one pass (pydantic-core for one lead, orjson for a batch)
 instead of FastAPI's generic body handling; the OpenAPI document still describes them
 (serve/openapi.py). One lead is scored on the event loop (about 0.1 ms: a thread hop would cost
-more), unless it asks for reasons (SHAP, ~2 ms, GIL released: a thread); a batch goes to a
-thread so a 1000-lead batch with reasons cannot stall /healthz.
+more), unless it asks for reasons (SHAP, ~2 ms, GIL released: a thread). A columnar batch
+without reasons is read by `serve.column_json` and scored on the loop too (a few ms, like its
+decoding); other batches go to a thread, so 1000 leads with reasons cannot stall /healthz.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from serve.batch import _prefixed, check_events, score_batch, standard_json
+from serve.batch import (
+    _prefixed,
+    cheap_enough_inline,
+    check_events,
+    score_batch,
+    standard_json,
+)
+from serve.column_json import read_columnar
 from serve.errors import InputError, clean_errors, json_response
 from serve.lean_route import LeanRoute
 from serve.openapi import request_body
@@ -127,11 +135,12 @@ async def score_batch_route(request: Request) -> Response:
     with `explain`, since they cost far more than the score."""
     state: ServiceState = request.app.state.service
     body = await request.body()
-    data = standard_json(body)
     serving = state.current()
     settings = state.settings
-    result = await run_in_threadpool(
-        score_batch,
+    data = read_columnar(body, serving.scorer.numeric_names)
+    if data is None:
+        data = standard_json(body)
+    args = (
         serving.scorer,
         data,
         settings.max_batch,
@@ -139,4 +148,6 @@ async def score_batch_route(request: Request) -> Response:
         datetime.now(UTC),
         body,
     )
-    return json_response(result)
+    if cheap_enough_inline(data):
+        return json_response(score_batch(*args))
+    return json_response(await run_in_threadpool(score_batch, *args))

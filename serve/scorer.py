@@ -222,6 +222,7 @@ class Scorer:
         self.numeric: tuple[str, ...] = tuple(
             f for f in self.feature_names if f not in self.categorical
         )
+        self.numeric_names: frozenset[str] = frozenset(self.numeric)
         self._category_key = category_key
         self._codes: dict[str, dict[str, float]] = {
             c: {v: float(i) for i, v in enumerate(self.model.categories[c])}
@@ -373,8 +374,9 @@ class Scorer:
     ) -> tuple[np.ndarray, dict[int, list[str]]]:
         """Columnar feature values -> (n, n_features) float64 in training order, plus bad cells.
 
-        Numeric columns go through one `np.asarray` (None -> NaN); a column that refuses falls
-        back to cell by cell so a bad value fails only its own lead. Categories use the same key
+        Numeric columns go through one `np.asarray` (None -> NaN), or come as float64 arrays
+        already (`serve.column_json`); a column that refuses falls back to cell by cell so a bad
+        value fails only its own lead. Categories use the same key
         function and code tables as LeadModel.encode_row (a test pins equality).
         """
         # Filled one feature at a time, so one row per feature (contiguous writes); the matrix
@@ -385,6 +387,11 @@ class Scorer:
         for j, name in enumerate(self.feature_names):
             col = columns.get(name)
             if col is None:
+                continue
+            if type(col) is np.ndarray:  # numbers only, read by the fast JSON path
+                XT[j] = col
+                continue
+            if col.count(None) == n:  # unknown for every lead (common: NaN already)
                 continue
             if name in self._codes:
                 codes = self._codes[name]
