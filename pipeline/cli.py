@@ -138,7 +138,11 @@ def daily(
 
     loaded = load_params(params)
     stage.run_in_terminal(
-        loaded, as_of, replay, engine=engine_for(loaded.engine, engine, scheduler)
+        loaded,
+        as_of,
+        replay,
+        engine=engine_for(loaded.engine, engine, scheduler),
+        params_path=params,
     )
 
 

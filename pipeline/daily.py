@@ -34,6 +34,7 @@ from typing import Any
 
 import pandas as pd
 
+from foundation import DEFAULT_PARAMS
 from foundation.errors import ConfigError, DataError, LeadscoreError
 from foundation.io import find_table, read_table
 from foundation.params import EngineParams, Params
@@ -135,7 +136,7 @@ def validate_exports(
 # ---------------------------------------------------------------------------- 2. score
 
 
-def load_scorer(params: Params, settings: Any) -> Any:
+def load_scorer(params: Params, params_path: Path, settings: Any) -> Any:
     """The champion (or LEADSCORE_MODEL_URI) under the agreement in force, as `leadscore score`
     builds it; an unusable agreement or an unresolved `auto` threshold is a clear error."""
     from models.registry import load_lead_model
@@ -152,7 +153,7 @@ def load_scorer(params: Params, settings: Any) -> Any:
         )
     context = scoring_context(
         loaded.model,
-        Path(params.paths.personas),
+        Path(params_path),
         Path(params.paths.personas),
         Path(params.paths.sla),
         settings.mql_threshold,
@@ -167,7 +168,9 @@ def load_scorer(params: Params, settings: Any) -> Any:
     return Scorer(loaded, context, batch_threads=0)
 
 
-def scoring_job(scorer: Any, settings: Any, params: Params, as_of: pd.Timestamp) -> Any:
+def scoring_job(
+    scorer: Any, settings: Any, params: Params, params_path: Path, as_of: pd.Timestamp
+) -> Any:
     """What each Dask worker needs to build the scorer this process built (engine/score.py):
     the same files and threshold settings, and the model pinned to the version loaded here, so
     a promotion during the run cannot give the workers another champion."""
@@ -182,7 +185,7 @@ def scoring_job(scorer: Any, settings: Any, params: Params, as_of: pd.Timestamp)
     return ScoringJob(
         model_uri=uri,
         # As load_scorer: the model's own feature params and personas win (its metadata).
-        params=Path(params.paths.personas).resolve(),
+        params=Path(params_path).resolve(),
         personas=Path(params.paths.personas).resolve(),
         sla=Path(params.paths.sla).resolve(),
         threshold=settings.mql_threshold,
@@ -212,10 +215,13 @@ def main(
     replay: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
     engine: EngineParams | None = None,
+    params_path: Path = DEFAULT_PARAMS,
 ) -> DailyResult:
     """Run the day (see the module docstring); `progress(step, advance, total)` reports each
     step as it ends, and the scoring step chunk by chunk (advance = leads just scored; with
-    the Dask engine all at once). `engine` overrides params.engine (--engine / --scheduler)."""
+    the Dask engine all at once). `engine` overrides params.engine (--engine / --scheduler);
+    `params_path` is the file `params` came from (a model without feature metadata reads its
+    feature params there)."""
     from contextlib import ExitStack
 
     from daily.activity import activity_text
@@ -272,7 +278,7 @@ def main(
         leads, stages = tables["leads"], tables["stages"]
         events = tables.get("events")  # None on Dask: the event log stays with the workers
         step("validate")
-        scorer = load_scorer(params, settings)
+        scorer = load_scorer(params, params_path, settings)
         step("model")
 
         scope = open_leads(leads, stages, t)
@@ -281,8 +287,9 @@ def main(
                 f"no open lead at {t.isoformat()} in {params.paths.raw} (every lead is newer, "
                 "already SQL or disqualified): nothing to score"
             )
+        job = scoring_job(scorer, settings, params, params_path, t) if on_dask else None
         features, scores = _score_day(
-            scorer, scope, events, stages, t, params, settings, engine, client, out, step
+            scorer, scope, events, stages, t, job, engine, client, out, step
         )
         cluster.close()  # the workers' memory is free before the store and delivery
         step("score")
@@ -438,8 +445,7 @@ def _score_day(
     events: pd.DataFrame | None,
     stages: pd.DataFrame,
     t: pd.Timestamp,
-    params: Params,
-    settings: Any,
+    job: Any,
     engine: EngineParams,
     client: Any,
     out: Path,
@@ -447,7 +453,8 @@ def _score_day(
 ) -> tuple[pd.DataFrame | None, pd.DataFrame]:
     """Features and scores of the open leads (engine/daily.py `day_scores`): here, or per lead
     partition on the cluster. On the cluster the features stay in the day's part files (None
-    here); the scores come back in `scope`'s order either way."""
+    here; `job` is what the workers build their scorer from); the scores come back in `scope`'s
+    order either way."""
     from engine.daily import day_scores, day_scores_partitioned
 
     if client is None:
@@ -458,7 +465,7 @@ def _score_day(
         client,
         out / VALIDATION_DIR,
         out,
-        scoring_job(scorer, settings, params, t),
+        job,
         t,
         scope["lead_id"],
         engine,
@@ -627,7 +634,11 @@ STEPS = (
 
 
 def run_in_terminal(
-    params: Params, as_of: str | None, replay: bool, engine: EngineParams | None = None
+    params: Params,
+    as_of: str | None,
+    replay: bool,
+    engine: EngineParams | None = None,
+    params_path: Path = DEFAULT_PARAMS,
 ) -> DailyResult:
     """`leadscore daily`: a progress bar while it runs, then a one-screen summary."""
     from rich.console import Console
@@ -654,7 +665,14 @@ def run_in_terminal(
                 bar.advance(overall)
             bar.update(overall, description=name)
 
-        result = main(params, as_of=as_of, replay=replay, progress=report, engine=engine)
+        result = main(
+            params,
+            as_of=as_of,
+            replay=replay,
+            progress=report,
+            engine=engine,
+            params_path=params_path,
+        )
     for line in summary_lines(result):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     return result

@@ -300,3 +300,30 @@ def test_recap_html_is_a_self_contained_document() -> None:
     assert csv.splitlines()[0].startswith("lead_id,channel,persona,probability,score")
     assert json.loads(handoff_json(handoff, {"run_date": "2026-10-20"}))["n_leads"] == 1
     assert handoff_csv(handoff) == csv  # same input, same bytes
+
+
+def test_daily_scorer_reads_feature_params_from_the_params_file_it_ran_with(
+    tmp_path: Path,
+) -> None:
+    """A model without feature metadata takes its feature params from `--params` (the file the
+    run was given), as `leadscore score` and the service do, not from personas.yaml."""
+    import yaml
+
+    from foundation.params import load_params
+    from pipeline.daily import load_scorer
+    from tests.serve_fixtures import ROOT, settings_for, train_small_model
+
+    model = train_small_model(tmp_path / "model.joblib", n_leads=300)
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(
+        yaml.safe_dump(
+            {
+                "paths": {"personas": str(ROOT / "personas.yaml"), "sla": str(ROOT / "sla.yaml")},
+                "features": {"horizon_days": 45},
+            }
+        )
+    )
+    params = load_params(params_file)
+    scorer = load_scorer(params, params_file, settings_for(model))
+    assert scorer.context.feature_params == params.features
+    assert scorer.context.feature_params.horizon_days == 45
