@@ -8,6 +8,7 @@ and named without their `_json` suffix (`reasons_json` -> `reasons`, `payload_js
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
@@ -31,6 +32,10 @@ _MIGRATION_LOCK_KEY = 7_402_113_311
 _CHUNK = 500
 # Rows per executemany call: bounds the converted copy held in memory at once.
 _INSERT_BATCH = 20_000
+# How long a SQLite connection waits for another's lock (a daily write, a new file's WAL switch)
+# before it reports "database is locked", and how often it looks again while switching to WAL.
+SQLITE_LOCK_WAIT_S = 30.0
+SQLITE_LOCK_RETRY_S = 0.01
 
 
 def outbox_key(run_date: date, lead_id: str) -> str:
@@ -519,17 +524,35 @@ def _create_engine(url: str) -> Engine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         # Wait for another writer's lock instead of failing at once (the dashboard may be reading
         # while the daily job writes).
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_LOCK_WAIT_S})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """WAL: readers (dashboard, HTTP reads) never block the daily job's write, nor it them.
+
+    WAL is a property of the file, so only a new file is switched. Switching needs the file to
+    itself and SQLite answers "database is locked" at once, without its busy wait, while another
+    connection holds it (three processes opening a new store together): wait here instead.
+    """
+    import sqlite3
+
     cursor = dbapi_conn.cursor()
-    # WAL: readers (dashboard, HTTP reads) never block the daily job's write, nor it them.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.close()
+    deadline = time.monotonic() + SQLITE_LOCK_WAIT_S
+    try:
+        while True:
+            try:
+                if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(SQLITE_LOCK_RETRY_S)
+    finally:
+        cursor.close()
 
 
 def _decoded_name(name: str) -> str:
