@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
@@ -18,6 +18,9 @@ from features.schemas import CONTENT_TOPICS, EVENT_TYPES
 from foundation.params import FeatureParams, LightGBMParams, TrainParams
 from models.propensity import fit_propensity
 from serve.settings import Settings
+
+if TYPE_CHECKING:
+    from serve.scorer import Scorer
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "test-key-0123456789"  # no role prefix: a scorer key
@@ -97,6 +100,21 @@ def train_small_model(path: Path, seed: int = 0, n_leads: int = 1500) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, path)
     return path
+
+
+def small_scorer(model_path: Path, compiled: Any = None) -> Scorer:
+    """A Scorer over a small model under the repository's personas and agreement, threshold 30."""
+    from models.registry import load_lead_model
+    from serve.scorer import Scorer, build_context
+    from sla.agreement import load_agreement
+
+    context = build_context(
+        FeatureParams(),
+        load_personas(ROOT / "personas.yaml"),
+        load_agreement(ROOT / "sla.yaml"),
+        threshold_override=30.0,
+    )
+    return Scorer(load_lead_model(str(model_path)), context, compiled=compiled)
 
 
 def settings_for(model_path: Path | str, **overrides: Any) -> Settings:

@@ -10,15 +10,11 @@ import numpy as np
 import orjson
 import pytest
 
-from features.persona import load_personas
-from foundation.params import FeatureParams
-from models.registry import load_lead_model
 from serve.batch import score_batch, standard_json
 from serve.column_json import read_columnar
 from serve.errors import InputError
-from serve.scorer import Scorer, build_context
-from sla.agreement import load_agreement
-from tests.serve_fixtures import ROOT, feature_rows, train_small_model
+from serve.scorer import Scorer
+from tests.serve_fixtures import feature_rows, small_scorer, train_small_model
 
 pytest.importorskip("simdjson", reason="the `serve` extra is not installed")
 
@@ -28,13 +24,7 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def scorer(tmp_path_factory: pytest.TempPathFactory) -> Scorer:
     path = train_small_model(tmp_path_factory.mktemp("column-json") / "model.joblib", n_leads=600)
-    context = build_context(
-        FeatureParams(),
-        load_personas(ROOT / "personas.yaml"),
-        load_agreement(ROOT / "sla.yaml"),
-        threshold_override=30.0,
-    )
-    return Scorer(load_lead_model(str(path)), context)
+    return small_scorer(path)
 
 
 def awkward_columns(scorer: Scorer) -> dict[str, list[Any]]:

@@ -12,16 +12,21 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.persona import load_personas
-from foundation.params import FeatureParams
-from models.registry import load_lead_model
 from pipeline.cli import app as cli
 from serve.schemas import LeadInput
 from serve.scorer import _ABSENT as ABSENT
-from serve.scorer import Scorer, build_context, qualify_arrays, unsubscribed_of
+from serve.scorer import Scorer, qualify_arrays, unsubscribed_of
 from sla.agreement import load_agreement
 from sla.qualify import compile_rules, qualify
-from tests.serve_fixtures import ROOT, T, feature_rows, lead_body, synthetic_crm, train_small_model
+from tests.serve_fixtures import (
+    ROOT,
+    T,
+    feature_rows,
+    lead_body,
+    small_scorer,
+    synthetic_crm,
+    train_small_model,
+)
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -33,13 +38,7 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def scorer(model_path: Path) -> Scorer:
-    context = build_context(
-        FeatureParams(),
-        load_personas(ROOT / "personas.yaml"),
-        load_agreement(ROOT / "sla.yaml"),
-        threshold_override=30.0,
-    )
-    return Scorer(load_lead_model(str(model_path)), context)
+    return small_scorer(model_path)
 
 
 def test_columnar_encoding_equals_the_model_encoding(scorer: Scorer) -> None:

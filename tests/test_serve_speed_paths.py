@@ -11,15 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features.persona import load_personas
-from foundation.params import FeatureParams
 from models.explain import describe
 from models.registry import load_lead_model
 from serve.compiled_trees import compile_trees
-from serve.scorer import Scorer, build_context
+from serve.scorer import Scorer
 from serve.state import build_serving
-from sla.agreement import load_agreement
-from tests.serve_fixtures import ROOT, feature_rows, settings_for, train_small_model
+from tests.serve_fixtures import feature_rows, settings_for, small_scorer, train_small_model
 
 pytest.importorskip("lleaves", reason="the `compiled` extra is not installed")
 
@@ -31,17 +28,11 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def scorer(model_path: Path) -> Scorer:
-    context = build_context(
-        FeatureParams(),
-        load_personas(ROOT / "personas.yaml"),
-        load_agreement(ROOT / "sla.yaml"),
-        threshold_override=30.0,
-    )
     loaded = load_lead_model(str(model_path))
     compiled = compile_trees(
         loaded.model.booster, len(loaded.model.feature_names), model_path.parent / "trees"
     )
-    return Scorer(loaded, context, compiled=compiled)
+    return small_scorer(model_path, compiled=compiled)
 
 
 def hard_rows(scorer: Scorer, n: int = 3000, seed: int = 3) -> np.ndarray:
