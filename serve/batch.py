@@ -282,12 +282,18 @@ def is_columnar(data: Any) -> bool:
     return isinstance(data, dict) and "columns" in data and "leads" not in data
 
 
-def cheap_enough_inline(data: Any) -> bool:
-    """A columnar batch without reasons: a few milliseconds of numpy for 1000 leads, about what
-    decoding its JSON costs (done on the event loop anyway). Handing it to a thread cost ~20%
-    of the throughput (GIL hand-offs between the loop and up to `concurrency` batch threads);
-    row-form batches (per-lead validation and features) and reasons stay in a thread."""
-    return is_columnar(data) and data.get("explain") is not True
+def cheap_enough_inline(data: Any, max_leads: int) -> bool:
+    """A columnar batch without reasons of at most `max_leads` leads: a few milliseconds of
+    numpy for 1000, about what decoding its JSON costs (done on the event loop anyway). Handing
+    it to a thread cost ~20% of the throughput (GIL hand-offs between the loop and up to
+    `concurrency` batch threads); row-form batches (per-lead validation and features), larger
+    ones and reasons stay in a thread."""
+    if not is_columnar(data) or data.get("explain") is True:
+        return False
+    columns = data["columns"]
+    if not isinstance(columns, dict):
+        return True  # refused at once by the envelope check
+    return all(len(c) <= max_leads for c in columns.values() if isinstance(c, list | np.ndarray))
 
 
 def score_batch(

@@ -148,6 +148,6 @@ async def score_batch_route(request: Request) -> Response:
         datetime.now(UTC),
         body,
     )
-    if cheap_enough_inline(data):
+    if cheap_enough_inline(data, settings.inline_batch_max):
         return json_response(score_batch(*args))
     return json_response(await run_in_threadpool(score_batch, *args))

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     batch_threads: int = Field(
         1, ge=0, description="LightGBM threads per batch (0: all cores); one suits 1 worker/core."
     )
+    inline_batch_max: int = Field(
+        1000,
+        ge=0,
+        description="Columnar batches without reasons of up to this many leads are scored on "
+        "the event loop (~8 ms for 1000: a thread hand-off cost ~20% of the throughput); larger "
+        "ones go to a thread, so they never hold up /healthz. 0: always a thread.",
+    )
     reasons_threads: int = Field(
         0,
         ge=0,

@@ -120,3 +120,15 @@ def test_fast_reader_is_off_without_its_parser(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(column_json, "simdjson", None)
     assert column_json.read_columnar(b'{"columns": {"x": [1]}}', frozenset({"x"})) is None
+
+
+def test_only_small_columnar_batches_without_reasons_are_scored_on_the_event_loop() -> None:
+    """Everything else goes to a thread, so a big batch or SHAP never holds up /healthz."""
+    from serve.batch import cheap_enough_inline
+
+    small = {"columns": {"fit_score": np.zeros(1000), "persona": [None] * 1000}}
+    assert cheap_enough_inline(small, 1000)
+    assert not cheap_enough_inline({**small, "explain": True}, 1000)
+    assert not cheap_enough_inline({"columns": {"fit_score": [0.5] * 1001}}, 1000)
+    assert not cheap_enough_inline(small, 0)
+    assert not cheap_enough_inline({"leads": [{"features": {}}]}, 1000)
