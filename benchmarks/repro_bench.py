@@ -74,8 +74,10 @@ def one_run(ref: str, stages: list[str]) -> dict[str, tuple[float, float]]:
             print(f"note: MLFLOW_TRACKING_URI={env_note} is set and used by the stages")
         for stage in stages:
             figures[stage] = timed(["dvc", "repro", "--single-item", stage], checkout)
-            print(f"  {stage:<12} {figures[stage][0]:6.1f} s wall {figures[stage][1]:6.1f} s CPU",
-                  flush=True)
+            print(
+                f"  {stage:<12} {figures[stage][0]:6.1f} s wall {figures[stage][1]:6.1f} s CPU",
+                flush=True,
+            )
     with tempfile.TemporaryDirectory(prefix="repro-bench-") as tmp:
         checkout = clean_clone(ref, Path(tmp))
         figures["dvc repro (whole)"] = timed(["dvc", "repro"], checkout)
