@@ -33,11 +33,19 @@ def stage_names() -> list[str]:
     return list(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
 
 
+def clone_env(checkout: Path) -> dict[str, str]:
+    """The environment a clone's stages run in: its own code first on the import path.
+
+    `leadscore` is an editable install of some other checkout, and a PYTHONPATH set for a
+    worktree would win too: without this, every --ref would measure the same code."""
+    return {**os.environ, "PYTHONPATH": str(checkout)}
+
+
 def timed(argv: list[str], cwd: Path) -> tuple[float, float]:
     """Wall seconds and CPU seconds (user + system of the whole child tree) of one command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(argv, cwd=cwd, env=clone_env(cwd), capture_output=True, text=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:

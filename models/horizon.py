@@ -41,11 +41,16 @@ def fit_month_calibration(model: LeadModel, valid: pd.DataFrame, label: str) -> 
     return info
 
 
-def month_probability(model: Any, features: pd.DataFrame) -> np.ndarray | None:
+def month_probability(
+    model: Any, features: pd.DataFrame, raw_score: np.ndarray | None = None
+) -> np.ndarray | None:
     """Calibrated P(target within the calendar month of T) per row; None for a model trained
-    before the month calibration existed (callers then say the forecast uses the model horizon)."""
+    before the month calibration existed (callers then say the forecast uses the model horizon).
+
+    `raw_score`: the booster's scores of these rows, when the caller has them already; the
+    booster then predicts once per batch instead of twice (the SLA report scores six months)."""
     info = (getattr(model, "metadata", None) or {}).get(MONTH_CALIBRATION)
     if not info or info.get("method") != "sigmoid" or not hasattr(model, "raw_score"):
         return None
     calibrator = Calibrator(method="sigmoid", a=info["a"], b=info["b"])
-    return calibrator(model.raw_score(features))
+    return calibrator(model.raw_score(features) if raw_score is None else raw_score)

@@ -68,8 +68,15 @@ def category_key(value: Any) -> str | None:
 
 
 def category_strings(series: pd.Series) -> pd.Series:
-    """A column as object strings via `category_key`, None for missing (vectorised for text)."""
-    if pd.api.types.is_string_dtype(series) or isinstance(series.dtype, pd.CategoricalDtype):
+    """A column as object strings via `category_key`, None for missing (vectorised for text).
+
+    Text held as objects with None for missing (the firmographics of `build_features`) takes
+    the vectorised path too: str() of a string is the string, so the keys are the same."""
+    if (
+        pd.api.types.is_string_dtype(series)
+        or isinstance(series.dtype, pd.CategoricalDtype)
+        or pd.api.types.infer_dtype(series, skipna=True) == "string"
+    ):
         as_text = series.astype("string")
         return as_text.astype(object).where(as_text.notna(), None)
     return series.map(category_key).astype(object)

@@ -13,7 +13,13 @@ from typing import Annotated
 import typer
 
 from foundation import DEFAULT_PARAMS
-from pipeline.cli_support import ParamsOption, load_params, new_app, user_errors
+from pipeline.cli_support import (
+    ParamsOption,
+    batch_command,
+    load_params,
+    new_app,
+    user_errors,
+)
 from pipeline.engine_options import EngineOption, SchedulerOption, engine_for
 from pipeline.serve_cli import score_command, serve_command
 from pipeline.sla_cli import sla_app
@@ -24,6 +30,7 @@ app = new_app("leadscore: calibrated lead scoring tied to the marketing-sales SL
 
 @app.command()
 @user_errors
+@batch_command
 def simulate(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Write realistic simulated CRM data (leads, events, stages, personas) into data/raw/."""
     from pipeline import simulate as stage
@@ -33,6 +40,7 @@ def simulate(params: ParamsOption = DEFAULT_PARAMS) -> None:
 
 @app.command()
 @user_errors
+@batch_command
 def validate(
     params: ParamsOption = DEFAULT_PARAMS,
     raw: Annotated[
@@ -50,6 +58,7 @@ def validate(
 
 @app.command()
 @user_errors
+@batch_command
 def features(
     params: ParamsOption = DEFAULT_PARAMS,
     engine: EngineOption = None,
@@ -64,6 +73,7 @@ def features(
 
 @app.command()
 @user_errors
+@batch_command
 def train(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Train the calibrated LightGBM model and the baselines; log the run to MLflow."""
     from pipeline import train as stage
@@ -73,6 +83,7 @@ def train(params: ParamsOption = DEFAULT_PARAMS) -> None:
 
 @app.command()
 @user_errors
+@batch_command
 def evaluate(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Score the test snapshot: metrics and plots for the model, baselines and the ceiling."""
     from pipeline import evaluate as stage
@@ -82,6 +93,7 @@ def evaluate(params: ParamsOption = DEFAULT_PARAMS) -> None:
 
 @app.command()
 @user_errors
+@batch_command
 def register(
     params: ParamsOption = DEFAULT_PARAMS,
     accept_shift: Annotated[
@@ -101,6 +113,7 @@ def register(
 
 @app.command()
 @user_errors
+@batch_command
 def drift(
     params: ParamsOption = DEFAULT_PARAMS,
     as_of: Annotated[

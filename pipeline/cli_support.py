@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from foundation.batch_gc import batch_gc
 from foundation.errors import LeadscoreError
 
 if TYPE_CHECKING:
@@ -51,6 +52,18 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except LeadscoreError as exc:
             fail(str(exc))
+
+    return wrapper
+
+
+def batch_command(func: Callable[..., Any]) -> Callable[..., Any]:
+    """For a command that runs once and exits (the DVC stages): the garbage collector stops
+    re-walking the stage's imports and skips its shutdown pass (foundation/batch_gc.py)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with batch_gc():
+            return func(*args, **kwargs)
 
     return wrapper
 

@@ -21,14 +21,16 @@ from models.explain import shap_summary
 from models.plots import bar_plot, curve_plot, reliability_plot
 from models.split import time_split
 from models.tracking import configure_mlflow, log_numeric_metrics
-from pipeline.train import (
-    LABEL,
+from pipeline.layout import (
     LOGISTIC_FILE,
+    METRICS_FILE,
     MODEL_FILE,
     RUN_FILE,
+    evaluate_dir,
     train_dir,
     training_table_path,
 )
+from pipeline.train import LABEL
 
 MODELS = ("model", "logistic", "points")
 TOP_FEATURES = 20
@@ -37,12 +39,8 @@ EVALUATION_FILES = (
     "feature_importance.csv",
     "shap_summary.csv",
     "test_predictions.parquet",
-    "metrics.json",
+    METRICS_FILE,
 )
-
-
-def evaluate_dir(params: Params) -> Path:
-    return params.paths.artifacts / "evaluate"
 
 
 def attach_truth(test: pd.DataFrame, truth_dir: Path, params: Params) -> pd.Series | None:
@@ -209,7 +207,7 @@ def main(params: Params) -> dict[str, Any]:
     if p_true is not None:
         predictions["p_true"] = p_true.to_numpy()
     write_table(predictions, out / "test_predictions.parquet")
-    write_json(results, out / "metrics.json")
+    write_json(results, out / METRICS_FILE)
     log_to_run(params, results, out, images)
     print_summary(results)
     return results
@@ -228,12 +226,7 @@ def log_to_run(params: Params, results: dict[str, Any], out: Path, images: list[
         for image in images:
             mlflow.log_artifact(str(image), artifact_path="plots")
         mlflow.log_artifacts(str(out / "plots"), artifact_path="plot_data")
-        for name in (
-            "feature_importance.csv",
-            "shap_summary.csv",
-            "test_predictions.parquet",
-            "metrics.json",
-        ):
+        for name in EVALUATION_FILES:
             mlflow.log_artifact(str(out / name), artifact_path="evaluation")
 
 

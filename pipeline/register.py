@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features.build import feature_spec
+from features.snapshots import LABEL
 from foundation.errors import LeadscoreError
 from foundation.io import find_table, read_json, read_table, write_json
 from foundation.params import Params
@@ -30,8 +31,14 @@ from models.registry import (
 )
 from models.split import time_split
 from models.tracking import configure_mlflow
-from pipeline.evaluate import evaluate_dir
-from pipeline.train import LABEL, MODEL_FILE, RUN_FILE, train_dir, training_table_path
+from pipeline.layout import (
+    METRICS_FILE,
+    MODEL_FILE,
+    RUN_FILE,
+    evaluate_dir,
+    train_dir,
+    training_table_path,
+)
 
 DECISION_FILE = "decision.json"
 
@@ -62,11 +69,11 @@ def champion_auc_on(
 ) -> tuple[float | None, str | None, str, Any]:
     """Score the current champion on the challenger's test rows; None when there is none.
     Also returns the champion's model when it can score today's features (else None)."""
-    from sklearn.metrics import roc_auc_score
-
     current = champion_version(name)
     if current is None:
         return None, None, "no champion yet", None
+    from sklearn.metrics import roc_auc_score  # only with a champion: a first run needs no sklearn
+
     try:
         loaded = load_lead_model(f"models:/{name}@{CHAMPION}")
         proba = loaded.model.predict_proba(test[columns])
@@ -123,7 +130,7 @@ def stability_on_open_leads(params: Params, challenger: Any, champion: Any) -> S
 
 def main(params: Params, accept_shift: str | None = None) -> dict[str, Any]:
     run = read_json(train_dir(params) / RUN_FILE)
-    metrics = read_json(evaluate_dir(params) / "metrics.json")
+    metrics = read_json(evaluate_dir(params) / METRICS_FILE)
     configure_mlflow(params.registry.experiment)
     ensure_run_exists(run["run_id"])
 

@@ -13,7 +13,13 @@ import typer
 
 from foundation import DEFAULT_PARAMS
 from foundation.errors import LeadscoreError
-from pipeline.cli_support import ParamsOption, load_params, new_app, user_errors
+from pipeline.cli_support import (
+    ParamsOption,
+    batch_command,
+    load_params,
+    new_app,
+    user_errors,
+)
 
 sla_app = new_app("The marketing-sales agreement: monthly targets and the SLA report.")
 
@@ -105,6 +111,7 @@ def targets(
 
 @sla_app.command()
 @user_errors
+@batch_command
 def report(params: ParamsOption = DEFAULT_PARAMS, sla: SlaOption = None) -> None:
     """Monthly SLA report: targets vs. actuals per channel and persona, follow-up compliance,
     the MQL threshold and its backtest. Writes artifacts/sla/ and logs it to the MLflow run."""

@@ -136,9 +136,11 @@ def scored_open_leads(
     features = build_features(leads, events, stages, as_of, personas, params.features)
     features = features[open_at(features["lead_id"], stages, as_of).to_numpy()]
     features = features.reset_index(drop=True)
-    probability = np.asarray(model.predict_proba(features), dtype=float)
+    # LeadModel.predict_proba, with the booster's scores kept for the month calibration
+    raw = model.raw_score(features)
+    probability = np.asarray(model.calibrator(raw), dtype=float)
     scored = features.assign(probability=probability, score=scores_from_probabilities(probability))
-    month = month_probability(model, features)
+    month = month_probability(model, features, raw)
     if month is not None:
         scored[PROBABILITY_MONTH] = month
     return scored

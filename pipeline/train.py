@@ -33,22 +33,18 @@ from models.horizon import fit_month_calibration
 from models.propensity import fit_propensity
 from models.split import TimeSplit, time_split
 from models.tracking import configure_mlflow, file_sha256, flatten
+from pipeline.layout import (
+    LOGISTIC_FILE,
+    MODEL_FILE,
+    RUN_FILE,
+    SPLIT_FILE,
+    train_dir,
+    training_table_path,
+)
 
 LABEL = "label"
 LABEL_MONTH = "label_month"  # features.snapshots.LABEL_MONTH: calibrates the monthly SQL forecast
-MODEL_FILE = "model.joblib"
-LOGISTIC_FILE = "logistic.joblib"
-RUN_FILE = "run.json"
-SPLIT_FILE = "split.json"
 INPUT_EXAMPLE_ROWS = 5
-
-
-def train_dir(params: Params) -> Path:
-    return params.paths.artifacts / "train"
-
-
-def training_table_path(params: Params) -> Path:
-    return params.paths.features / "training_table.parquet"
 
 
 def check_enough_data(split: TimeSplit, min_positives: int) -> None:
