@@ -21,6 +21,8 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serve.body_deadline import BodyDeadlines
+
 log = logging.getLogger("leadscore.serve")
 
 JSON = "application/json"
@@ -219,6 +221,7 @@ class BodySizeLimit:
         self.app = app
         self.limit = limit
         self.timeout_s = timeout_s
+        self._deadlines = BodyDeadlines()  # one timer per loop, not one per receive
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -236,7 +239,9 @@ class BodySizeLimit:
                 break
         received = 0
         limit, timeout_s = self.limit, self.timeout_s
-        deadline = asyncio.get_running_loop().time() + timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        deadlines = self._deadlines.of(loop)
         complete = False
 
         async def limited_receive() -> Message:
@@ -244,8 +249,7 @@ class BodySizeLimit:
             if complete:  # after the body: e.g. waiting for a disconnect, no deadline
                 return await receive()
             try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
+                message = await deadlines.wait(receive(), deadline)
             except TimeoutError:
                 raise BodyTimeout(timeout_s) from None
             if message["type"] == "http.request":
