@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from serve import routes_health, routes_info, routes_leads, routes_score
 from serve.dashboard.web import install_dashboard
 from serve.errors import BodySizeLimit, CatchAll, install_error_handlers
+from serve.fast_lane import FastLaneAPI
 from serve.headers import JsonBodiesOnly, SecurityHeaders
 from serve.lean_route import mount_lean
 from serve.openapi import install_openapi
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         state.reload_lock = asyncio.Lock()
         yield
 
-    app = FastAPI(
+    app = FastLaneAPI(  # FastAPI, with the scoring routes' fast lane (serve/fast_lane.py)
         title="leadscore",
         version="1",
         description=DESCRIPTION,

@@ -11,7 +11,8 @@ responses, `openapi_extra`: the OpenAPI document is unchanged) and replaces only
 request is run: a `Request`, the endpoint, its `Response`. Exceptions go up to the app's
 exception middleware, where the same handlers (serve/errors.py) answer them as on any route.
 `mount_lean` puts a router's routes on the app's own route list under a prefix, so a request
-is matched once.
+is matched once. `serve/fast_lane.py` goes one step further for their POSTs: they skip the
+framework's own middleware and router too.
 """
 
 from __future__ import annotations
