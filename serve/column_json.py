@@ -87,24 +87,25 @@ def read_columnar(body: bytes, numeric: Set[str]) -> dict[str, Any] | None:
         keys = list(doc.keys())
         if "columns" not in keys or "leads" in keys or not _unique(keys):
             return None
-        columns = doc["columns"]
+        top = {key: doc[key] for key in keys}  # each looked up once (a lookup scans the keys)
+        columns = top.pop("columns")
         if not isinstance(columns, simdjson.Object):
             return None
         names = list(columns.keys())
         if not _unique(names):
             return None
+        cells = {name: columns[name] for name in names}
         # `as_buffer` flattens nested arrays ([1, [2]] reads as 1, 2): only a body whose every
         # `[` opens a top-level value or a column may take the fast path.
-        arrays = sum(isinstance(doc[key], simdjson.Array) for key in keys)
-        arrays += sum(isinstance(columns[name], simdjson.Array) for name in names)
+        arrays = sum(isinstance(v, simdjson.Array) for v in (*top.values(), *cells.values()))
         if body.count(b"[") != arrays:
             return None
-        data: dict[str, Any] = {key: plain(doc[key]) for key in keys if key != "columns"}
+        data: dict[str, Any] = {key: plain(value) for key, value in top.items()}
         data["columns"] = {
             name: numeric_column(column)
-            if name in numeric and isinstance(column := columns[name], simdjson.Array)
-            else plain(columns[name])
-            for name in names
+            if name in numeric and isinstance(column, simdjson.Array)
+            else plain(column)
+            for name, column in cells.items()
         }
         return data
     except (ValueError, TypeError, RuntimeError, KeyError) as exc:  # let orjson decide and word it

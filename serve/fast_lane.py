@@ -30,9 +30,13 @@ class FastLaneAPI(FastAPI):
     _fast_routes: dict[str, ASGIApp] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not (self.root_path or scope.get("root_path"))
+        ):
             routes = self._fast_routes if self._fast_routes is not None else self._build_lane()
-            if scope["path"] in routes and not self.root_path:
+            if scope["path"] in routes:
                 scope["app"] = self
                 assert self._fast_lane is not None
                 await self._fast_lane(scope, receive, send)
