@@ -249,12 +249,16 @@ class Scorer:
         self.rule_fields = decision_fields(context.rules)
         self.lead_features = self._lead_feature_builder()
         self._single_row = None
+        # Reasons: exact SHAP in linear time (models/linear_treeshap.py), else pred_contrib.
+        self._explainer = None
         # Batches: the trees compiled to machine code (serve/compiled_trees.py), else the booster.
         self._compiled = compiled
         if hasattr(self.model, "booster") and hasattr(self.model, "calibrator"):
+            from models.linear_treeshap import linear_treeshap
             from serve.fast_booster import single_row_predictor
 
             self._single_row = single_row_predictor(self.model.booster, len(self.feature_names))
+            self._explainer = linear_treeshap(self.model.booster)
 
     # ---- inputs -> feature values -------------------------------------------------------------
 
@@ -430,15 +434,19 @@ class Scorer:
         return self.model.predict_proba(X, num_threads=1 if len(X) == 1 else self.batch_threads)
 
     def reasons(self, X: np.ndarray, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, list]]:
-        """Top reasons for and against, per row, from LightGBM's SHAP contributions.
+        """Top reasons for and against, per row, from the model's SHAP contributions (computed
+        in linear time when the extension is built; LightGBM's pred_contrib otherwise).
 
         The words show what the model saw: numbers as encoded (a numeric string as its number,
         an empty value as unknown), categories by their key.
         """
         from models.explain import reasons
 
-        threads = 1 if len(X) == 1 else self.batch_threads
-        contrib = self.model.contributions(X, num_threads=threads)
+        if self._explainer is not None:
+            contrib = self._explainer.contributions(X)
+        else:
+            threads = 1 if len(X) == 1 else self.batch_threads
+            contrib = self.model.contributions(X, num_threads=threads)
         key = self._category_key
         out = []
         for i, row in enumerate(rows):
