@@ -10,11 +10,12 @@ anything unmatched falls back to the prettified column name.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -183,24 +184,47 @@ def describe(feature: str, value: Any, overrides: Mapping[str, str] | None = Non
     string with `{value}` (e.g. a mapping file's own labels for a CRM export's columns)."""
     if overrides and feature in overrides:
         return overrides[feature].format(value=_number(value) if _is_number(value) else value)
+    return phrase_for(feature)(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def phrase_for(feature: str) -> Callable[[Any], str]:
+    """How a feature's value reads, decided once per feature name: matching the name against
+    the patterns cost more than the SHAP values of a reason-giving request."""
     if feature in NAMED_PHRASES:
-        return NAMED_PHRASES[feature](value)
+        return NAMED_PHRASES[feature]
     if feature in FIT_FLAGS:
-        fits = "fits" if _truthy(value) else "does not fit"
-        return f"{FIT_FLAGS[feature]} {fits} the persona"
+        return functools.partial(_fit_phrase, FIT_FLAGS[feature])
     for pattern, phrase in PATTERNS:
         m = pattern.fullmatch(feature)
         if m and m.groupdict().get("event", "events") in EVENT_PHRASES:
-            return phrase(m, value)
+            return functools.partial(phrase, m)
     if feature in FIELD_NAMES and feature.endswith("_score"):
-        return f"{FIELD_NAMES[feature]}: {_number(value)}"
-    name = FIELD_NAMES.get(feature, prettify(feature))
+        return functools.partial(_score_phrase, FIELD_NAMES[feature])
+    return functools.partial(_field_phrase, FIELD_NAMES.get(feature, prettify(feature)))
+
+
+def _fit_phrase(what: str, value: Any) -> str:
+    return f"{what} {'fits' if _truthy(value) else 'does not fit'} the persona"
+
+
+def _score_phrase(name: str, value: Any) -> str:
+    return f"{name}: {_number(value)}"
+
+
+def _field_phrase(name: str, value: Any) -> str:
     shown = _number(value) if _is_number(value) else ("unknown" if value is None else value)
     return f"{name}: {shown}"
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+class ByPosition(Protocol):
+    """Feature values by position (a list, or values computed on demand)."""
+
+    def __getitem__(self, i: int, /) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -222,7 +246,7 @@ class Reason:
 def reasons(
     contributions: np.ndarray,
     feature_names: Sequence[str],
-    values: Mapping[str, Any] | Sequence[Any],
+    values: Mapping[str, Any] | ByPosition,
     k: int = DEFAULT_TOP_K,
     overrides: Mapping[str, str] | None = None,
 ) -> dict[str, list[Reason]]:
@@ -233,11 +257,13 @@ def reasons(
     Zero contributions are neither for nor against.
     """
     row = np.asarray(contributions, dtype=np.float64).ravel()[: len(feature_names)]
-    vals = [values.get(f) for f in feature_names] if isinstance(values, Mapping) else list(values)
 
     def make(i: int) -> Reason:
-        text = describe(feature_names[i], vals[i], overrides)
-        return Reason(feature_names[i], vals[i], float(row[i]), text)
+        # Values are read only for the features shown: a caller may compute them on demand.
+        value = values.get(feature_names[i]) if isinstance(values, Mapping) else values[i]
+        return Reason(
+            feature_names[i], value, float(row[i]), describe(feature_names[i], value, overrides)
+        )
 
     order = np.argsort(-np.abs(row), kind="stable")
     # Words only for the k shown each way: describing every feature cost as much as SHAP itself.

@@ -3,7 +3,8 @@
 Bodies are read as bytes and parsed in one pass (pydantic-core for one lead, orjson for a batch)
 instead of FastAPI's generic body handling; the OpenAPI document still describes them
 (serve/openapi.py). One lead is scored on the event loop (about 0.1 ms: a thread hop would cost
-more), unless it asks for reasons (SHAP, ~2 ms, GIL released: a thread). A columnar batch
+more), its reasons too when the compiled TreeSHAP is built (models/linear_treeshap.py, about
+0.15 ms more); without it, reasons (LightGBM's SHAP, ~0.7 ms, GIL released) go to a thread. A columnar batch
 without reasons is read by `serve.column_json` and scored on the loop too (a few ms, like its
 decoding); other batches go to a thread, so 1000 leads with reasons cannot stall /healthz.
 """
@@ -101,10 +102,11 @@ async def score(request: Request) -> Response:
     serving = state.current()
     try:
         check_events(item, state.settings.max_events_per_lead)
-        if item.explain:
-            # Reasons cost ~1.2 ms of SHAP in LightGBM, which releases the GIL: in a thread they
-            # use the other core and do not hold up the event loop; at most one such thread per
-            # core, since more only compete (settings.reasons_threads).
+        if item.explain and not serving.scorer.reasons_are_cheap:
+            # Without the compiled TreeSHAP, reasons cost ~0.6-0.8 ms of SHAP in LightGBM, which
+            # releases the GIL: in a thread they use the other core and do not hold up the event
+            # loop; at most one such thread per core, since more only compete
+            # (settings.reasons_threads). With it (~0.2 ms in all) a thread hop costs more.
             result = await to_thread.run_sync(
                 serving.scorer.score_one,
                 item,
@@ -113,7 +115,7 @@ async def score(request: Request) -> Response:
                 limiter=state.reasons_threads(),
             )
         else:
-            result = serving.scorer.score_one(item, False, datetime.now(UTC))
+            result = serving.scorer.score_one(item, item.explain, datetime.now(UTC))
     except InputError as exc:
         raise InputError(_prefixed(exc.items, ("body",))) from None
     result["model"] = serving.scorer.model_ref
