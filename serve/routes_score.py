@@ -4,9 +4,10 @@ Bodies are read as bytes and parsed in one pass (pydantic-core for one lead, orj
 instead of FastAPI's generic body handling; the OpenAPI document still describes them
 (serve/openapi.py). One lead is scored on the event loop (about 0.1 ms: a thread hop would cost
 more), its reasons too when the compiled TreeSHAP is built (models/linear_treeshap.py, about
-0.15 ms more); without it, reasons (LightGBM's SHAP, ~0.7 ms, GIL released) go to a thread. A columnar batch
-without reasons is read by `serve.column_json` and scored on the loop too (a few ms, like its
-decoding); other batches go to a thread, so 1000 leads with reasons cannot stall /healthz.
+0.1 ms more); without it, reasons (LightGBM's SHAP, ~0.9 ms, GIL released) go to a thread. A
+columnar batch without reasons is read by `serve.column_json` and scored on the loop too (a few
+ms, like its decoding); other batches go to a thread, so 1000 leads with reasons cannot stall
+/healthz.
 """
 
 from __future__ import annotations

@@ -76,8 +76,9 @@ class Settings(BaseSettings):
     reasons_threads: int = Field(
         0,
         ge=0,
-        description="Single leads with reasons computed at once (SHAP, in threads); 0: one per "
-        "core. More only make the threads compete: measured 894/s with 2 threads, 793/s with 16.",
+        description="Without the compiled TreeSHAP (models/linear_treeshap.py), single leads "
+        "with reasons computed at once (LightGBM's SHAP, in threads); 0: one per core. More only "
+        "make the threads compete: measured 894/s with 2 threads, 793/s with 16.",
     )
     compiled_trees: bool = Field(
         True, description="Score batches with the trees compiled by lleaves when installed."
