@@ -59,7 +59,9 @@ static int32_t decide(const Model *m, int32_t node, const double *x) {
     double v = x[m->feature[node]];
     uint8_t kind = m->kind[node];
     if (kind & KIND_CATEGORICAL) {
-        if (isnan(v) || v < 0.0 || v >= 2147483648.0) return m->right[node];
+        /* As LightGBM: the code is the value truncated toward zero (-0.5 reads as 0); a
+         * negative code goes right, and so does one beyond int range. */
+        if (isnan(v) || v <= -1.0 || v >= 2147483648.0) return m->right[node];
         uint32_t c = (uint32_t)(int32_t)v;
         uint32_t word = c / 32u;
         if ((int32_t)word >= m->cat_words[node]) return m->right[node];

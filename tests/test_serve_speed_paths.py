@@ -123,7 +123,6 @@ def without_contributions(why: dict[str, list]) -> tuple[dict[str, list], list[f
 
 
 def test_single_lead_reasons_are_the_reasons_of_before(scorer: Scorer) -> None:
-    assert scorer._explainer is not None, "the compiled TreeSHAP extension is not built"
     rows = feature_rows(300, seed=11)
     for row in rows:
         x = scorer.encode_row(row)
