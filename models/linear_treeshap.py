@@ -2,9 +2,9 @@
 `pred_contrib`, for the reasons a single lead is scored with.
 
 Why: LightGBM's TreeSHAP recursion costs O(L * D^2) per tree (L leaves, D depth); for the default
-model that is about 0.6 ms per row, and a reason-giving request spent half its time there. The
-same numbers come out of a computation linear in the tree size (the idea of Linear TreeSHAP, Yu
-et al., NeurIPS 2022), done here in a small C extension (`models/_linear_treeshap.c`).
+model that is 0.6-0.9 ms of CPU per row, and a reason-giving request spent most of its time
+there. The same numbers come out of a computation linear in the tree size (the idea of Linear
+TreeSHAP, Yu et al., NeurIPS 2022), done here in a small C extension (`models/_linear_treeshap.c`).
 
 The derivation, which is also why the tables below look the way they do:
 - LightGBM's path-dependent value of a feature subset S is a sum over leaves l of v_l times a
@@ -105,7 +105,8 @@ class LinearTreeShap:
 
 
 def linear_treeshap(booster: lgb.Booster) -> LinearTreeShap | None:
-    """The fast explainer for this booster, or None (logged once) when `pred_contrib` must stay."""
+    """The fast explainer for this booster, or None (with a log line saying why) when
+    `pred_contrib` must stay."""
     try:
         kernel = importlib.import_module("models._linear_treeshap")
     except ImportError as exc:  # built by `pip install`; optional so an install never fails
@@ -158,6 +159,8 @@ def tabulate(model: dict[str, Any]) -> _Tables:
         raise Unsupported("several trees per iteration (multiclass)")
     if model.get("average_output"):
         raise Unsupported("averaged output (random forest mode)")
+    if not model.get("tree_info"):
+        raise Unsupported("a model without trees")
     n_features = int(model["max_feature_idx"]) + 1
     tab = _Tables(n_features)
     for tree in model["tree_info"]:

@@ -79,6 +79,7 @@ class FeatureBounds:
     ) -> None:
         n = len(feature_names)
         self.names = tuple(feature_names)
+        self._names_array = np.array(self.names, dtype=object)
         numeric = np.array([f not in categorical for f in feature_names], dtype=bool)
         self.numeric = numeric
         # The largest finite double, not inf: an infinite value is impossible for every feature.
@@ -135,12 +136,14 @@ class FeatureBounds:
         out: list[Sequence[str]] = [NO_FLAGS] * len(x)
         if not outside.any():
             return out
+        # Row-major cells, so each flagged row's names are one run: sliced per row rather than
+        # appended per cell (a 1000-lead batch often has hundreds of flagged cells).
         rows, cols = np.nonzero(outside)
-        names = self.names
-        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
-            if out[i] is NO_FLAGS:
-                out[i] = []
-            out[i].append(names[j])  # type: ignore[union-attr]
+        flagged = self._names_array[cols].tolist()
+        starts = np.flatnonzero(np.diff(rows, prepend=-1))
+        ends = [*starts[1:].tolist(), len(rows)]
+        for i, a, b in zip(rows[starts].tolist(), starts.tolist(), ends, strict=True):
+            out[i] = flagged[a:b]
         return out
 
 
