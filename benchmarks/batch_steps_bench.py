@@ -42,8 +42,10 @@ def cpu_ms(fn: Callable[[], Any], repeats: int, inner: int = 10) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def model_arguments(description: str) -> argparse.Namespace:
+    """`--model` and `--repeats`, checked, and the service settings an in-process scorer of
+    this checkout needs (shared with benchmarks/reasons_bench.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "train" / "model.joblib")
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
@@ -52,6 +54,11 @@ def main() -> None:
     os.environ.setdefault("LEADSCORE_MQL_THRESHOLD", "40")
     for name in ("params", "personas", "sla"):
         os.environ.setdefault(f"LEADSCORE_{name.upper()}_PATH", str(ROOT / f"{name}.yaml"))
+    return args
+
+
+def main() -> None:
+    args = model_arguments(__doc__.split("\n")[0])
 
     from benchmarks.bare_service import BareModel
     from benchmarks.serve_bench import request_bodies

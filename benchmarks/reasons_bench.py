@@ -11,8 +11,6 @@ between the two sets of contributions.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.batch_steps_bench import cpu_ms  # noqa: E402
+from benchmarks.batch_steps_bench import cpu_ms, model_arguments  # noqa: E402
 
 
 def sample_rows(scorer: object, n: int) -> np.ndarray:
@@ -38,15 +36,7 @@ def sample_rows(scorer: object, n: int) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "train" / "model.joblib")
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args()
-    if not args.model.exists():
-        raise SystemExit(f"{args.model}: no model (run `dvc repro` or pass --model)")
-    os.environ.setdefault("LEADSCORE_MQL_THRESHOLD", "40")
-    for name in ("params", "personas", "sla"):
-        os.environ.setdefault(f"LEADSCORE_{name.upper()}_PATH", str(ROOT / f"{name}.yaml"))
+    args = model_arguments(__doc__.split("\n")[0])
 
     from serve.settings import Settings
     from serve.state import build_serving
