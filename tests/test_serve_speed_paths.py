@@ -10,13 +10,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from models.explain import describe
 from models.registry import load_lead_model
+from serve.app import create_app
 from serve.compiled_trees import compile_trees
 from serve.scorer import Scorer
 from serve.state import build_serving
-from tests.serve_fixtures import feature_rows, settings_for, small_scorer, train_small_model
+from tests.serve_fixtures import (
+    HEADERS,
+    feature_rows,
+    settings_for,
+    small_scorer,
+    train_small_model,
+)
 
 pytest.importorskip("lleaves", reason="the `compiled` extra is not installed")
 
@@ -130,6 +138,32 @@ def test_single_lead_reasons_are_the_reasons_of_before(scorer: Scorer) -> None:
         words_before, numbers_before = without_contributions(reasons_as_before(scorer, x, row))
         assert words == words_before
         np.testing.assert_allclose(numbers, numbers_before, rtol=0, atol=1e-9)
+
+
+def test_without_the_treeshap_extension_reasons_come_from_pred_contrib_in_a_thread(
+    model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine that could not build models/_linear_treeshap.c still answers with the same
+    reasons: the scorer says they are not cheap, so the route computes them in a thread."""
+    fast = small_scorer(model_path)
+    monkeypatch.setitem(sys.modules, "models._linear_treeshap", None)  # the import now fails
+    settings = settings_for(model_path)
+    with TestClient(create_app(settings)) as client:
+        serving = client.app.state.service.current()  # type: ignore[attr-defined]
+        assert not serving.scorer.reasons_are_cheap
+        row = feature_rows(1, seed=4)[0]
+        answer = client.post("/v1/score", json={"features": row, "explain": True}, headers=HEADERS)
+    assert answer.status_code == 200, answer.text
+    got = answer.json()
+    expected = fast.reasons(fast.encode_row(row), [row])[0]
+    for side in ("reasons_for", "reasons_against"):
+        assert [r["feature"] for r in got[side]] == [r["feature"] for r in expected[side]]
+        np.testing.assert_allclose(
+            [r["contribution"] for r in got[side]],
+            [r["contribution"] for r in expected[side]],
+            rtol=0,
+            atol=1e-9,
+        )
 
 
 def test_a_reload_serves_a_warmed_scorer_with_the_heap_frozen(model_path: Path) -> None:
