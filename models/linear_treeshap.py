@@ -52,7 +52,6 @@ KIND_DEFAULT_LEFT = 2
 KIND_MISSING_ZERO = 4
 KIND_MISSING_NAN = 8
 MISSING_KINDS = {"None": 0, "Zero": KIND_MISSING_ZERO, "NaN": KIND_MISSING_NAN}
-CASES = 3  # takes the edge / leaves the path here / left it at an earlier edge of the feature
 BITS_PER_WORD = 32
 
 
@@ -309,6 +308,8 @@ def _tree_tables(
     new_out = s * b  # ... when it does not
     old_in = np.where(has_prev, s * b_prev + t_, 1.0)  # ... before this edge, row on the path
     old_out = np.where(has_prev, s * b_prev, 1.0)  # ... before this edge, row already off it
+    # The three cases, in the kernel's order: the row takes this edge (and every earlier one of
+    # the feature) / leaves the path here / left it at an earlier edge of the feature.
     ratio = np.stack([new_in / old_in, new_out / old_in, new_out / old_out], axis=1)
     take_back_in = np.where(has_prev, (1.0 - b_prev) / old_in, 0.0)
     take_back_out = np.where(has_prev, -b_prev / old_out, 0.0)
