@@ -176,46 +176,44 @@ def _add_tree(tab: _Tables, root: dict[str, Any]) -> int:
     """Append one tree; returns the most distinct features on one of its paths."""
     start = len(tab.parent)
     max_distinct = 0
-    # (node, parent, nearest edge above on each feature) in pre-order, iteratively: trees can be
-    # deeper than is comfortable for recursion.
-    stack: list[tuple[dict[str, Any], int, dict[int, int]]] = [(root, -1, {})]
-    leaf_terms: list[tuple[float, float]] = []
+    # (node, parent, its side of the parent, nearest edge above on each feature) in pre-order,
+    # iteratively: trees can be deeper than is comfortable for recursion.
+    stack: list[tuple[dict[str, Any], int, list[int], dict[int, int]]] = [(root, -1, [], {})]
     while stack:
-        node, parent, above = stack.pop()
+        node, parent, side, above = stack.pop()
         g = len(tab.parent) - start
         tab.parent.append(parent)
         if parent >= 0:
+            side[start + parent] = g
             split = tab.feature[start + parent]
             tab.prev.append(above.get(split, -1))
             above = {**above, split: g}
         else:
             tab.prev.append(-1)
         if "leaf_value" in node:
-            _add_leaf(tab, node, leaf_terms, alone=parent < 0)
+            _add_leaf(tab, node, alone=parent < 0)
             max_distinct = max(max_distinct, len(above))
             continue
         tab.feature.append(int(node["split_feature"]))
         tab.count.append(float(node["internal_count"]))
         tab.value.append(0.0)
-        tab.left.append(-1)  # filled in when the children get their indices
+        tab.left.append(-1)  # set when the children get their indices
         tab.right.append(-1)
         _add_split(tab, node)
         # Right pushed first so the left subtree comes next in pre-order.
-        stack.append((node["right_child"], g, above))
-        stack.append((node["left_child"], g, above))
-    _link_children(tab, start)
-    root_count = tab.count[start]
-    if len(leaf_terms) == 1:
-        tab.bias += leaf_terms[0][0]
+        stack.append((node["right_child"], g, tab.right, above))
+        stack.append((node["left_child"], g, tab.left, above))
+    leaves = [g for g in range(start, len(tab.parent)) if tab.feature[g] < 0]
+    if len(leaves) == 1:
+        tab.bias += tab.value[leaves[0]]
     else:
         # LightGBM's Tree::ExpectedValue: leaf values weighted by leaf count / root count.
-        tab.bias += sum(value * (count / root_count) for value, count in leaf_terms)
+        root_count = tab.count[start]
+        tab.bias += sum(tab.value[g] * (tab.count[g] / root_count) for g in leaves)
     return max_distinct
 
 
-def _add_leaf(
-    tab: _Tables, node: dict[str, Any], leaf_terms: list[tuple[float, float]], alone: bool
-) -> None:
+def _add_leaf(tab: _Tables, node: dict[str, Any], alone: bool) -> None:
     count = float(node.get("leaf_count", 0))
     if count <= 0 and not alone:
         raise Unsupported("a leaf without training rows")
@@ -228,7 +226,6 @@ def _add_leaf(
     tab.kind.append(0)
     tab.cat_start.append(0)
     tab.cat_words.append(0)
-    leaf_terms.append((float(node["leaf_value"]), count))
 
 
 def _add_split(tab: _Tables, node: dict[str, Any]) -> None:
@@ -255,17 +252,6 @@ def _add_split(tab: _Tables, node: dict[str, Any]) -> None:
     else:
         raise Unsupported(f"decision type {node['decision_type']!r}")
     tab.kind.append(kind)
-
-
-def _link_children(tab: _Tables, start: int) -> None:
-    for g in range(start, len(tab.parent)):
-        p = tab.parent[g]
-        if p < 0:
-            continue
-        if tab.left[start + p] < 0:
-            tab.left[start + p] = g - start
-        else:
-            tab.right[start + p] = g - start
 
 
 def edge_tables(tab: _Tables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

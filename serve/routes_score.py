@@ -104,10 +104,10 @@ async def score(request: Request) -> Response:
     try:
         check_events(item, state.settings.max_events_per_lead)
         if item.explain and not serving.scorer.reasons_are_cheap:
-            # Without the compiled TreeSHAP, reasons cost ~0.6-0.8 ms of SHAP in LightGBM, which
+            # Without the compiled TreeSHAP, reasons cost ~0.7-0.9 ms of SHAP in LightGBM, which
             # releases the GIL: in a thread they use the other core and do not hold up the event
             # loop; at most one such thread per core, since more only compete
-            # (settings.reasons_threads). With it (~0.2 ms in all) a thread hop costs more.
+            # (settings.reasons_threads). With it (~0.1 ms more) a thread hop costs more.
             result = await to_thread.run_sync(
                 serving.scorer.score_one,
                 item,
