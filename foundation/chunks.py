@@ -107,6 +107,20 @@ def table_columns(path: Path) -> list[str]:
         raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from exc
 
 
+def has_rows(path: Path) -> bool:
+    """Whether the table holds a row, from Parquet metadata or a CSV's first record: a stage can
+    refuse an empty required table before it writes or deletes anything."""
+    path = Path(path)
+    try:
+        if path.suffix == ".parquet":
+            return any(pq.ParquetFile(part).metadata.num_rows for part in parquet_files(path))
+        return len(pd.read_csv(path, nrows=1, dtype=str, encoding_errors="replace")) > 0
+    except DataError:
+        raise
+    except Exception as exc:  # pandas/pyarrow raise many types; the user needs the file name
+        raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from exc
+
+
 def other_delimiter(path: Path, expected: tuple[str, ...]) -> str | None:
     """The name of the delimiter a CSV header uses instead of a comma (e.g. "semicolon ';'"),
     when splitting on it finds more of the `expected` columns; None when the comma does best."""

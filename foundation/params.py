@@ -245,8 +245,15 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_params(path: Path = DEFAULT_PARAMS) -> Params:
-    raw = read_yaml(path) if Path(path).exists() else {}
+def load_params(path: Path = DEFAULT_PARAMS, missing_ok: bool = False) -> Params:
+    """params.yaml as typed params. A missing file is an error naming it: falling back to the
+    defaults silently once made `validate --params <typo>` overwrite the project's own data.
+    `missing_ok` is for a service that may run outside a project (its model carries its params)."""
+    if not Path(path).exists():
+        if not missing_ok:
+            raise ConfigError(f"{path}: parameters file not found (no such file)")
+        return Params()
+    raw = read_yaml(path)
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:

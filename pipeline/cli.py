@@ -16,6 +16,7 @@ from foundation import DEFAULT_PARAMS
 from pipeline.cli_support import (
     ParamsOption,
     batch_command,
+    existing_input,
     load_params,
     new_app,
     user_errors,
@@ -53,6 +54,7 @@ def validate(
     from pipeline import validate as stage
 
     loaded = load_params(params)
+    existing_input(raw, "--raw")
     stage.main(loaded, raw_dir=raw, engine=engine_for(loaded.engine, engine, scheduler))
 
 
@@ -226,6 +228,8 @@ def train_table(
     """Train and cross-validate the calibrated model on a flat CRM export; log and register it."""
     from pipeline import train_table as stage
 
+    existing_input(data, "DATA")
+    existing_input(mapping, "--mapping")
     stage.main(
         data,
         mapping,

@@ -69,7 +69,27 @@ def batch_command(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def load_params(path: Path) -> Params:
-    """params.yaml as typed params, imported on first use: `--help` never pays for pydantic."""
+    """params.yaml as typed params, imported on first use: `--help` never pays for pydantic.
+    A missing file stops the command before it reads or writes anything (exit 2)."""
     from foundation.params import load_params as load
 
+    existing_input(path, "--params")
     return load(path)
+
+
+def existing_input(path: Path | None, option: str) -> Path | None:
+    """An input named on the command line (or its default) must exist: a typo is an error naming
+    it, never a silent fallback that then reads or writes other files."""
+    if path is not None and not Path(path).exists():
+        from foundation.errors import ConfigError
+
+        where = "" if Path(path).is_absolute() else f" (in {Path.cwd()})"
+        raise ConfigError(f"{option} {path}: no such file or folder{where}")
+    return path
+
+
+def default_input(path: Path | None, option: str, default: Path) -> Path | None:
+    """An optional input: the one named must exist; unnamed, the default is used if present."""
+    if path is not None:
+        return existing_input(path, option)
+    return default if default.exists() else None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from foundation.errors import DataError, LeadscoreError
-from pipeline.cli_support import fail
+from pipeline.cli_support import default_input, fail
 from pipeline.engine_options import EngineOption, SchedulerOption, engine_for
 
 if TYPE_CHECKING:
@@ -95,13 +95,17 @@ def score_command(
         typer.Option(help="Model URI or model.joblib path (default: as `leadscore serve`)."),
     ] = None,
     explain: Annotated[bool, typer.Option(help="Add the top reasons (slower).")] = False,
-    params: Annotated[Path, typer.Option(help="Pipeline parameters (features).")] = Path(
-        "params.yaml"
-    ),
-    personas: Annotated[Path, typer.Option(help="The agreed personas.")] = Path("personas.yaml"),
-    sla: Annotated[Path, typer.Option(help="The agreement (decisions; skipped if absent).")] = Path(
-        "sla.yaml"
-    ),
+    params: Annotated[
+        Path | None,
+        typer.Option(help="Pipeline parameters (features). Default: params.yaml if present."),
+    ] = None,
+    personas: Annotated[
+        Path | None, typer.Option(help="The agreed personas. Default: personas.yaml if present.")
+    ] = None,
+    sla: Annotated[
+        Path | None,
+        typer.Option(help="The agreement (decisions). Default: sla.yaml if present, else none."),
+    ] = None,
     threshold: Annotated[
         float | None, typer.Option(min=0, max=100, help="MQL score threshold override (0-100).")
     ] = None,
@@ -114,7 +118,14 @@ def score_command(
     from foundation.params import load_params
 
     try:
-        chosen = engine_for(load_params(params).engine, engine, scheduler)
+        # Named files must exist; unnamed, the project's own are used when present (a model
+        # from the registry carries its feature params and personas, so none is required).
+        params = default_input(params, "--params", Path("params.yaml")) or Path("params.yaml")
+        personas = default_input(personas, "--personas", Path("personas.yaml")) or Path(
+            "personas.yaml"
+        )
+        sla = default_input(sla, "--sla", Path("sla.yaml"))
+        chosen = engine_for(load_params(params, missing_ok=True).engine, engine, scheduler)
     except LeadscoreError as exc:
         fail(str(exc))
     if chosen.kind == "dask":
@@ -194,7 +205,7 @@ def _score_on_dask(
     explain: bool,
     params: Path,
     personas: Path,
-    sla: Path,
+    sla: Path | None,
     threshold: float | None,
     chunk_size: int,
     engine: EngineParams,
@@ -210,7 +221,7 @@ def _score_on_dask(
             model_uri=_absolute_if_file(str(model or settings.model_uri)),
             params=params.resolve(),
             personas=personas.resolve(),
-            sla=sla.resolve(),
+            sla=(sla or Path("sla.yaml")).resolve(),  # absent: decisions skipped
             threshold=threshold,
             threshold_path=settings.threshold_path.resolve() if settings.threshold_path else None,
             as_of=_as_of(as_of),

@@ -30,7 +30,13 @@ from features.schemas import (
     TableTriage,
     check_required_columns,
 )
-from foundation.chunks import ParquetAppender, other_delimiter, table_chunks, table_columns
+from foundation.chunks import (
+    ParquetAppender,
+    has_rows,
+    other_delimiter,
+    table_chunks,
+    table_columns,
+)
 from foundation.errors import DataError
 from foundation.io import find_table, write_json, write_table
 from foundation.params import EngineParams, Params
@@ -136,9 +142,9 @@ def stream_table(
     return triage
 
 
-def require_leads(summary: dict[str, Any], path: Path) -> None:
+def require_leads(rows_in: int, path: Path) -> None:
     """Leads are the one table that may not be empty: every other stage starts from them."""
-    if summary["rows_in"] == 0:
+    if rows_in == 0:
         raise DataError(
             f"{path}: the file has a header and no rows; leads are required (export at least "
             "one lead)"
@@ -162,12 +168,12 @@ def main(
     personas = load_personas(personas_path)  # a broken personas file stops before any heavy work
     paths = {table: find_table(raw_dir, table) for table in TABLES}
     check_headers(paths)
+    require_leads(int(has_rows(paths["leads"])), paths["leads"])  # before anything is written
     # A failed run must not leave a summary that describes other data next to new tables.
     (interim / SUMMARY_FILE).unlink(missing_ok=True)
 
     leads = stream_table(paths["leads"], "leads", interim, engine.chunk_rows)
     summary = {"leads": leads.summary()}
-    require_leads(summary["leads"], paths["leads"])
     index = leads.lead_index()
     del leads
     if engine.kind == "dask":

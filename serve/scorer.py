@@ -164,7 +164,8 @@ def feature_inputs(
             Personas.model_validate(metadata["personas"]),
         )
     personas = load_personas(personas_path) if Path(personas_path).exists() else None
-    return load_params(params_path).features, personas
+    # Outside a project (a service run from the registry) the defaults are the documented ones.
+    return load_params(params_path, missing_ok=True).features, personas
 
 
 def load_context(settings: Settings, model: Any = None) -> ScoringContext:

@@ -6,6 +6,7 @@ SQLite store. Tests that need a trained, registered model use it instead of buil
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,12 +18,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Under CI every skip is a failure (tests/ci_skips.py); the checkout is left as it was found
+# (tests/checkout_guard.py).
+pytest_plugins = ["tests.ci_skips", "tests.checkout_guard"]
+
 # Small but learnable: enough leads and months for a purged time split with real positives.
 SMALL_PARAMS: dict[str, Any] = {
     "simulate": {"n_leads": 3000},
     "train": {"min_positives": 20, "lightgbm": {"n_estimators": 600}},
 }
 REPRO_TIMEOUT_S = 600
+UNTRACKED_OUTPUTS = {"dvc.lock"}
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,10 @@ def project_files() -> list[str]:
         text=True,
         check=True,
     ).stdout.splitlines()
-    return [f for f in listed if (ROOT / f).is_file()]
+    # dvc.lock stays out of git (it records this machine's MLflow run ids, so a fresh clone's
+    # first repro would show it modified) but not ignored (`dvc metrics show` refuses an ignored
+    # lock): leave the developer's own out of the copy, as a clone would.
+    return [f for f in listed if (ROOT / f).is_file() and f not in UNTRACKED_OUTPUTS]
 
 
 def copy_project(dest: Path, params_override: dict[str, Any]) -> None:
@@ -82,15 +91,24 @@ def copy_project(dest: Path, params_override: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """No test writes to the developer's ./mlflow.db: the whole session gets its own store."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-    before = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    yield uri
-    if before is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = before
+    """No test writes to the developer's ./mlflow.db or ./mlruns: the whole session gets its own
+    store, and its artifacts go beside it. With a SQLite store MLflow puts a new experiment's
+    artifacts under ./mlruns of the current directory unless told otherwise; the variable below is
+    how `mlflow server --default-artifact-root` tells it (tests/checkout_guard.py would name any
+    file that still lands in the checkout)."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    settings = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
+        "_MLFLOW_SERVER_ARTIFACT_ROOT": str(folder / "artifacts"),
+    }
+    before = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    yield settings["MLFLOW_TRACKING_URI"]
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
@@ -106,3 +124,14 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     if done.returncode != 0:
         raise AssertionError(f"dvc repro failed\n{done.stdout}\n{done.stderr}")
     return Project(root=root, env=env, tracking_uri=tracking_uri, repro_output=done.stdout)
+
+
+def copy_of(project: Project, dest: Path) -> Project:
+    """A private copy of a trained project (data, DVC state, MLflow store) for a test that
+    changes it: the session's `trained_project` is read by many modules and must stay as built.
+    The copy's store reads the run artifacts where the original logged them (outside both
+    project folders, see `isolated_mlflow`) and logs new runs under new ids."""
+    shutil.copytree(project.root, dest, symlinks=True)
+    tracking_uri = f"sqlite:///{dest / 'mlflow.db'}"
+    env = {**project.env, "MLFLOW_TRACKING_URI": tracking_uri}
+    return Project(root=dest, env=env, tracking_uri=tracking_uri, repro_output="")

@@ -5,7 +5,9 @@ trained project's history.
 Every page must draw each of its charts (an SVG per chart) without a console error, under the
 service's Content-Security-Policy and without a single request to another host; the hand-off
 table must list the leads the store holds for the day; a CSV download must equal its table.
-Screenshots of each page go to docs/screenshots/ (README, "The dashboard").
+Screenshots of each page go to a temporary folder, or to $LEADSCORE_SCREENSHOTS when set (to
+refresh the committed docs/screenshots/dashboard-today.png: tests never write into the checkout
+on their own).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +36,9 @@ from tests.conftest import Project
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = Path(
+    os.environ.get("LEADSCORE_SCREENSHOTS") or tempfile.mkdtemp(prefix="leadscore-screenshots-")
+)
 CHROMIUM = os.environ.get("LEADSCORE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

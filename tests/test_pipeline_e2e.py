@@ -7,13 +7,14 @@ import json
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import Project
+from tests.conftest import Project, copy_of
 from tests.live_server import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -136,9 +137,12 @@ def test_evaluate_measures_the_sla_rule_on_the_test_snapshot(trained_project: Pr
 
 
 def test_changing_a_training_param_retrains_without_rebuilding_data_and_guards_the_champion(
-    trained_project: Project,
+    trained_project: Project, tmp_path: Path
 ) -> None:
-    """A crippled model (two leaves, three trees) is trained, registered as challenger, refused."""
+    """A crippled model (two leaves, three trees) is trained, registered as challenger, refused.
+    On a copy of the project: the session's trained project keeps its own model for the tests
+    that read it later."""
+    trained_project = copy_of(trained_project, tmp_path / "project")
     params_path = trained_project.root / "params.yaml"
     params = yaml.safe_load(params_path.read_text())
     params["train"]["lightgbm"].update({"num_leaves": 2, "n_estimators": 3})

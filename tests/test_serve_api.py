@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -159,13 +160,34 @@ def test_score_a_ready_feature_row_without_reasons(client: TestClient) -> None:
     assert body["lead_id"] == "F-1" and body.get("reasons_for") is None
 
 
+def probability(client: TestClient, body: dict[str, Any]) -> float:
+    response = post(client, "/v1/score", {**body, "explain": False})
+    assert response.status_code == 200, response.text
+    return response.json()["probability"]
+
+
 def test_unknown_categories_and_unknown_fields_are_accepted(client: TestClient) -> None:
+    """An unseen category scores as a missing one, an unknown field and an unknown event type
+    change nothing: the same probability as the lead without them."""
     body = lead_body()
-    body["lead"].update(channel="carrier_pigeon", industry="space mining", favourite_colour="red")
-    body["events"].append({"ts": "2025-05-30T10:00:00Z", "event_type": "hologram_view"})
-    assert post(client, "/v1/score", body).status_code == 200
-    row = {**feature_rows(1)[0], "channel": "carrier_pigeon", "not_a_feature": 3}
-    assert post(client, "/v1/score", {"features": row}).status_code == 200
+    odd = lead_body()
+    odd["lead"].update(channel="carrier_pigeon", industry="space mining", favourite_colour="red")
+    odd["events"].append({"ts": "2025-05-30T10:00:00Z", "event_type": "hologram_view"})
+    plain = lead_body()
+    plain["lead"].update(channel=None, industry=None)
+    assert probability(client, odd) == probability(client, plain)
+    assert 0 < probability(client, body) < 1
+
+    row = feature_rows(1)[0]
+    odd_row = {**row, "channel": "carrier_pigeon", "not_a_feature": 3}
+    missing_row = {**row, "channel": None}
+    assert probability(client, {"features": odd_row}) == probability(
+        client, {"features": missing_row}
+    )
+    # This small model hardly splits on channel, so the probabilities alone could agree by
+    # chance: the encoded rows must be equal too (the unseen category is NaN, as a missing one).
+    scorer = client.app.state.service.current().scorer  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(scorer.encode_row(odd_row), scorer.encode_row(missing_row))
 
 
 @pytest.mark.parametrize(
@@ -177,11 +199,20 @@ def test_unknown_categories_and_unknown_fields_are_accepted(client: TestClient) 
     ],
 )
 def test_extreme_but_possible_values_still_score(client: TestClient, features: dict) -> None:
-    assert post(client, "/v1/score", {"features": features}).status_code == 200
+    response = post(client, "/v1/score", {"features": features})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert 0 < body["probability"] < 1 and 0 <= body["score"] <= 100
+    assert body["decision"] in {"mql", "nurture", "disqualified"}
 
 
 def test_missing_features_count_as_unknown(client: TestClient) -> None:
-    assert post(client, "/v1/score", {"features": {"fit_score": 0.9}}).status_code == 200
+    """A row that names one feature scores exactly as the full row with every other one null."""
+    row = feature_rows(1)[0]
+    nulls = {name: None for name in row} | {"fit_score": 0.9}
+    assert probability(client, {"features": {"fit_score": 0.9}}) == probability(
+        client, {"features": nulls}
+    )
 
 
 @pytest.mark.parametrize(

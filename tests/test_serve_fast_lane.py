@@ -6,6 +6,7 @@ in the same order, the same error answers and policy headers as every other rout
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,11 +81,51 @@ def test_other_methods_and_paths_take_the_full_stack(client: TestClient) -> None
     assert client.get("/healthz").status_code == 200
 
 
-def test_no_middleware_can_be_added_once_the_lane_is_built(app: FastLaneAPI) -> None:
-    with TestClient(app) as c:
-        c.post("/v1/score", json={"features": {}}, headers=HEADERS)
-    with pytest.raises(RuntimeError):
-        app.add_middleware(ExceptionMiddleware)
+def test_no_middleware_can_be_added_once_the_lane_has_answered(tmp_path: Path) -> None:
+    """The lane copies the middleware list when it is built; one added later would be missing
+    from the lane, so the lane's first request must make the app count as started. Here that
+    first request is a lane POST straight to the ASGI app: no lifespan, no full-stack request
+    before it, so nothing but the lane itself can have built the middleware stack."""
+    model = train_small_model(tmp_path / "model.joblib", n_leads=300)
+    fresh = create_app(settings_for(model))
+    assert fresh.middleware_stack is None
+    status = asyncio.run(post_once(fresh, "/v1/score", b'{"features": {}}'))
+    assert status == 503  # the model was never loaded (no lifespan), and the lane answered
+    assert fresh._fast_routes is not None
+    with pytest.raises(RuntimeError, match="after an application has started"):
+        fresh.add_middleware(ExceptionMiddleware)
+
+
+async def post_once(app: FastLaneAPI, path: str, body: bytes) -> int:
+    """One raw ASGI POST; returns the status the app sent."""
+    sent: list[dict] = []
+    request = {"type": "http.request", "body": body, "more_body": False}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "headers": [
+            (b"content-type", b"application/json"),
+            *((k.lower().encode(), v.encode()) for k, v in HEADERS.items()),
+        ],
+    }
+
+    async def receive() -> dict:
+        return request
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return next(m["status"] for m in sent if m["type"] == "http.response.start")
 
 
 def test_a_new_app_builds_its_own_lane(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ so CI runs the same requests every time.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,6 +71,15 @@ def api_schema(fuzz_app: Any) -> Any:
     return schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
 
 
+def takes_no_input(api_schema: Any, method: str, path: str) -> bool:
+    """No parameters and no body: the document gives a fuzzer nothing to get wrong."""
+    item = api_schema.raw_schema["paths"][path]
+    operation = item[method.lower()]
+    return not (
+        item.get("parameters") or operation.get("parameters") or operation.get("requestBody")
+    )
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_no_request_gets_a_5xx_or_an_answer_the_document_does_not_allow(
@@ -99,8 +107,14 @@ def test_no_request_gets_a_5xx_or_an_answer_the_document_does_not_allow(
     try:
         run()
     except Unsatisfiable:
-        if mode is GenerationMode.NEGATIVE and not seen:
-            pytest.skip("the operation takes no input that could be made invalid")
+        # Nothing invalid can be made for an operation with no input at all; anything else
+        # that hypothesis cannot satisfy is a broken strategy and fails.
+        if (
+            mode is GenerationMode.NEGATIVE
+            and not seen
+            and takes_no_input(api_schema, method, path)
+        ):
+            return
         raise
     assert seen, f"{method} {path}: no request generated"
     assert all(code < 500 for code in seen)
@@ -115,8 +129,3 @@ def test_openapi_document_is_valid(fuzz_app: Any) -> None:
     assert score["requestBody"]["content"]["application/json"]["examples"]
     assert {"401", "403", "413", "415", "422", "503"} <= set(score["responses"])
     assert {"403", "409", "503"} <= set(doc["paths"]["/v1/admin/reload"]["post"]["responses"])
-
-
-def test_fuzz_module_is_bounded() -> None:
-    assert MAX_EXAMPLES <= 50, "keep the fuzz test within the suite's time budget"
-    assert Path(__file__).exists()

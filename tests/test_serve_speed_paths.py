@@ -19,14 +19,13 @@ from serve.compiled_trees import compile_trees
 from serve.scorer import Scorer
 from serve.state import build_serving
 from tests.serve_fixtures import (
+    ADMIN_HEADERS,
     HEADERS,
     feature_rows,
     settings_for,
     small_scorer,
     train_small_model,
 )
-
-pytest.importorskip("lleaves", reason="the `compiled` extra is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +34,15 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def plain_scorer(model_path: Path) -> Scorer:
+    """Scores with the booster: what the reasons tests need, with or without lleaves."""
+    return small_scorer(model_path)
+
+
+@pytest.fixture(scope="module")
 def scorer(model_path: Path) -> Scorer:
+    """Scores with the trees compiled by lleaves (the `compiled` extra)."""
+    pytest.importorskip("lleaves", reason="the `compiled` extra is not installed")
     loaded = load_lead_model(str(model_path))
     compiled = compile_trees(
         loaded.model.booster, len(loaded.model.feature_names), model_path.parent / "trees"
@@ -130,7 +137,8 @@ def without_contributions(why: dict[str, list]) -> tuple[dict[str, list], list[f
     return words, numbers
 
 
-def test_single_lead_reasons_are_the_reasons_of_before(scorer: Scorer) -> None:
+def test_single_lead_reasons_are_the_reasons_of_before(plain_scorer: Scorer) -> None:
+    scorer = plain_scorer
     rows = feature_rows(300, seed=11)
     for row in rows:
         x = scorer.encode_row(row)
@@ -166,16 +174,22 @@ def test_without_the_treeshap_extension_reasons_come_from_pred_contrib_in_a_thre
         )
 
 
-def test_a_reload_serves_a_warmed_scorer_with_the_heap_frozen(model_path: Path) -> None:
+def test_start_up_and_reload_serve_a_warmed_scorer_with_the_heap_frozen(model_path: Path) -> None:
+    """The service freezes what survives loading a model (serve/warmup.py), at start-up and
+    again after a reload, before the new model answers; the scorer it serves scores as the model."""
     import gc
 
-    serving = build_serving(settings_for(model_path))
-    rows = feature_rows(5)
-    X = np.vstack([serving.scorer.encode_row(r) for r in rows])
-    np.testing.assert_allclose(
-        serving.scorer.predict(X), serving.scorer.model.predict_proba(X), rtol=0, atol=1e-12
-    )
-    from serve.warmup import settle_heap
-
-    settle_heap()
-    assert gc.get_freeze_count() > 0
+    gc.unfreeze()  # whatever an earlier test froze: start from a heap with nothing frozen
+    with TestClient(create_app(settings_for(model_path))) as client:
+        assert client.get("/readyz").status_code == 200
+        assert gc.get_freeze_count() > 0, "start-up did not freeze the loaded heap"
+        serving = client.app.state.service.current()  # type: ignore[attr-defined]
+        rows = feature_rows(5)
+        X = np.vstack([serving.scorer.encode_row(r) for r in rows])
+        np.testing.assert_allclose(
+            serving.scorer.predict(X), serving.scorer.model.predict_proba(X), rtol=0, atol=1e-12
+        )
+        gc.unfreeze()
+        reloaded = client.post("/v1/admin/reload", headers=ADMIN_HEADERS)
+        assert reloaded.status_code == 200, reloaded.text
+        assert gc.get_freeze_count() > 0, "a reload did not freeze the new model's heap"

@@ -107,15 +107,17 @@ def test_backtest_summary_pools_months_and_counts_hits() -> None:
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_pipeline_forecasts_each_month_with_month_probabilities(trained_project) -> None:
-    """The trained model carries a month calibration fitted on the validation rows' month label
-    (its sum there equals the month SQLs, and stays below the 60-day sum), and the SLA report
-    backtests six complete months with it: forecast, interval, realised, ratio.
+    """The trained model carries a month calibration, and the SLA report backtests six complete
+    months with it: forecast, interval, realised, ratio.
 
-    The acceptance figures (>= 5 of 6 months inside the 90% interval, pooled realised /
-    forecast in [0.8, 1.2]) are measured on the default data by `dvc repro` (README "SQL
-    forecast"). They are not asserted here: on this half-size data the validation snapshot holds
-    ~16 month positives and one month's level noise decides the outcome (measured on a copy of
-    this pipeline: 4 of 6, pooled 1.32; even the old 60-day sum happened to land at 1.00)."""
+    The calibration is fitted on the validation rows, so its sum there matches their month SQLs
+    by construction and proves nothing; it is checked instead on the test snapshot, which it never
+    saw: within a factor of two of the month SQLs there (this half-size data holds too few month
+    positives a snapshot for a tighter band), and below the 60-day sum row by row.
+
+    The acceptance figures (>= 5 of 6 months inside the 90% interval, pooled realised / forecast
+    in [0.8, 1.2]) are checked on the full default data after `dvc repro` by
+    scripts/check_forecast.py, which CI runs (its logic: tests/test_check_forecast.py)."""
     import json
 
     import joblib
@@ -135,8 +137,10 @@ def test_pipeline_forecasts_each_month_with_month_probabilities(trained_project)
 
     model = joblib.load(root / "artifacts/train/model.joblib")
     table = pd.read_parquet(root / "data/features/training_table.parquet")
-    valid = time_split(table, 60, 1).valid
-    month = month_probability(model, valid)
+    test = time_split(table, 60, 1).test
+    month = month_probability(model, test)
     assert month is not None
-    assert month.sum() == pytest.approx(valid["label_month"].sum(), rel=0.02)
-    assert month.sum() < model.predict_proba(valid).sum()
+    realised = test["label_month"].sum()
+    assert realised > 0
+    assert 0.5 <= month.sum() / realised <= 2.0, (month.sum(), realised)
+    assert (month <= model.predict_proba(test) + 1e-12).all()

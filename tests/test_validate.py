@@ -360,7 +360,8 @@ def test_summary_mismatch_is_an_error():
 
 
 def test_simulated_data_validates_with_nothing_quarantined(tmp_path):
-    simulate = pytest.importorskip("pipeline.simulate")
+    from pipeline import simulate
+
     paths = {
         "raw": str(tmp_path / "raw"),
         "truth": str(tmp_path / "truth"),

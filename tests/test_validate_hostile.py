@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 import foundation.chunks as chunks
@@ -107,15 +108,24 @@ def test_header_only_events_is_a_warning_in_summary_and_terminal(tmp_path, capsy
     ]
 
 
-def test_header_only_leads_is_an_error_naming_the_file(tmp_path):
+def test_header_only_leads_is_an_error_naming_the_file_and_leaves_the_outputs_alone(tmp_path):
+    """The last good run's tables and summary stay as they were: the empty leads file is
+    refused before anything is written or deleted."""
     raw = good_export(tmp_path)
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params_for(tmp_path).model_dump(mode="json")))
+    first = CliRunner().invoke(app, ["validate", "--raw", str(raw), "--params", str(params_file)])
+    assert first.exit_code == 0, first.output
+    before = {p: p.read_bytes() for p in (tmp_path / "interim").rglob("*") if p.is_file()}
+    assert tmp_path / "interim" / "validation_summary.json" in before
+
     header = (raw / "leads.csv").read_text().splitlines()[0]
     (raw / "leads.csv").write_text(header + "\n")
-    result = CliRunner().invoke(
-        app, ["validate", "--raw", str(raw), "--params", str(tmp_path / "none.yaml")]
-    )
+    result = CliRunner().invoke(app, ["validate", "--raw", str(raw), "--params", str(params_file)])
     assert result.exit_code == 2
     assert "leads.csv: the file has a header and no rows; leads are required" in result.output
+    after = {p: p.read_bytes() for p in (tmp_path / "interim").rglob("*") if p.is_file()}
+    assert after == before
 
 
 @pytest.mark.parametrize(("delimiter", "name"), [(";", "semicolon ';'"), ("\t", "tab '\\t'")])

@@ -66,7 +66,7 @@ class Sources:
     # ---- files ---------------------------------------------------------------------------
     def params(self) -> Params:
         path = Path(self.settings.params_path)
-        return self.by_file(("params",), [path], lambda: load_params(path))
+        return self.by_file(("params",), [path], lambda: load_params(path, missing_ok=True))
 
     @property
     def artifacts(self) -> Path:
