@@ -1,6 +1,6 @@
 """Who is handed over today, who came back, who is still waiting for sales.
 
-Definitions a user relies on (README, "The daily hand-off", says the same):
+Definitions a user relies on (docs/sales-rep.md, "The daily hand-off", says the same):
 - open lead at the cut-off T: created at or before T, not yet SQL or beyond (sla.report.open_at,
   the population the model is trained on) and not disqualified at or before T;
 - hand-off: an open lead whose decision today is `mql` while the previous stored run did not call

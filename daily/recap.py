@@ -5,7 +5,7 @@ the month it was created, an MQL / SQL / customer in the month of its first such
 on the first `customer` row; follow-up compliance is on-time MQLs / MQLs whose deadline passed.
 The history is cut at the run's cut-off T first, so the recap of a past day can be replayed.
 
-Projected month end (README, "How the projection is computed", says the same), per total:
+Projected month end (docs/managers.md, "How the projection is computed", says the same), per total:
 - SQLs = SQLs so far + the SQLs the open leads bring before the month ends. Each open lead
   becomes SQL independently with its calibrated probability p of doing so within the model's
   horizon (H days); with a constant hazard over the horizon, its chance within the d days left is

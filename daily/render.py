@@ -124,7 +124,7 @@ def _headline(recap: dict[str, Any], counts: dict[str, int]) -> list[str]:
         f"{counts['overdue']} overdue follow-ups.",
         f"Follow-up within {f['hours']:g} h: {_pct(f['compliance'])} of {f['mqls_due']} due MQLs "
         f"(agreed {_pct(f['agreed_compliance'])}); {f['mqls_pending']} still within their time.",
-        f"Projected month end: expected value with its {level} interval (README: how the "
+        f"Projected month end: expected value with its {level} interval (docs/managers.md: how the "
         "projection is computed).",
     ]
 

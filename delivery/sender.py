@@ -3,7 +3,7 @@
 Order of events per item: claim it (its next_attempt_at moves to the end of a lease, so a second
 sender running at the same time skips it), POST, record the answer. A crash between POST and
 record leaves the item pending; once the lease ends (3 minutes with the default policy) it is
-sent again with the SAME Idempotency-Key: receivers must deduplicate on that key (README
+sent again with the SAME Idempotency-Key: receivers must deduplicate on that key (docs/operator.md
 "Delivery (webhook)"). That is the price of never losing one.
 
 Answers:

@@ -9,7 +9,7 @@ timestamp is in the wrong format (30M failures) would take minutes; masks take s
 reason name the value as read. The kept rows are then validated by the schema as a post-condition,
 so what downstream reads is guaranteed to match the contract.
 
-Decisions a user relies on (README and docs/CONTRACTS.md say the same):
+Decisions a user relies on (docs/data-scientist.md and docs/CONTRACTS.md say the same):
 - Unknown extra columns are ignored: dropped from the typed tables, listed in the summary, and kept
   in the quarantine file (which holds bad rows as read).
 - Optional columns (firmographics, content_topic, deal_value_eur) may be absent: they are added

@@ -4,9 +4,9 @@
                                     # keeping the pins that still fit
     python scripts/lock.py check    # fail if pyproject.toml changed since the lock was made
 
-Both README set-up commands and .ci/run install with `-c requirements.lock`, so a fresh machine
-gets exactly the versions the tests passed on. The lock records a digest of the dependency
-declarations it was compiled from; `check` recomputes it, so editing a dependency without
+The README's Quick start commands (which .ci/run runs) install with `-c requirements.lock`, so a
+fresh machine gets exactly the versions the tests passed on. The lock records a digest of the
+dependency declarations it was compiled from; `check` recomputes it, so editing a dependency without
 regenerating the lock fails CI with the command to run. Standard library only: `check` runs
 before anything is installed.
 """

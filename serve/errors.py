@@ -214,7 +214,7 @@ class BodySizeLimit:
     buffer an unbounded body by leaving out Content-Length. The deadline runs from the request's
     arrival to its last body byte: a client that declares more bytes than it sends (or trickles
     them) cannot hold a connection and a request slot open; uvicorn bounds the rest (idle
-    keep-alive connections, connection count: see the README).
+    keep-alive connections, connection count: see docs/operator.md).
     """
 
     def __init__(self, app: ASGIApp, limit: int, timeout_s: float = 30.0) -> None:

@@ -47,7 +47,7 @@ class _Open(BaseModel):
 
 
 class ActivitySummary(_Open):
-    """What the lead did up to the run's cut-off (README, "The daily hand-off")."""
+    """What the lead did up to the run's cut-off (docs/sales-rep.md, "The daily hand-off")."""
 
     visits: int | None = Field(None, description="Sessions of on-site events.")
     return_visits: int | None = None

@@ -5,7 +5,7 @@ FastAPI's generic body machinery: one pass in Rust instead of `json.loads` plus 
 validation, which matters at thousands of requests per second. The same models still define the
 OpenAPI request schemas (see serve/openapi.py), so docs, validation and fuzzing agree.
 
-The JSON contract (the same on every route, README "JSON contract"):
+The JSON contract (the same on every route, docs/operator.md, "The JSON contract"):
 - standard JSON only: `NaN`, `Infinity` and numbers too large for a double are invalid JSON;
 - types exactly as declared, pydantic's strict types: an integer field takes no `false` and no
   `1.5`, a boolean no `"yes"` or `1`, a number no `"5"` (except in a feature row, documented),

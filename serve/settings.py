@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
-    # uvicorn's own bounds on clients (README "Slow clients and connection limits").
+    # uvicorn's own bounds on clients (docs/operator.md "Slow clients and connection limits").
     limit_concurrency: int | None = Field(
         None,
         ge=1,

@@ -45,7 +45,9 @@ COMMAND_TIMEOUT_S = 600
 
 # Masks, applied to expected and actual output alike: what differs between two honest runs.
 MASKS = [
+    (re.compile(r"(?m)^(\s*)took \d.*$"), r"\1took <timings>"),  # a command's own stopwatch
     (re.compile(r"\b[0-9a-f]{32}\b"), "<run-id>"),  # MLflow run ids
+    (re.compile(r"(?m)^(.*━.*leads) \d+:\d{2}:\d{2}$"), r"\1 <duration>"),  # a progress bar
     (re.compile(r"\b\d+(?:\.\d+)?(?: ?)(?:s|ms|µs|us)\b"), "<duration>"),
     (re.compile(r"\b\d+:\d{2}(?::\d{2})?(?:\.\d+)?\b(?= elapsed)"), "<duration>"),
 ]
@@ -263,7 +265,8 @@ def record(page: Path, cwd: Path, env: dict[str, str]) -> None:
         for r in ran:
             body.append("$ " + r.command.text)
             output = [line.rstrip() for line in mask_port("\n".join(r.output), port).split("\n")]
-            body += [line for line in output if line or body]
+            if any(line.strip() for line in output):
+                body += output
             if r.exit_code:
                 body.append(f"# exit {r.exit_code}")
         replacements.append((block.line, block.line + len(block.text.split("\n")), body))

@@ -69,8 +69,12 @@ def test_yaml_blocks_parse_and_match_the_files_they_quote(block: Block) -> None:
 
 
 @pytest.mark.parametrize("block", blocks_of("json"), ids=ids(blocks_of("json")))
-def test_json_blocks_parse(block: Block) -> None:
-    json.loads(block.text)
+def test_json_blocks_parse_and_match_the_files_they_quote(block: Block) -> None:
+    value = json.loads(block.text)
+    if block.directive and block.directive[0] == "same-as":
+        assert value == json.loads((ROOT / block.directive[1]).read_text()), (
+            f"{block.where} no longer matches {block.directive[1]}"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -140,7 +140,12 @@ def test_pipeline_forecasts_each_month_with_month_probabilities(trained_project)
     test = time_split(table, 60, 1).test
     month = month_probability(model, test)
     assert month is not None
+    horizon = model.predict_proba(test)
     realised = test["label_month"].sum()
     assert realised > 0
+    # On rows it never saw, the month calibration forecasts the month's SQLs better than the
+    # 60-day probability would (measured here: 19.3 and 33.5 against 24 realised), within a
+    # factor of two, and never above the 60-day probability of the same lead.
+    assert abs(np.log(month.sum() / realised)) < abs(np.log(horizon.sum() / realised))
     assert 0.5 <= month.sum() / realised <= 2.0, (month.sum(), realised)
-    assert (month <= model.predict_proba(test) + 1e-12).all()
+    assert (month <= horizon + 1e-12).all()

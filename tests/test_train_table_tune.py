@@ -2,7 +2,7 @@
 MLflow child runs in a real SQLite store, and a tuned model at least as good on held-out rows.
 
 Searches here are tiny (two or three trials, few trees): they pin the command's behaviour, not the
-search's quality; the X Education figures are in the README and the issue's note.
+search's quality; the X Education figures are in docs/data-scientist.md and the issue's note.
 """
 
 from __future__ import annotations

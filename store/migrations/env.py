@@ -2,7 +2,7 @@
 
 Store.open passes an open connection in `config.attributes["connection"]` (one transaction, so a
 failed migration leaves the database as it was on PostgreSQL). The `alembic` command line, with a
-`-x url=...` or `sqlalchemy.url` setting, works too: see the README's "Store of record".
+`-x url=...` or `sqlalchemy.url` setting, works too: see docs/operator.md, "Store of record".
 """
 
 from __future__ import annotations
