@@ -83,8 +83,7 @@ def existing_input(path: Path | None, option: str) -> Path | None:
     if path is not None and not Path(path).exists():
         from foundation.errors import ConfigError
 
-        where = "" if Path(path).is_absolute() else f" (in {Path.cwd()})"
-        raise ConfigError(f"{option} {path}: no such file or folder{where}")
+        raise ConfigError(f"{option} {path}: no such file or folder")
     return path
 
 
