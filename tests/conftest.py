@@ -131,7 +131,7 @@ def copy_of(project: Project, dest: Path) -> Project:
     changes it: the session's `trained_project` is read by many modules and must stay as built.
     The copy's store reads the run artifacts where the original logged them (outside both
     project folders, see `isolated_mlflow`) and logs new runs under new ids."""
-    shutil.copytree(project.root, dest, symlinks=True)
+    shutil.copytree(project.root, dest, symlinks=True, ignore=shutil.ignore_patterns("tmp"))
     tracking_uri = f"sqlite:///{dest / 'mlflow.db'}"
     env = {**project.env, "MLFLOW_TRACKING_URI": tracking_uri}
     return Project(root=dest, env=env, tracking_uri=tracking_uri, repro_output="")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import joblib
@@ -14,17 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import Project
+from tests.conftest import Project, copy_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def copy_of(project: Project, dest: Path) -> Project:
-    """A private copy of the trained project (data, artifacts, MLflow store) to change freely."""
-    shutil.copytree(project.root, dest, ignore=shutil.ignore_patterns(".dvc/cache", "tmp"))
-    uri = f"sqlite:///{dest / 'mlflow.db'}"
-    env = {**project.env, "MLFLOW_TRACKING_URI": uri}
-    return Project(root=dest, env=env, tracking_uri=uri, repro_output="")
 
 
 def test_default_data_raises_no_score_warning(trained_project: Project) -> None:
@@ -85,7 +76,9 @@ def test_a_challenger_doubling_mqls_needs_an_accepted_shift(
     project.run("leadscore", "register", "--accept-shift", "paid campaign, two new reps")
     accepted = json.loads((project.root / "artifacts/register/decision.json").read_text())
     assert accepted["promote"]
-    client = MlflowClient(tracking_uri=project.tracking_uri)
+    # The registry named too: an earlier in-process test may have set MLflow's global registry
+    # URI, and a client given only a tracking URI would read that registry instead.
+    client = MlflowClient(tracking_uri=project.tracking_uri, registry_uri=project.tracking_uri)
     version = client.get_model_version("lead-propensity", accepted["version"])
     assert version.tags["promotion.accepted_shift"] == "paid campaign, two new reps"
     champion = client.get_model_version_by_alias("lead-propensity", "champion")
