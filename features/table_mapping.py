@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from foundation.errors import ConfigError, DataError, InsufficientDataError
 from foundation.io import read_yaml
-from foundation.params import TrainParams, format_validation_error
+from foundation.params import CandidateParams, TrainParams, format_validation_error
 from models.leakage import LeakageParams
 from models.propensity import category_key
 
@@ -68,6 +68,7 @@ class TableMapping(_Section):
     leakage: LeakageParams = LeakageParams()
     evaluation: EvaluationParams = EvaluationParams()
     train: TrainParams = TrainParams()
+    candidates: CandidateParams = CandidateParams()
 
     @model_validator(mode="after")
     def _one_role_per_column(self) -> TableMapping:

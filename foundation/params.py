@@ -117,11 +117,61 @@ class LightGBMParams(_Section):
     colsample_bytree: float = Field(0.8, gt=0, le=1)
     reg_lambda: float = Field(1.0, ge=0)
     early_stopping_rounds: int = Field(100, gt=0)
+    # LightGBM's own encoding of a categorical split (its defaults): `cat_smooth` shrinks each
+    # level's gradient ratio towards the mean, `min_data_per_group` refuses levels with fewer rows,
+    # so a high-cardinality column cannot split on a handful of leads. `--tune` searches both.
+    cat_smooth: float = Field(10.0, ge=0)
+    min_data_per_group: int = Field(100, ge=1)
 
 
 class LogisticParams(_Section):
     C: float = Field(1.0, gt=0)
     max_iter: int = Field(2000, gt=0)
+
+
+class CandidateParams(_Section):
+    """The models `train-table --tune` compares inside every outer fold (models/candidates.py).
+
+    `logistic` is a regularised logistic regression on a basis built for tables: numbers clipped
+    to their central range and expanded into a linear spline (hinges at quantile knots) plus a
+    missing flag, categories one-hot with levels rarer than `rare_min_count` pooled, and (tried
+    both ways) pairwise products of the numbers most correlated with the label. `blend` stacks
+    the LightGBM and logistic log-odds with non-negative weights fitted on inner out-of-fold
+    predictions. The choice among them uses the inner folds only."""
+
+    models: tuple[Literal["lightgbm", "logistic", "blend"], ...] = (
+        "lightgbm",
+        "logistic",
+        "blend",
+    )
+    # AUC: every candidate is calibrated afterwards on its own out-of-fold scores, so what they
+    # differ in is ranking; log_loss: their uncalibrated inner log loss.
+    selection: Literal["auc", "log_loss"] = "auc"
+    C_grid: tuple[float, ...] = Field((0.01, 0.1, 1.0), min_length=1)
+    spline_knots: int = Field(4, ge=0)
+    clip_quantile: float = Field(0.005, ge=0, lt=0.5)
+    rare_min_count: int = Field(20, ge=1)
+    # Pairwise products of (at most) this many numbers; 0: never. Tried with and without.
+    interaction_features: int = Field(8, ge=0)
+    max_iter: int = Field(500, gt=0)
+
+    @field_validator("models")
+    @classmethod
+    def _models_usable(
+        cls, value: tuple[str, ...]
+    ) -> tuple[Literal["lightgbm", "logistic", "blend"], ...]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError(f"list each candidate once, at least one, got {list(value)}")
+        if "blend" in value and not {"lightgbm", "logistic"} <= set(value):
+            raise ValueError("blend needs both lightgbm and logistic among the candidates")
+        return value  # type: ignore[return-value]
+
+    @field_validator("C_grid")
+    @classmethod
+    def _positive(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(c <= 0 for c in value):
+            raise ValueError(f"C values must be positive, got {list(value)}")
+        return value
 
 
 class PointsParams(_Section):

@@ -113,6 +113,27 @@ def encode_frame(
     return out
 
 
+def encode_row(
+    row: Mapping[str, Any], feature_names: Sequence[str], codes: Mapping[str, Mapping[str, float]]
+) -> np.ndarray:
+    """`row` (a plain dict) as a (1, n_features) float64 array: `codes` maps each categorical to
+    its training codes (unknown or missing -> NaN); numbers as floats, absent or "" -> NaN."""
+    out = np.empty((1, len(feature_names)), dtype=np.float64)
+    for j, name in enumerate(feature_names):
+        value = row.get(name)
+        if name in codes:
+            key = category_key(value)
+            out[0, j] = codes[name].get(key, np.nan) if key is not None else np.nan
+        elif value is None or value == "":
+            out[0, j] = np.nan
+        else:
+            try:
+                out[0, j] = float(value)
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"feature {name!r}: value {value!r} is not a number") from exc
+    return out
+
+
 def _lightgbm_names(names: Sequence[str]) -> list[str]:
     """Names LightGBM accepts (it refuses JSON specials and rewrites spaces), kept unique."""
     out: list[str] = []
@@ -269,21 +290,7 @@ class LeadModel:
 
         A key that is absent counts as missing: an API caller may omit optional fields.
         """
-        codes: dict[str, dict[str, float]] = self._codes  # type: ignore[attr-defined]
-        out = np.empty((1, len(self.feature_names)), dtype=np.float64)
-        for j, name in enumerate(self.feature_names):
-            value = row.get(name)
-            if name in codes:
-                key = category_key(value)
-                out[0, j] = codes[name].get(key, np.nan) if key is not None else np.nan
-            elif value is None or value == "":
-                out[0, j] = np.nan
-            else:
-                try:
-                    out[0, j] = float(value)
-                except (TypeError, ValueError) as exc:
-                    raise DataError(f"feature {name!r}: value {value!r} is not a number") from exc
-        return out
+        return encode_row(row, self.feature_names, self._codes)  # type: ignore[attr-defined]
 
     def _as_array(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         if isinstance(X, pd.DataFrame):
@@ -344,6 +351,8 @@ def lightgbm_params(params: LightGBMParams, seed: int, num_threads: int) -> dict
         "bagging_freq": params.subsample_freq,
         "feature_fraction": params.colsample_bytree,
         "lambda_l2": params.reg_lambda,
+        "cat_smooth": params.cat_smooth,
+        "min_data_per_group": params.min_data_per_group,
         "seed": seed,
         "deterministic": True,
         "force_col_wise": True,

@@ -57,6 +57,10 @@ SEARCHED = (
     "colsample_bytree",
     "reg_lambda",
 )
+# Searched only when the table has categorical columns: LightGBM's own categorical encoding
+# (smoothing of each level's statistics, the rows a level needs), so a high-cardinality column
+# gets the regularisation the inner folds ask for instead of the library's one-size default.
+SEARCHED_CATEGORICAL = ("cat_smooth", "min_data_per_group")
 
 
 class TuneParams(BaseModel):
@@ -80,6 +84,8 @@ class TuneParams(BaseModel):
     subsample: tuple[float, float] = (0.5, 1.0)
     colsample_bytree: tuple[float, float] = (0.3, 1.0)
     reg_lambda_log: tuple[float, float] = (1e-3, 30.0)
+    cat_smooth_log: tuple[float, float] = (1.0, 100.0)
+    min_data_per_group_log: tuple[int, int] = (5, 200)
 
     @model_validator(mode="after")
     def _ranges_ordered(self) -> TuneParams:
@@ -90,6 +96,8 @@ class TuneParams(BaseModel):
             "subsample",
             "colsample_bytree",
             "reg_lambda_log",
+            "cat_smooth_log",
+            "min_data_per_group_log",
         ):
             low, high = getattr(self, name)
             if not 0 < low <= high:
@@ -141,9 +149,14 @@ def inner_folds(
     return [(np.concatenate(blocks[:i]), blocks[i]) for i in range(1, k + 1)]
 
 
-def suggest(trial: Any, space: TuneParams) -> dict[str, Any]:
+def searched(categorical: Sequence[str]) -> tuple[str, ...]:
+    """The `LightGBMParams` fields a search over a table with these categoricals sets."""
+    return SEARCHED + (SEARCHED_CATEGORICAL if categorical else ())
+
+
+def suggest(trial: Any, space: TuneParams, categorical: bool = False) -> dict[str, Any]:
     """One candidate from Optuna's sampler, named as in `LightGBMParams`."""
-    return {
+    values = {
         "learning_rate": trial.suggest_float("learning_rate", *space.learning_rate_log, log=True),
         "num_leaves": trial.suggest_int("num_leaves", *space.num_leaves_log, log=True),
         "min_child_samples": trial.suggest_int(
@@ -153,6 +166,12 @@ def suggest(trial: Any, space: TuneParams) -> dict[str, Any]:
         "colsample_bytree": trial.suggest_float("colsample_bytree", *space.colsample_bytree),
         "reg_lambda": trial.suggest_float("reg_lambda", *space.reg_lambda_log, log=True),
     }
+    if categorical:
+        values["cat_smooth"] = trial.suggest_float("cat_smooth", *space.cat_smooth_log, log=True)
+        values["min_data_per_group"] = trial.suggest_int(
+            "min_data_per_group", *space.min_data_per_group_log, log=True
+        )
+    return values
 
 
 @dataclass(frozen=True)
@@ -260,7 +279,7 @@ def search(
 
     def objective(trial: Any) -> float:
         started = time.perf_counter()
-        values = suggest(trial, space)
+        values = suggest(trial, space, categorical=bool(categorical))
         candidate = train.lightgbm.model_copy(update=values)
         config = _config(candidate, train, directions, num_threads)
         oof = np.full(len(frame), np.nan)
@@ -301,7 +320,9 @@ def search(
         direction="minimize", sampler=optuna.samplers.TPESampler(seed=train.seed)
     )
     configured = train.lightgbm
-    study.enqueue_trial({k: getattr(configured, k) for k in SEARCHED}, skip_if_exists=True)
+    study.enqueue_trial(
+        {k: getattr(configured, k) for k in searched(categorical)}, skip_if_exists=True
+    )
     study.optimize(objective, n_trials=space.trials, timeout=space.timeout_seconds)
     best = min(trials, key=lambda t: (t.log_loss, t.number))
     return SearchResult(
@@ -356,6 +377,6 @@ def fit_tuned(
         "train_rows": len(frame),
         "tune_trials": len(result.trials),
         "tune_best_trial": result.best_trial,
-        **{f"tuned_{k}": getattr(result.best, k) for k in SEARCHED},
+        **{f"tuned_{k}": getattr(result.best, k) for k in searched(categorical)},
     }
     return model, info

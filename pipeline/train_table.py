@@ -24,9 +24,10 @@ trial becomes an MLflow child run of the training run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ from models.leakage import audit_leakage, describe_flags, refuse_if_leaky, unrev
 from models.propensity import LeadModel, fit_propensity
 
 if TYPE_CHECKING:
+    from models.candidates import Candidates
     from models.tuning import SearchResult, Trial, TuneParams
 
 # Called after every tuning trial with the study's scope ("fold-3", "final") and the trial.
@@ -57,6 +59,8 @@ UNBOUNDED_TRIALS = 1_000_000
 # Random draws behind `ece_noise_floor`: enough for a stable mean (its spread is ~0.005/sqrt(n)).
 NOISE_FLOOR_DRAWS = 200
 NOISE_FLOOR_CELLS = 2_000_000  # random numbers drawn at once (16 MB)
+# A fold's ECE above this quantile of the noise draws is more than chance: the report says so.
+NOISE_BAND_QUANTILE = 0.95
 
 ARTIFACTS = Path("artifacts/train_table")
 MODEL_FILE = "model.joblib"
@@ -116,38 +120,12 @@ def fit_model(
     )
 
 
-def fit_tuned_model(
-    frame: pd.DataFrame,
-    table: PreparedTable,
-    mapping: TableMapping,
-    tune: TuneParams,
-    scope: str,
-    on_trial: TrialCallback | None = None,
-) -> tuple[LeadModel, dict[str, Any], SearchResult]:
-    """Search on `frame` alone, then refit on it with the best parameters (cross-fitted
-    calibration). The caller decides which rows `frame` holds: that is the nesting."""
-    from models.tuning import fit_tuned, search
-
-    spec = table.spec
-    result = search(
-        frame,
-        spec.model_numeric,
-        spec.categorical,
-        table.label,
-        mapping.train,
-        tune,
-        time_column=table.time,
-        on_trial=None if on_trial is None else (lambda trial: on_trial(scope, trial)),
-    )
-    model, info = fit_tuned(
-        frame, spec.model_numeric, spec.categorical, table.label, mapping.train, result
-    )
-    return model, info, result
-
-
-def ece_noise_floor(p: np.ndarray, n_bins: int, seed: int, draws: int = NOISE_FLOOR_DRAWS) -> float:
-    """The ECE a perfectly calibrated model with these predictions would show on average: labels
-    drawn from p itself. On a 1,800-row fold it is near 0.02, so a fold's ECE is read against it.
+def ece_noise_draws(
+    p: np.ndarray, n_bins: int, seed: int, draws: int = NOISE_FLOOR_DRAWS
+) -> np.ndarray:
+    """The ECE of a perfectly calibrated model with these predictions, once per draw of labels
+    from p itself: their mean is the noise floor, their upper quantile the band a fold's ECE
+    may reach by chance alone.
 
     Vectorised over the draws: the quantile bins depend on p alone (the same `_bin_index` as
     `metrics.expected_calibration_error`), so only the per-bin label sums change per draw."""
@@ -165,7 +143,46 @@ def ece_noise_floor(p: np.ndarray, n_bins: int, seed: int, draws: int = NOISE_FL
         labels = rng.random((min(step, draws - start), len(p))) < p
         sums = np.stack([np.bincount(bins, weights=row, minlength=n_bins) for row in labels])
         errors.append(np.abs(sums[:, used] / counts[used] - predicted) @ weights)
-    return float(np.mean(np.concatenate(errors)))
+    return np.concatenate(errors)
+
+
+def ece_noise_floor(p: np.ndarray, n_bins: int, seed: int, draws: int = NOISE_FLOOR_DRAWS) -> float:
+    """The ECE a perfectly calibrated model with these predictions would show on average: labels
+    drawn from p itself. On a 1,800-row fold it is near 0.02, so a fold's ECE is read against it."""
+    return float(np.mean(ece_noise_draws(p, n_bins, seed, draws)))
+
+
+def calibration_check(y: np.ndarray, p: np.ndarray, n_bins: int, seed: int) -> dict[str, Any]:
+    """Does this fold's ECE stay within what chance alone gives a calibrated model (the 95th
+    percentile of `ece_noise_draws`)? When it does not, say which way: a gap between the mean
+    prediction and the fold's positive rate (the base rate moved, e.g. a later period converts
+    differently) or, with the means in line, a calibration curve that bends within the fold."""
+    ece = metrics.expected_calibration_error(y, p, n_bins=n_bins)
+    noise = ece_noise_draws(p, n_bins, seed)
+    band = float(np.quantile(noise, NOISE_BAND_QUANTILE))
+    predicted, observed = float(np.mean(p)), float(np.mean(y))
+    out: dict[str, Any] = {
+        "ece": ece,
+        "ece_noise_floor": float(np.mean(noise)),
+        "ece_noise_band": band,
+        "within_noise": bool(ece <= band),
+        "mean_predicted": predicted,
+        "positive_rate": observed,
+        "why": None,
+    }
+    if ece > band:
+        if abs(predicted - observed) > band:
+            out["why"] = (
+                f"base rate: predicted {predicted:.1%} on average, {observed:.1%} converted "
+                "(the fold's rate differs from its training rows')"
+            )
+        else:
+            out["why"] = (
+                "shape: the mean prediction matches the fold's rate, but the calibration curve "
+                "bends within the fold (the calibrator was fitted on the training rows' "
+                "out-of-fold scores)"
+            )
+    return out
 
 
 def scores(y: np.ndarray, p: np.ndarray, n_bins: int) -> dict[str, float]:
@@ -182,7 +199,11 @@ def cross_validate(
     on_trial: TrialCallback | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, SearchResult]]:
     """Per-fold scores of the model and the logistic baseline, out-of-fold predictions, and (with
-    `tune`) each fold's search, keyed `fold-<n>`: the search sees that fold's training rows only."""
+    `tune`) each fold's search, keyed `fold-<n>`: the search sees that fold's training rows only.
+
+    With `tune`, every fold fits the candidates (`models.candidates`) on its training rows, each
+    is scored on the fold's test rows (`<candidate>_auc`, ...), and `model_*` is the candidate
+    that fold's inner folds chose (`chosen`): the outer figures of the whole procedure."""
     spec, frame, y = table.spec, table.frame, table.y
     rows, oof = [], []
     searches: dict[str, SearchResult] = {}
@@ -192,28 +213,47 @@ def cross_validate(
             raise InsufficientDataError(
                 f"fold {fold.number} has a single class in its test rows; use fewer folds"
             )
+        extra: dict[str, Any] = {}
+        predictions: dict[str, np.ndarray] = {}
         if tune is None:
             model, info = fit_model(train, table, mapping)
         else:
             scope = f"fold-{fold.number}"
-            model, info, searches[scope] = fit_tuned_model(
-                train, table, mapping, tune, scope, on_trial
-            )
+            found = fit_candidates_on(train, table, mapping, tune, scope, on_trial)
+            searches[scope] = found.search
+            model, info = found.model, found.lightgbm_info
+            extra["chosen"] = found.chosen
+            for name, candidate in found.models.items():
+                predictions[name] = candidate.predict_proba(test)
+                extra |= {
+                    f"{name}_{k}": v
+                    for k, v in scores(y[fold.test], predictions[name], n_bins).items()
+                }
+                extra[f"{name}_ece_noise_floor"] = ece_noise_floor(
+                    predictions[name], n_bins, mapping.train.seed
+                )
+                extra[f"{name}_inner_auc"] = found.inner[name].auc
+                extra[f"{name}_inner_log_loss"] = found.inner[name].log_loss
         baseline = fit_logistic(
             train, spec.model_numeric, spec.categorical, table.label, mapping.train.logistic
         )
         p_model = model.predict_proba(test)
         p_base = baseline.predict_proba(test)[:, 1]
+        check = calibration_check(y[fold.test], p_model, n_bins, mapping.train.seed)
         rows.append(
             {
                 "fold": fold.number,
                 "train_rows": len(train),
                 "test_rows": len(test),
-                "best_iteration": info["best_iteration"],
-                "calibration": info["calibration"],
+                "best_iteration": info.get("best_iteration"),
+                "calibration": model.calibrator.method,
                 **{f"model_{k}": v for k, v in scores(y[fold.test], p_model, n_bins).items()},
                 **{f"baseline_{k}": v for k, v in scores(y[fold.test], p_base, n_bins).items()},
-                "model_ece_noise_floor": ece_noise_floor(p_model, n_bins, mapping.train.seed),
+                "model_ece_noise_floor": check["ece_noise_floor"],
+                "model_ece_noise_band": check["ece_noise_band"],
+                "model_ece_within_noise": check["within_noise"],
+                "model_ece_why": check["why"],
+                **extra,
                 **{k: v for k, v in info.items() if k.startswith("tuned_")},
             }
         )
@@ -221,9 +261,70 @@ def cross_validate(
             pd.DataFrame(
                 {"row": fold.test, "fold": fold.number, "label": y[fold.test]}
                 | {"model": p_model, "baseline": p_base}
+                | predictions
             )
         )
     return pd.DataFrame(rows), pd.concat(oof, ignore_index=True).sort_values("row"), searches
+
+
+def fit_candidates_on(
+    frame: pd.DataFrame,
+    table: PreparedTable,
+    mapping: TableMapping,
+    tune: TuneParams,
+    scope: str,
+    on_trial: TrialCallback | None = None,
+    *,
+    fit_all: bool = True,
+) -> Candidates:
+    """The candidates searched, compared and chosen on `frame` alone (the caller decides which
+    rows it holds: that is the nesting); `fit_all=False` refits only the chosen one."""
+    from models.candidates import fit_candidates
+
+    spec = table.spec
+    return fit_candidates(
+        frame,
+        spec.model_numeric,
+        spec.categorical,
+        table.label,
+        mapping.train,
+        tune,
+        mapping.candidates,
+        time_column=table.time,
+        on_trial=None if on_trial is None else (lambda trial: on_trial(scope, trial)),
+        fit_all=fit_all,
+    )
+
+
+def candidates_summary(folds: pd.DataFrame, names: Sequence[str]) -> dict[str, Any]:
+    """Each candidate's outer-fold figures (mean, std) and how many folds chose it."""
+    chosen = folds["chosen"].tolist()
+    out: dict[str, Any] = {}
+    for name in names:
+        figures = summarise(folds, name)
+        figures["ece_noise_floor_mean"] = float(folds[f"{name}_ece_noise_floor"].mean())
+        figures["inner_auc_mean"] = float(folds[f"{name}_inner_auc"].mean())
+        figures["chosen_in_folds"] = chosen.count(name)
+        out[name] = figures
+    return out
+
+
+def fold_calibration(folds: pd.DataFrame) -> dict[str, Any]:
+    """Which folds' ECE is beyond chance for the reported model, and why (`calibration_check`)."""
+    missed = folds.loc[~folds["model_ece_within_noise"].astype(bool)]
+    return {
+        "folds_within_noise": int(len(folds) - len(missed)),
+        "folds": len(folds),
+        "misses": [
+            {
+                "fold": int(row["fold"]),
+                "ece": float(row["model_ece"]),
+                "ece_noise_band": float(row["model_ece_noise_band"]),
+                "why": row["model_ece_why"],
+            }
+            for _, row in missed.iterrows()
+        ],
+    }
 
 
 def summarise(folds: pd.DataFrame, prefix: str) -> dict[str, float]:
@@ -412,19 +513,27 @@ def train_table(
         refuse_if_leaky(audit, str(mapping_path))
 
     folds, oof, searches = cross_validate(table, mapping, tune=tune, on_trial=on_trial)
+    final: Candidates | None = None
     if tune is None:
         model, fit_info = fit_model(table.frame, table, mapping)
     else:
-        model, fit_info, searches[FINAL_SCOPE] = fit_tuned_model(
-            table.frame, table, mapping, tune, FINAL_SCOPE, on_trial
+        final = fit_candidates_on(
+            table.frame, table, mapping, tune, FINAL_SCOPE, on_trial, fit_all=False
         )
+        searches[FINAL_SCOPE] = final.search
+        model = final.model
+        best_trial = next(t for t in final.search.trials if t.number == final.search.best_trial)
+        fit_info = {
+            # The search's best parameters whichever candidate won: the trees are what a later
+            # run would start from, and the blend holds them.
+            **{f"tuned_{k}": getattr(final.search.best, k) for k in best_trial.params},
+            **final.lightgbm_info,
+            "chosen": final.chosen,
+            "calibration": model.calibrator.method,
+        }
     name = model_name_for(mapping, mapping_path, model_name)
-    model = LeadModel(
-        booster=model.booster,
-        feature_names=model.feature_names,
-        categorical=model.categorical,
-        categories=model.categories,
-        calibrator=model.calibrator,
+    model = dataclasses.replace(
+        model,
         metadata={
             "source": "table",
             "model_name": name,
@@ -435,6 +544,7 @@ def train_table(
             "table_spec": spec.as_dict(),
             "data": str(data),
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **({} if final is None else {"candidate": final.chosen}),
         },
     )
     out_dir = Path(artifacts) / name
@@ -463,6 +573,11 @@ def train_table(
             "auc": metrics.roc_auc(oof["label"], oof["model"]),
         },
         "baseline": summarise(folds, "baseline"),
+        "candidates": None
+        if tune is None
+        else candidates_summary(folds, mapping.candidates.models),
+        "chosen": None if final is None else final.summary(),
+        "calibration": fold_calibration(folds),
         "folds": folds.to_dict(orient="records"),
         "features": {
             "numeric": list(spec.numeric),
@@ -537,11 +652,28 @@ def format_report(result: dict[str, Any]) -> str:
         f"pooled out-of-fold: AUC {pooled['auc']:.3f}   ECE {pooled['ece']:.3f} "
         f"(a perfectly calibrated model would show {pooled['ece_noise_floor']:.3f})"
     )
-    lines.append("fold  AUC    ECE    ECE floor")
+    lines.append("fold  AUC    ECE    ECE floor" + ("  chosen" if result.get("candidates") else ""))
     for fold in result["folds"]:
         lines.append(
             f"{fold['fold']:>4}  {fold['model_auc']:.3f}  {fold['model_ece']:.3f}  "
             f"{fold['model_ece_noise_floor']:.3f}"
+            + (f"      {fold['chosen']}" if result.get("candidates") else "")
+        )
+    for miss in result["calibration"]["misses"]:
+        lines.append(
+            f"fold {miss['fold']}: ECE {miss['ece']:.3f} is beyond chance "
+            f"(95% of calibrated draws stay under {miss['ece_noise_band']:.3f}); {miss['why']}"
+        )
+    if result.get("candidates"):
+        lines.append("candidate  AUC (outer folds)  ECE    ECE floor  inner AUC  chosen in folds")
+        for cname, c in result["candidates"].items():
+            lines.append(
+                f"{cname:<9}  {c['auc_mean']:.3f} ± {c['auc_std']:.3f}      "
+                f"{c['ece_mean']:.3f}  {c['ece_noise_floor_mean']:.3f}      "
+                f"{c['inner_auc_mean']:.3f}      {c['chosen_in_folds']}"
+            )
+        lines.append(
+            f"final model: {result['chosen']['chosen']} (chosen on inner folds of all rows)"
         )
     if result.get("tuning"):
         final = result["tuning"]["searches"][FINAL_SCOPE]
