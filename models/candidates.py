@@ -51,6 +51,7 @@ from models.table_logistic import (
     TableLogistic,
     fit_table_logistic,
     logistic_grid,
+    one_blas_thread,
 )
 from models.tuning import SearchResult, Trial, TuneParams, fit_tuned, inner_folds, search
 
@@ -241,6 +242,27 @@ def fit_candidates(
 ) -> Candidates:
     """Search, compare on inner folds, choose, refit (see the module docstring). `fit_all`:
     refit every candidate (an outer fold reports them all); False: only what the choice needs."""
+    # The logistic fits, the blend's and the calibrators' optimisers all call BLAS: one thread.
+    with one_blas_thread():
+        return _fit_candidates(
+            frame, numeric, categorical, label, train, tune, params,
+            time_column=time_column, on_trial=on_trial, fit_all=fit_all,
+        )  # fmt: skip
+
+
+def _fit_candidates(
+    frame: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    label: str,
+    train: TrainParams,
+    tune: TuneParams,
+    params: CandidateParams,
+    *,
+    time_column: str | None,
+    on_trial: Callable[[Trial], None] | None,
+    fit_all: bool,
+) -> Candidates:
     feature_names = tuple(numeric) + tuple(categorical)
     y = _labels(frame, label, "training data")
     wanted = params.models
