@@ -409,6 +409,9 @@ def log_and_register(
             }
         )
         log_numeric_metrics({"model": result["model"], "baseline": result["baseline"]}, "cv.")
+        if result.get("candidates"):
+            log_numeric_metrics(result["candidates"], "cv.candidates.")
+            mlflow.set_tag("leadscore.candidate", result["chosen"]["chosen"])
         log_numeric_metrics(result["final_fit"], "fit.")
         if searches and tune is not None:
             mlflow.log_params(flatten(tune.model_dump(mode="json"), "tune."))
