@@ -2,6 +2,7 @@
 default `main`) against this checkout's, in the same sitting, on the same table.
 
     python benchmarks/train_table_bench.py DATA --mapping MAP [--tune 20] [--ref main] [--runs 1]
+        [--out DIR]
 
 Each run is a fresh process in its own temporary folder (artifacts and a SQLite MLflow store
 there, never the project's); the baseline's code is `git archive REF` unpacked beside it and put
@@ -9,6 +10,7 @@ first on PYTHONPATH, this checkout's is this folder. Runs alternate (baseline, c
 load change on the shared machine hits both. Prints per variant the median wall seconds, the
 median CPU seconds of the process and its children, the ratio to the baseline, and the cross-
 validated AUC the run reported (the chosen model's, and each candidate's when there are some).
+With `--out DIR`, each run's `--json` result is kept there (`<variant>-<run>.json`).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def main() -> None:
     parser.add_argument("--tune", type=int, default=20, help="trials per search")
     parser.add_argument("--ref", default="main", help="git ref of the baseline code")
     parser.add_argument("--runs", type=int, default=1, help="runs per variant (median reported)")
+    parser.add_argument("--out", type=Path, help="keep each run's --json result in this folder")
     args = parser.parse_args()
     data, mapping = args.data.resolve(), args.mapping.resolve()
     with tempfile.TemporaryDirectory(prefix="train-table-bench-code-") as tmp:
@@ -91,6 +94,10 @@ def main() -> None:
         for run in range(args.runs):
             for name, code in variants.items():
                 wall, cpu, result = run_once(code, data, mapping, args.tune)
+                if args.out is not None:
+                    args.out.mkdir(parents=True, exist_ok=True)
+                    slug = name.split(" ")[0]
+                    (args.out / f"{slug}-{run + 1}.json").write_text(json.dumps(result, indent=1))
                 walls[name].append(wall)
                 cpus[name].append(cpu)
                 print(f"run {run + 1} {name}: {wall:.1f} s wall, {cpu:.1f} s CPU; "

@@ -14,6 +14,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,7 +27,13 @@ from models.propensity import encode_frame, learn_categories
 from models.table_logistic import LogisticSettings, fit_table_logistic, logistic_grid
 from models.tuning import TuneParams
 from pipeline.cli import app
-from pipeline.train_table import calibration_check, cross_validate, cv_folds, fit_candidates_on
+from pipeline.train_table import (
+    calibration_check,
+    cross_validate,
+    cv_folds,
+    fit_candidates_on,
+    train_table,
+)
 from tests.test_train_table import write
 
 ROWS = 1000
@@ -238,3 +245,28 @@ def test_a_fold_beyond_chance_says_why() -> None:
     bent = calibration_check((rng.random(3000) < p).astype(int), bent_p, 10, 0)
     assert not bent["within_noise"]
     assert bent["why"].startswith("shape")
+
+
+def test_leadscore_score_serves_a_chosen_logistic_with_reasons(tmp_path: Path, monkeypatch) -> None:
+    """The linear table's final choice is not the trees: the saved model still scores a raw
+    export through `leadscore score --explain`, with the probabilities it gives itself."""
+    monkeypatch.chdir(tmp_path)
+    df = linear_table(600).assign(lead=[f"L{i}" for i in range(600)])
+    data, spec = write(tmp_path, df, MAPPING | {"id": "lead", "model_name": "cand-score"})
+    result = train_table(data, spec, artifacts=tmp_path / "artifacts", log=False, tune=TINY)
+    assert result["chosen"]["chosen"] in ("logistic", "blend")
+    saved = joblib.load(result["model_path"])
+    assert isinstance(saved, CandidateModel)
+    (tmp_path / "params.yaml").write_text("{}\n")
+    out = tmp_path / "scores.csv"
+    done = CliRunner().invoke(
+        app,
+        ["score", str(data), "--out", str(out), "--model", result["model_path"], "--explain"],
+    )
+    assert done.exit_code == 0, done.output
+    scores = pd.read_csv(out)
+    assert scores["lead_id"].tolist() == df["lead"].tolist()
+    np.testing.assert_allclose(
+        scores["probability"], saved.predict_proba(df.drop(columns=["won", "lead"])), atol=1e-9
+    )
+    assert scores["reasons_for"].notna().any()
