@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import lightgbm as lgb
@@ -81,8 +82,9 @@ class CandidateModel:
     intercept: float = 0.0
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def _codes(self) -> dict[str, dict[str, float]]:
+        # Built on first use (a served row looks its categories up here), then kept.
         return {
             c: {v: float(i) for i, v in enumerate(self.categories[c])} for c in self.categorical
         }
