@@ -224,13 +224,15 @@ def test_logistic_grid_tries_straight_lines_splines_and_products() -> None:
 
 
 def test_blend_weights_are_never_negative() -> None:
+    """A second candidate that ranks leads a little (0.2 of the signal) but mostly repeats the
+    first one's noise: unconstrained, the stack would subtract it to cancel that noise."""
     rng = np.random.default_rng(0)
-    signal = rng.normal(size=2000)
-    y = (rng.random(2000) < 1 / (1 + np.exp(-signal))).astype(float)
-    anti = -signal + rng.normal(scale=0.1, size=2000)  # a candidate that ranks backwards
-    weights, _ = fit_stack(np.column_stack([signal, anti]), y)
+    signal, shared = rng.normal(size=4000), rng.normal(size=4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-2 * signal))).astype(float)
+    first, second = signal + shared, 0.2 * signal + shared
+    weights, _ = fit_stack(np.column_stack([first, second]), y)
     assert (weights >= 0).all()
-    assert weights[0] > 0.5
+    assert weights[0] > 0.5 and weights[1] == 0.0
 
 
 def test_a_fold_beyond_chance_says_why() -> None:
