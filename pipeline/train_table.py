@@ -20,6 +20,12 @@ its own rows (nested cross-validation: the fold's test rows never guide the sear
 reported figures stay honest), the final model runs one more search on all rows, and each model is
 calibrated on its search's out-of-fold scores (cross-fitted) instead of a 20% hold-out. Every
 trial becomes an MLflow child run of the training run.
+
+With tuning, LightGBM is one of the candidates (`models.candidates`: a table logistic regression
+and a non-negative blend of the two too), chosen on each training set's inner folds; every
+candidate is scored on the outer test rows, `model` is each fold's choice, and the final model is
+the choice on all rows: a `LeadModel`, or a `CandidateModel` with the same interface (see
+docs/train-table.md).
 """
 
 from __future__ import annotations
