@@ -1,20 +1,28 @@
-"""Send the outbox's pending hand-offs to the webhook: at least once, never dropped.
+"""Send the outbox's pending hand-offs to the webhook: at least once, never dropped, and no one
+item able to hold up the others.
 
 Order of events per item: claim it (its next_attempt_at moves to the end of a lease, so a second
-sender running at the same time skips it), POST, record the answer. A crash between POST and
-record leaves the item pending; once the lease ends (3 minutes with the default policy) it is
-sent again with the SAME Idempotency-Key: receivers must deduplicate on that key (docs/operator.md
-"Delivery (webhook)"). That is the price of never losing one.
+sender running at the same time skips it), POST, record the answer. The lease is renewed before
+every attempt and is longer than one POST can last (`request_deadline_s` bounds the whole
+request: delivery/bounded_post.py), so no item is ever in flight from two senders. A crash
+between POST and record leaves the item pending; once the lease ends it is sent again with the
+SAME Idempotency-Key: receivers must deduplicate on that key (docs/operator.md "Delivery
+(webhook)", docs/robustness.md). That is the price of never losing one.
 
 Answers:
 - 2xx: acknowledged; the item is delivered and never sent again.
 - 408, 425, 429, 5xx, timeouts, connection errors: transient. Retried within the run
   (`attempts_per_run`, waiting backoff_base_s x 2^(n-1), capped, or the receiver's Retry-After);
-  then left pending with `next_attempt_at` (retry_base_s x 2^(runs-1), capped at retry_cap_s).
-  The run then stops sending (the receiver is down; the rest wait for the next run).
+  then left pending with `next_attempt_at` (retry_base_s x 2^(runs-1), or the Retry-After, both
+  capped at retry_cap_s). The run then stops sending (the receiver is down; the rest wait).
 - any other answer (4xx, 3xx): failed-permanent, with the status and the start of the body in
   `last_error`; it stays in the outbox, and `leadscore deliver --retry-failed` re-queues it once
   the receiver is fixed.
+- an item that cannot be sent at all (its body or key cannot be encoded, the request cannot be
+  built): failed-permanent with the reason, without a request; the others go on.
+
+Items never tried come before items that failed before (then oldest first): one item the
+receiver keeps failing on no longer stops the next days' hand-offs behind it.
 """
 
 from __future__ import annotations
@@ -23,11 +31,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from typing import Any
 
 import httpx
 
+from delivery.bounded_post import post_within, retry_after_s
+from delivery.keys import header_key
 from delivery.signing import signed_headers
 from foundation.params import DeliveryParams
 from store import OutboxItem, Store
@@ -104,6 +112,8 @@ def deliver_pending(
         timeout=policy.timeout_s,
         follow_redirects=False,
         headers={"User-Agent": "leadscore-webhook/1"},
+        # One connection per POST: the deadline's watchdog shuts exactly this request's socket.
+        limits=httpx.Limits(max_keepalive_connections=0),
     ) as client:
         for index, item in enumerate(items):
             lease = clock() + timedelta(seconds=_lease_s(policy))
@@ -111,7 +121,7 @@ def deliver_pending(
                 report.skipped += 1  # another sender has it (or finished it) meanwhile
                 continue
             delivered_or_final = _deliver_one(
-                client, store, item, url, secret, policy, clock, sleep, report, lease
+                client, store, item, url, secret, policy, clock, sleep, report
             )
             if not delivered_or_final:
                 report.not_tried = len(items) - index - 1
@@ -120,9 +130,10 @@ def deliver_pending(
 
 
 def _lease_s(policy: DeliveryParams) -> float:
-    """How long a sender holds an item: its whole in-run retry budget, plus a minute. A sender
-    that crashes holding one delays that item by at most this much."""
-    return policy.attempts_per_run * (policy.timeout_s + policy.backoff_cap_s) + 60
+    """How long a sender holds an item from one attempt on: that POST's deadline, the wait
+    before the next one, and a margin. Renewed before every attempt, so it always outlasts the
+    POST in flight; a sender that crashes holding one delays that item by at most this much."""
+    return policy.request_deadline_s + policy.backoff_cap_s + policy.lease_margin_s
 
 
 def _deliver_one(
@@ -135,12 +146,21 @@ def _deliver_one(
     clock: Callable[[], datetime],
     sleep: Callable[[float], None],
     report: DeliveryReport,
-    lease: datetime,
 ) -> bool:
     """Try one item up to attempts_per_run times. False when it is still failing (transient)."""
-    body = envelope(item)
+    try:
+        body = envelope(item)
+        header = header_key(item.key)
+        signed_headers(secret, body, header)
+    except (TypeError, ValueError) as exc:  # orjson's and the codecs' errors are ValueErrors
+        # No request can carry it; retrying cannot help, and it must not hold the others up.
+        error = f"cannot be sent: {type(exc).__name__}: {exc}"[:_ERROR_BODY_CHARS]
+        store.mark_attempt(item.key, ok=False, error=error, now=clock(), permanent=True)
+        report.failed_permanent += 1
+        report.errors.append(f"{item.key!r}: {error}")
+        return True
     for attempt in range(1, policy.attempts_per_run + 1):
-        outcome = _post(client, url, body, secret, item.key)
+        outcome = _post(client, url, body, secret, header, policy)
         report.attempts += 1
         if outcome.ok:
             store.mark_attempt(item.key, ok=True, error=None, now=clock())
@@ -149,16 +169,21 @@ def _deliver_one(
         if outcome.permanent:
             store.mark_attempt(item.key, ok=False, error=outcome.error, now=clock(), permanent=True)
             report.failed_permanent += 1
-            report.errors.append(f"{item.key}: {outcome.error}")
+            report.errors.append(f"{item.key!r}: {outcome.error}")
             return True
         if attempt < policy.attempts_per_run:
             wait = _backoff(attempt, policy.backoff_base_s, policy.backoff_cap_s)
             if outcome.retry_after_s is not None:
                 wait = min(max(wait, outcome.retry_after_s), policy.backoff_cap_s)
-            # Recorded before waiting: a crash during the wait leaves an honest attempt count
-            # (and the item held until the lease ends, not offered to another sender now).
+            # Recorded before waiting, with the lease renewed to cover the wait and the next
+            # POST: a crash during the wait leaves an honest attempt count, and no other
+            # sender takes the item while this one may still send it.
             store.mark_attempt(
-                item.key, ok=False, error=outcome.error, now=clock(), next_attempt_at=lease
+                item.key,
+                ok=False,
+                error=outcome.error,
+                now=clock(),
+                next_attempt_at=clock() + timedelta(seconds=wait + _lease_s(policy)),
             )
             sleep(wait)
             continue
@@ -174,50 +199,38 @@ def _deliver_one(
             next_attempt_at=clock() + timedelta(seconds=later),
         )
         report.retry_later += 1
-        report.errors.append(f"{item.key}: {outcome.error}")
+        report.errors.append(f"{item.key!r}: {outcome.error}")
     return False
 
 
-def _post(client: httpx.Client, url: str, body: bytes, secret: str, key: str) -> _Outcome:
+def _post(
+    client: httpx.Client, url: str, body: bytes, secret: str, key: str, policy: DeliveryParams
+) -> _Outcome:
     headers = signed_headers(secret, body, key)  # fresh timestamp per attempt
-    try:
-        response = client.post(url, content=body, headers=headers)
-    except httpx.TimeoutException as exc:
-        return _Outcome(ok=False, error=f"timeout: {type(exc).__name__}")
-    except httpx.TransportError as exc:
-        return _Outcome(ok=False, error=f"connection error: {type(exc).__name__}: {exc}")
-    except httpx.HTTPError as exc:  # e.g. an undecodable answer: retried, never a crash
-        return _Outcome(ok=False, error=f"HTTP error: {type(exc).__name__}: {exc}")
-    status = response.status_code
+    answer = post_within(
+        client,
+        url,
+        body,
+        headers,
+        deadline_s=policy.request_deadline_s,
+        max_body_bytes=policy.max_response_bytes,
+    )
+    if answer.status is None:
+        return _Outcome(ok=False, error=answer.error)
+    status = answer.status
     if 200 <= status < 300:
         return _Outcome(ok=True)
-    text = response.text[:_ERROR_BODY_CHARS].strip()
+    text = answer.head.decode("utf-8", "replace")[:_ERROR_BODY_CHARS].strip()
     error = f"HTTP {status}" + (f": {text}" if text else "")
     if status >= 500 or status in TRANSIENT_STATUSES:
-        return _Outcome(ok=False, error=error, retry_after_s=_retry_after(response.headers))
+        wait = retry_after_s(answer.headers, policy.retry_cap_s)
+        return _Outcome(ok=False, error=error, retry_after_s=wait)
     if 300 <= status < 400:
-        error += f" (redirect to {response.headers.get('location', '?')}: configure that URL)"
+        location = answer.headers.get("location", "?") if answer.headers is not None else "?"
+        error += f" (redirect to {location}: configure that URL)"
     return _Outcome(ok=False, permanent=True, error=error)
 
 
 def _backoff(n: int, base: float, cap: float) -> float:
     """base x 2^(n-1), capped: 1, 2, 4, ... (no jitter: one sender, not a thundering herd)."""
     return float(min(cap, base * 2 ** max(n - 1, 0)))
-
-
-def _retry_after(headers: Any) -> float | None:
-    """A Retry-After header in seconds (delta-seconds or HTTP-date), or None."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)

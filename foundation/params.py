@@ -247,7 +247,12 @@ class DeliveryParams(_Section):
     backoff_base_s: float = Field(1, ge=0)  # wait between tries: base x 2^(n-1) ...
     backoff_cap_s: float = Field(30, ge=0)  # ... capped here (Retry-After too)
     retry_base_s: float = Field(300, ge=0)  # next run's earliest retry: base x 2^(runs-1) ...
-    retry_cap_s: float = Field(6 * 3600, ge=0)  # ... capped here
+    retry_cap_s: float = Field(6 * 3600, ge=0)  # ... capped here (a Retry-After too)
+    # One POST in all (connect, send, answer): a receiver trickling bytes cannot hold it longer.
+    request_deadline_s: float = Field(30, gt=0)
+    max_response_bytes: int = Field(64 * 1024, ge=0)  # of a non-2xx answer, for last_error
+    # A sender's hold on an item, renewed before each attempt: deadline + wait + this margin.
+    lease_margin_s: float = Field(60, gt=0)
 
 
 class EngineParams(_Section):

@@ -341,7 +341,9 @@ class Store:
 
     # ----------------------------------------------------------------- the outbox
     def pending_outbox(self, now: datetime | None = None) -> list[OutboxItem]:
-        """Pending deliveries due at `now` (all pending ones when now is None), oldest first."""
+        """Pending deliveries due at `now` (all pending ones when now is None): items never
+        tried first, then those that failed before, oldest first within each. An item the
+        receiver keeps failing on then never holds up the hand-offs queued after it."""
         table = schema.outbox
         query = sa.select(table).where(table.c.status == "pending")
         if now is not None:
@@ -349,7 +351,8 @@ class Store:
             query = query.where(
                 sa.or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= due)
             )
-        query = query.order_by(table.c.created_at, table.c.key)
+        tried_before = sa.case((table.c.attempts > 0, 1), else_=0)
+        query = query.order_by(tried_before, table.c.created_at, table.c.key)
         with self._engine.connect() as conn:
             return [OutboxItem.from_row(row) for row in conn.execute(query).mappings()]
 

@@ -82,15 +82,28 @@ def test_verify_signature_refuses_tampering_replays_and_wrong_secrets() -> None:
 
 
 def test_backoff_doubles_up_to_its_cap_and_retry_after_is_read_in_both_forms() -> None:
-    from delivery.sender import _backoff, _retry_after
+    from delivery.bounded_post import retry_after_s
+    from delivery.sender import _backoff
 
     assert [_backoff(n, 1, 30) for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
-    assert _retry_after({"retry-after": "120"}) == 120
+    assert retry_after_s({"retry-after": "120"}, cap_s=3600) == 120
     in_a_minute = datetime.now(UTC) + timedelta(seconds=60)
     when = in_a_minute.strftime("%a, %d %b %Y %H:%M:%S GMT")
-    assert 55 <= _retry_after({"retry-after": when}) <= 61  # type: ignore[operator]
-    assert _retry_after({"retry-after": "soon"}) is None
-    assert _retry_after({}) is None
+    assert 55 <= retry_after_s({"retry-after": when}, cap_s=3600) <= 61  # type: ignore[operator]
+    assert retry_after_s({"retry-after": "soon"}, cap_s=3600) is None
+    assert retry_after_s({}, cap_s=3600) is None
+
+
+def test_retry_after_is_capped_at_the_documented_longest_wait() -> None:
+    from delivery.bounded_post import retry_after_s
+
+    six_hours = DeliveryParams().retry_cap_s
+    assert six_hours == 6 * 3600
+    assert retry_after_s({"retry-after": "999999999"}, cap_s=six_hours) == six_hours
+    far = "Fri, 01 Jan 2100 00:00:00 GMT"
+    assert retry_after_s({"retry-after": far}, cap_s=six_hours) == six_hours
+    assert retry_after_s({"retry-after": "-5"}, cap_s=six_hours) == 0
+    assert retry_after_s({"retry-after": "nan"}, cap_s=six_hours) is None
 
 
 # ----------------------------------------------------------------------------- delivery

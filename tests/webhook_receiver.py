@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from delivery.keys import key_from_header
 from delivery.signing import IDEMPOTENCY_HEADER, verify_headers
 
 
@@ -85,7 +86,9 @@ class WebhookReceiver:
     # ------------------------------------------------------------------ behaviour
     def _handle(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         signature_ok = verify_headers(self.secret, body, headers)
-        key = {k.lower(): v for k, v in headers.items()}.get(IDEMPOTENCY_HEADER.lower())
+        header = {k.lower(): v for k, v in headers.items()}.get(IDEMPOTENCY_HEADER.lower())
+        # As a receiver should: the header is the key percent-encoded (any lead id's characters).
+        key = None if header is None else key_from_header(header)
         stall = False
         with self._lock:
             if not signature_ok:
