@@ -15,6 +15,7 @@ this request uses (and an answer left unread never poisons the next request).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from dataclasses import dataclass
@@ -59,10 +60,9 @@ def post_within(
     def expire() -> None:
         expired.set()
         for sock in sockets:
-            try:
+            # Already closed: the request ended as the timer fired.
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:  # already closed: the request ended as the timer fired
-                pass
 
     watchdog = threading.Timer(deadline_s, expire)
     watchdog.daemon = True

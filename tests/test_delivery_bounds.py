@@ -65,7 +65,8 @@ def test_odd_lead_ids_are_delivered_and_the_next_day_too(store_url: str) -> None
         assert hook.processed_keys() == sorted(first)  # the receiver recovered each exact key
         bodies = [json.loads(r.body) for r in hook.requests]
         assert sorted(b["lead_id"] for b in bodies) == sorted(ODD_IDS)
-        assert all(b["idempotency_key"] == r.key for b, r in zip(bodies, hook.requests))
+        pairs = zip(bodies, hook.requests, strict=True)
+        assert all(b["idempotency_key"] == r.key for b, r in pairs)
 
         later = NOW + timedelta(days=1)
         second = queue(store, ["L-next-1", "L-next-2"], DAY + timedelta(days=1))
@@ -110,7 +111,8 @@ def test_a_300_mb_answer_is_not_read_into_memory(store_url: str) -> None:
     size = 300 * 1024 * 1024
     for status, outcome in (("200 OK", "delivered"), ("500 Internal Server Error", "pending")):
         policy = FAST.model_copy(update={"attempts_per_run": 1})
-        with Store.open(store_url) as store, MisbehavingReceiver(endless_body(status, size)) as hook:
+        answer = endless_body(status, size)
+        with Store.open(store_url) as store, MisbehavingReceiver(answer) as hook:
             (key,) = queue(store, [f"L-{status[:3]}"])
             tracemalloc.start()
             started = time.monotonic()
