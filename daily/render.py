@@ -9,7 +9,6 @@ clients strip <style> blocks and block remote content, and a manager forwards it
 from __future__ import annotations
 
 import html
-import io
 import json
 from typing import Any
 
@@ -17,6 +16,7 @@ import pandas as pd
 
 from daily.activity import ACTIVITY_COLUMNS
 from daily.handoff import HANDOFF_COLUMNS
+from foundation.csv_safe import frame_csv
 
 # The hand-off record with its activity summary spread into columns (a CRM import wants flat).
 HANDOFF_CSV_COLUMNS: tuple[str, ...] = (
@@ -36,9 +36,8 @@ TOP_HANDOFF_ROWS = 10
 
 
 def _csv(frame: pd.DataFrame) -> str:
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n", float_format="%.6g")
-    return buffer.getvalue()
+    # Cells made inert for spreadsheets: ids and channels come from web forms.
+    return frame_csv(frame, float_format="%.6g")
 
 
 def handoff_csv(handoff: pd.DataFrame) -> str:
@@ -168,9 +167,22 @@ def _handoff_rows(handoff: pd.DataFrame) -> list[list[str]]:
 HANDOFF_HEADERS = ("lead", "score (tier, grade)", "channel / persona", "why", "call by (UTC)")
 
 
+_MARKDOWN_INERT = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "\\[", "]": "\\]", "|": "/", "\n": " ", "\r": " "}
+)
+
+
+def md_cell(text: str) -> str:
+    """A table cell as inert Markdown: lead fields come from web forms, and a Markdown viewer
+    renders raw HTML (`<script>`, `<meta http-equiv=refresh>`) and links (`[x](javascript:..)`,
+    `<javascript:..>`). Entities for `& < >` and escaped brackets show the text as typed; `|`
+    and line breaks would end the cell or the row."""
+    return text.translate(_MARKDOWN_INERT)
+
+
 def _md_table(headers: tuple[str, ...], rows: list[list[str]]) -> str:
     def line(cells: list[str] | tuple[str, ...]) -> str:
-        return "| " + " | ".join(c.replace("|", "/") for c in cells) + " |"
+        return "| " + " | ".join(md_cell(c) for c in cells) + " |"
 
     return "\n".join([line(headers), line(["---"] * len(headers)), *(line(r) for r in rows)])
 

@@ -14,7 +14,11 @@ Decisions a user relies on (docs/data-scientist.md and docs/CONTRACTS.md say the
   in the quarantine file (which holds bad rows as read).
 - Optional columns (firmographics, content_topic, deal_value_eur) may be absent: they are added
   empty and listed in the summary. Required columns missing stop the stage (DataError).
-- Text is trimmed; an empty string is missing. Timestamps are ISO 8601; a naive one means UTC.
+- Text is trimmed (surrounding spaces are not part of a value: exports pad cells, and ` L7 ` in
+  events must find `L7` in leads); an empty string is missing. Inside the value every character
+  is kept exactly. Text longer than the store keeps (lead_id 200 characters, email_domain 320,
+  other text 100: foundation/text_limits.py) or holding a NUL is quarantined naming the column.
+- Timestamps are ISO 8601; a naive one means UTC.
 - Duplicate lead_id: the first valid row is kept, later ones are quarantined naming that row.
 - Events and stages must belong to a kept lead. Activity dated before the lead's created_at is kept
   (tracking cookies predate the form fill) and only counted as a warning.
@@ -46,6 +50,14 @@ from pandera.errors import SchemaErrors
 
 from foundation.chunks import BadByte, TableChunk
 from foundation.errors import DataError
+from foundation.text_limits import (
+    CATEGORY_MAX,
+    EMAIL_DOMAIN_MAX,
+    FORBIDDEN_HINT,
+    LEAD_ID_MAX,
+    has_forbidden_character,
+    too_long,
+)
 
 EVENT_TYPES: tuple[str, ...] = (
     "site_visit",
@@ -103,13 +115,39 @@ TOP_UNKNOWN_VALUES = 5
 UNKNOWN_VALUES_COUNTED = 1000
 
 
-def _text(*, nullable: bool = True, required: bool = True, **kwargs: Any) -> pa.Column:
-    return pa.Column(str, nullable=nullable, required=required, **kwargs)
+def _text(
+    *,
+    nullable: bool = True,
+    required: bool = True,
+    max_length: int = CATEGORY_MAX,
+    checks: pa.Check | None = None,
+    **kwargs: Any,
+) -> pa.Column:
+    """A text column: at most `max_length` characters and no character a store cannot keep
+    (foundation/text_limits.py), so validation never passes what the store would refuse."""
+    rules = [
+        pa.Check(
+            lambda s: ~too_long(s, max_length),
+            name="too_long",
+            error=f"is longer than {max_length} characters (the longest the store keeps)",
+        ),
+        pa.Check(
+            lambda s: ~has_forbidden_character(s), name="forbidden_character", error=FORBIDDEN_HINT
+        ),
+    ]
+    if checks is not None:
+        rules.insert(0, checks)
+    return pa.Column(str, checks=rules, nullable=nullable, required=required, **kwargs)
 
 
 LEADS_SCHEMA = pa.DataFrameSchema(
     {
-        "lead_id": _text(nullable=False, unique=True, report_duplicates="exclude_first"),
+        "lead_id": _text(
+            nullable=False,
+            unique=True,
+            report_duplicates="exclude_first",
+            max_length=LEAD_ID_MAX,
+        ),
         "created_at": pa.Column(TIMESTAMP, nullable=False),
         "channel": _text(metadata={VOCABULARY: CHANNELS}),
         "company_size": pa.Column(
@@ -121,14 +159,14 @@ LEADS_SCHEMA = pa.DataFrameSchema(
         "industry": _text(required=False),
         "job_role": _text(required=False),
         "country": _text(required=False),
-        "email_domain": _text(required=False),
+        "email_domain": _text(required=False, max_length=EMAIL_DOMAIN_MAX),
     },
     name="leads",
 )
 
 EVENTS_SCHEMA = pa.DataFrameSchema(
     {
-        "lead_id": _text(nullable=False),
+        "lead_id": _text(nullable=False, max_length=LEAD_ID_MAX),
         "ts": pa.Column(TIMESTAMP, nullable=False),
         "event_type": _text(nullable=False, metadata={VOCABULARY: EVENT_TYPES}),
         "content_topic": _text(required=False, metadata={VOCABULARY: CONTENT_TOPICS}),
@@ -138,7 +176,7 @@ EVENTS_SCHEMA = pa.DataFrameSchema(
 
 STAGES_SCHEMA = pa.DataFrameSchema(
     {
-        "lead_id": _text(nullable=False),
+        "lead_id": _text(nullable=False, max_length=LEAD_ID_MAX),
         "stage": _text(
             nullable=False,
             checks=pa.Check.isin(

@@ -55,7 +55,9 @@ def write_table(df: pd.DataFrame, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
-        df.to_csv(path, index=False)
+        from foundation.csv_safe import write_frame_csv
+
+        write_frame_csv(df, path)
     else:
         df.to_parquet(path, index=False)
     return path

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from features.persona import load_personas
+from foundation.csv_safe import write_frame_csv
 from foundation.io import find_table, read_json, read_table, write_json
 from foundation.params import Params
 from pipeline.sla_data import deal_values_by_persona, load_history, load_sla, personas_path
@@ -296,10 +297,10 @@ def main(params: Params, sla_path: Path | None = None) -> dict[str, Any]:
 
     out = sla_dir(params)
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "report.csv", index=False)
+    write_frame_csv(table, out / "report.csv")
     forecast_rows = pd.DataFrame([f.to_dict() for f in forecasts])
-    forecast_rows.to_csv(out / "forecast_backtest.csv", index=False)
-    effect.to_csv(out / "speed_to_lead.csv", index=False)
+    write_frame_csv(forecast_rows, out / "forecast_backtest.csv")
+    write_frame_csv(effect, out / "speed_to_lead.csv")
     write_json(threshold, out / "threshold.json")
     plots.mqls_vs_target(table, out / "mqls_vs_target.png")
     plots.follow_up(
@@ -308,7 +309,7 @@ def main(params: Params, sla_path: Path | None = None) -> dict[str, Any]:
     plots.speed_to_lead(effect, out / "speed_to_lead.png")
     plots.personas_latest(table, out / "personas_latest.png")
     if curve is not None:
-        curve.to_csv(out / "threshold_curve.csv", index=False)
+        write_frame_csv(curve, out / "threshold_curve.csv")
         plots.threshold_tradeoff(
             curve,
             targets.sqls_needed or 0,

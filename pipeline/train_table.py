@@ -46,6 +46,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from features.table_mapping import PreparedTable, TableMapping, load_mapping, prepare_table
+from foundation.csv_safe import write_frame_csv
 from foundation.errors import ConfigError, InsufficientDataError
 from foundation.io import read_table, write_json
 from models import metrics
@@ -390,8 +391,8 @@ def log_and_register(
         {n: metrics.reliability_bins(oof["label"], oof[n]) for n in ("model", "baseline")},
         plots / "reliability.png",
     )
-    folds.to_csv(out_dir / "cv_folds.csv", index=False)
-    audit.to_csv(out_dir / "leakage_audit.csv", index=False)
+    write_frame_csv(folds, out_dir / "cv_folds.csv")
+    write_frame_csv(audit, out_dir / "leakage_audit.csv")
 
     with mlflow.start_run(run_name=f"train-table-{model_name}") as run:
         mlflow.set_tags(

@@ -35,6 +35,8 @@ from pydantic import (
 )
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
+from foundation.text_limits import CATEGORY_MAX, EMAIL_DOMAIN_MAX, LEAD_ID_MAX
+
 # Times the whole pipeline can hold: pandas (the batch path) stores nanoseconds since 1970 in
 # int64, which ends in 2262; nothing in a CRM predates 1900.
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
@@ -104,14 +106,16 @@ class LeadProfile(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
-    lead_id: str | None = Field(None, max_length=200, description="Your id, echoed back.")
+    lead_id: str | None = Field(None, max_length=LEAD_ID_MAX, description="Your id, echoed back.")
     created_at: UtcTime = Field(description="When the lead was created (ISO 8601; UTC if naive).")
-    channel: str | None = Field(None, max_length=100, description="Acquisition channel.")
+    channel: str | None = Field(None, max_length=CATEGORY_MAX, description="Acquisition channel.")
     company_size: StrictInt | None = Field(None, ge=0, le=10_000_000, description="Employees.")
-    industry: str | None = Field(None, max_length=100)
-    job_role: str | None = Field(None, max_length=100)
-    country: str | None = Field(None, max_length=100, description="ISO-2 country code.")
-    email_domain: str | None = Field(None, max_length=320, description="Domain of the e-mail.")
+    industry: str | None = Field(None, max_length=CATEGORY_MAX)
+    job_role: str | None = Field(None, max_length=CATEGORY_MAX)
+    country: str | None = Field(None, max_length=CATEGORY_MAX, description="ISO-2 country code.")
+    email_domain: str | None = Field(
+        None, max_length=EMAIL_DOMAIN_MAX, description="Domain of the e-mail."
+    )
 
 
 class LeadEvent(BaseModel):
@@ -120,8 +124,8 @@ class LeadEvent(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     ts: UtcTime = Field(description="When it happened (ISO 8601; UTC if naive).")
-    event_type: str = Field(max_length=100, examples=["pricing_view"])
-    content_topic: str | None = Field(None, max_length=100, examples=["pricing"])
+    event_type: str = Field(max_length=CATEGORY_MAX, examples=["pricing_view"])
+    content_topic: str | None = Field(None, max_length=CATEGORY_MAX, examples=["pricing"])
 
 
 class LeadStage(BaseModel):
@@ -130,7 +134,9 @@ class LeadStage(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     ts: UtcTime = Field(description="When the lead reached the stage (ISO 8601; UTC if naive).")
-    stage: str = Field(max_length=100, examples=["mql"], description="Unknown stages are ignored.")
+    stage: str = Field(
+        max_length=CATEGORY_MAX, examples=["mql"], description="Unknown stages are ignored."
+    )
 
 
 # "Exactly one of `lead` or `features`" in the document's own terms, so a generated request
@@ -180,7 +186,9 @@ class LeadInput(_Strict):
         "listed in the answer's `out_of_range`.",
         examples=[EXAMPLE_FEATURES],
     )
-    lead_id: str | None = Field(None, max_length=200, description="Echoed back (feature rows).")
+    lead_id: str | None = Field(
+        None, max_length=LEAD_ID_MAX, description="Echoed back (feature rows)."
+    )
     as_of: UtcTime | None = Field(
         None, description="Score as of this time (default: now). Features see events up to it."
     )

@@ -207,6 +207,7 @@ class Store:
         if len(set(keys)) != len(keys):
             row = next(n for n, k in enumerate(keys) if k in keys[:n])
             raise DataError(f"store: outbox row {row}: duplicate key {keys[row]}")
+        _check_outbox_fits(items)
         try:
             with self._engine.begin() as conn:
                 for table in (schema.lead_flags, schema.handoffs, schema.scores, schema.runs):
@@ -292,6 +293,10 @@ class Store:
     def lead(self, lead_id: str) -> dict[str, Any] | None:
         """The lead's latest stored score row (reasons and activity decoded), with its first
         hand-off under `handoff` (None if never handed over); None for an unknown lead."""
+        from foundation.text_limits import LEAD_ID_MAX, text_problem
+
+        if text_problem(str(lead_id), LEAD_ID_MAX) is not None:
+            return None  # no stored lead has such an id (and PostgreSQL refuses a NUL in it)
         table = schema.scores
         query = (
             sa.select(table)
@@ -638,7 +643,41 @@ def _frame_columns(
             )
         out[str(name)] = values
     out["run_date"] = [run_date] * len(frame)
+    _check_text_fits(out, table, what)
     return out
+
+
+def _check_text_fits(columns: Columns, table: sa.Table, what: str) -> None:
+    """Every text value fits its column and holds no NUL, checked here the same on SQLite
+    (which would keep a too-long value) and PostgreSQL (which refused the whole day with
+    "value too long for type character varying(200)", naming no lead and no column). The
+    error names the table, column, row and lead; validation quarantines such rows before."""
+    import pandas as pd
+
+    from foundation.text_limits import has_forbidden_character, text_problem, too_long
+
+    lead_ids = columns.get("lead_id")
+    for name, values in columns.items():
+        column_type = table.c[name].type
+        if not isinstance(column_type, sa.String) or isinstance(column_type, sa.Text):
+            continue
+        text = (
+            pd.Series(values, dtype=object)
+            .astype("str")
+            .where(pd.Series(values, dtype=object).notna())
+        )
+        limit = column_type.length
+        bad = has_forbidden_character(text)
+        if limit is not None:
+            bad |= too_long(text, limit)
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            lead = f" (lead {str(lead_ids[row])[:80]!r})" if lead_ids is not None else ""
+            problem = text_problem(str(values[row]), limit)
+            raise DataError(
+                f"store: {what} row {row}{lead}: {table.name}.{name} {problem}; "
+                "nothing was written (validation quarantines such rows: re-run validate)"
+            )
 
 
 def _json_texts(values: list[Any], given_decoded: bool, what: str, name: str) -> list[Any]:
@@ -723,6 +762,22 @@ def _bulk_insert(conn: Connection, table: sa.Table, columns: Columns) -> None:
             sliced = [converted[k][start:stop] for k in keys]
             params = [dict(zip(keys, row, strict=True)) for row in zip(*sliced, strict=True)]
         conn.exec_driver_sql(compiled.string, params)
+
+
+def _check_outbox_fits(items: list[OutboxItem]) -> None:
+    """The outbox's key and lead id fit their columns (as _check_text_fits for the others)."""
+    from foundation.text_limits import text_problem
+
+    table = schema.outbox
+    for row, item in enumerate(items):
+        for name, value in (("key", item.key), ("lead_id", item.lead_id)):
+            limit = getattr(table.c[name].type, "length", None)
+            problem = text_problem(value, limit)
+            if problem is not None:
+                raise DataError(
+                    f"store: outbox row {row} (lead {item.lead_id[:80]!r}): outbox.{name} "
+                    f"{problem}; nothing was written"
+                )
 
 
 def _insert_new_outbox(conn: Connection, items: list[OutboxItem]) -> None:

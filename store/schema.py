@@ -18,6 +18,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
+from foundation.text_limits import CATEGORY_MAX, LEAD_ID_MAX
+
 # Pinned names for constraints and indexes: migrations can then refer to them on both backends.
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -140,8 +142,8 @@ scores = sa.Table(
     "scores",
     metadata,
     sa.Column("run_date", sa.Date, primary_key=True),
-    sa.Column("lead_id", sa.String(200), primary_key=True),
-    sa.Column("channel", sa.String(100), nullable=True),
+    sa.Column("lead_id", sa.String(LEAD_ID_MAX), primary_key=True),
+    sa.Column("channel", sa.String(CATEGORY_MAX), nullable=True),
     sa.Column("persona", sa.String(200), nullable=True),
     sa.Column("probability", sa.Float, nullable=False),
     sa.Column("score", sa.Integer, nullable=False),
@@ -160,7 +162,7 @@ handoffs = sa.Table(
     "handoffs",
     metadata,
     sa.Column("run_date", sa.Date, primary_key=True),
-    sa.Column("lead_id", sa.String(200), primary_key=True),
+    sa.Column("lead_id", sa.String(LEAD_ID_MAX), primary_key=True),
     sa.Column("handed_at", UTCDateTime, nullable=False),
     sa.Column("followup_deadline", UTCDateTime, nullable=True),
     sa.Column("payload_json", JSONText, nullable=False),
@@ -170,7 +172,7 @@ lead_flags = sa.Table(
     "lead_flags",
     metadata,
     sa.Column("run_date", sa.Date, primary_key=True),
-    sa.Column("lead_id", sa.String(200), primary_key=True),
+    sa.Column("lead_id", sa.String(LEAD_ID_MAX), primary_key=True),
     sa.Column("kind", sa.String(20), primary_key=True),
     sa.Column("payload_json", JSONText, nullable=True),
     sa.CheckConstraint("kind IN ('returning', 'overdue')", name="kind"),
@@ -181,7 +183,7 @@ outbox = sa.Table(
     metadata,
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("run_date", sa.Date, nullable=False),
-    sa.Column("lead_id", sa.String(200), nullable=False),
+    sa.Column("lead_id", sa.String(LEAD_ID_MAX), nullable=False),
     sa.Column("payload_json", JSONText, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),

@@ -6,14 +6,14 @@ very same strings, so a reader who downloads a table gets exactly what they saw.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+
+from foundation.csv_safe import rows_csv
 
 Formatter = Callable[[Any], str]
 
@@ -77,11 +77,8 @@ class Table:
     numeric: tuple[bool, ...]
 
     def csv(self) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(self.headers)
-        writer.writerows(self.rows)
-        return out.getvalue()
+        """The table as a download, cells made inert for spreadsheets (foundation/csv_safe)."""
+        return rows_csv(self.headers, self.rows)
 
 
 def table(frame: pd.DataFrame | Sequence[dict[str, Any]], columns: Sequence[Column]) -> Table:
