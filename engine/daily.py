@@ -152,11 +152,13 @@ def day_scores_partitioned(
     from engine.features import partition_count
     from engine.partition import by_lead
     from foundation.chunks import clear_output
+    from foundation.completion import require_complete
 
     paths = {t: Path(validated, f"{t}.parquet").resolve() for t in TABLES}
     for path in paths.values():
         if not path.exists():
             raise DataError(f"{path}: missing (the Dask engine reads the validated Parquet)")
+        require_complete(path)
     threads = sum(client.nthreads().values()) or 1
     n = partition_count(paths["events"], engine, threads)
     parts = by_lead(client, [dd.read_parquet(str(paths[t])) for t in TABLES], n)

@@ -33,6 +33,7 @@ from features.behaviour import as_utc_timestamp
 from features.persona import Personas
 from features.snapshots import SNAPSHOT, SUMMARY_COLUMNS, TrainingTable, training_table
 from foundation.chunks import clear_output, parquet_files
+from foundation.completion import mark_complete, mark_started, require_complete
 from foundation.errors import DataError
 from foundation.params import EngineParams, FeatureParams
 
@@ -119,6 +120,7 @@ def training_table_partitioned(
     for path in paths.values():
         if not path.exists():
             raise DataError(f"{path}: missing (the Dask engine reads the validated Parquet)")
+        require_complete(path)
     threads = sum(client.nthreads().values()) or 1
     n = partition_count(paths["events"], engine, threads)
     frames = {t: dd.read_parquet(str(p)) for t, p in paths.items()}
@@ -134,7 +136,7 @@ def training_table_partitioned(
         for t in TABLES:
             write = lead_partitions(client, frames[t], n, scratch / t)
             gather(client, client.compute([write]), f"partitioning {t} by lead_id")
-        out_dir.mkdir(parents=True)
+        mark_started(out_dir, "features")
         personas_future = client.scatter(personas, broadcast=True, hash=False)
         tasks = [
             dask.delayed(partition_training_table)(
@@ -144,6 +146,7 @@ def training_table_partitioned(
         ]
         futures = client.compute(tasks)
         snapshots = add_snapshots(gather(client, futures, "building the training table"))
+        mark_complete(out_dir, "features")  # only now may `train` read it
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return TrainingTable(table=pd.DataFrame(), snapshots=snapshots, data_end=end)

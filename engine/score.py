@@ -116,8 +116,10 @@ def _read(path: Path) -> Any:
     import dask.dataframe as dd
 
     from foundation.chunks import CSV_TEXT
+    from foundation.completion import require_complete
 
     path = Path(path).resolve()
+    require_complete(path)
     if path.suffix == ".csv":
         return dd.read_csv(str(path), blocksize="64MB", **CSV_TEXT)
     return dd.read_parquet(str(path))

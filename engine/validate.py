@@ -31,6 +31,7 @@ from foundation.chunks import (
     read_csv_block,
     table_columns,
 )
+from foundation.completion import mark_complete, mark_started
 from foundation.errors import DataError
 from foundation.params import EngineParams
 
@@ -95,7 +96,7 @@ def validate_partitioned(
     columns = table_columns(path)
     for folder in (kept_dir, quarantine_dir):
         clear_output(folder)
-        folder.mkdir(parents=True)
+        mark_started(folder, "validate")
     if not units:  # a Parquet file without row groups: one empty unit keeps the schema
         units = [RowGroup(path, -1, 1, 0)]
     # hash=False: a content-hashed key would be shared with the events' scatter of the same
@@ -118,6 +119,8 @@ def validate_partitioned(
         for i, unit in enumerate(units)
     ]
     parts = gather(client, futures, f"validating {path}")
+    for folder in (kept_dir, quarantine_dir):
+        mark_complete(folder, "validate")  # only now may `features` read it
     return merge_summaries(parts)
 
 

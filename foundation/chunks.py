@@ -87,6 +87,9 @@ def parquet_files(path: Path) -> list[Path]:
     """A Parquet table is one file or a folder of part files (what the Dask engine writes)."""
     path = Path(path)
     if path.is_dir():
+        from foundation.completion import require_complete
+
+        require_complete(path)  # never a stopped run's partial folder taken as the table
         parts = sorted(path.glob("*.parquet"))
         if not parts:
             raise DataError(f"{path}: a folder without .parquet part files")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from foundation.completion import publish_text, require_complete, temporary_name
 from foundation.errors import DataError
 
 if TYPE_CHECKING:  # pandas is imported where a table is read: `leadscore --help` stays quick
@@ -34,6 +35,7 @@ def read_table(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
+    require_complete(path)  # a folder of parts a stopped run left half written
     try:
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
@@ -52,22 +54,28 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def write_table(df: pd.DataFrame, path: Path) -> Path:
+    """Write a CSV or Parquet file whole or not at all (a temporary name, then a rename): a
+    stage killed while writing leaves the previous file, never half a new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".csv":
-        from foundation.csv_safe import write_frame_csv
+    tmp = temporary_name(path)
+    try:
+        if path.suffix == ".csv":
+            from foundation.csv_safe import write_frame_csv
 
-        write_frame_csv(df, path)
-    else:
-        df.to_parquet(path, index=False)
+            write_frame_csv(df, tmp)
+        else:
+            df.to_parquet(tmp, index=False)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
 def write_json(obj: Any, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, default=str, sort_keys=False) + "\n")
-    return path
+    return publish_text(path, json.dumps(obj, indent=2, default=str, sort_keys=False) + "\n")
 
 
 def read_json(path: Path) -> Any:
@@ -87,5 +95,4 @@ def read_yaml(path: Path) -> Any:
 def write_yaml(obj: Any, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(obj, sort_keys=False))
-    return path
+    return publish_text(path, yaml.safe_dump(obj, sort_keys=False))

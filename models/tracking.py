@@ -54,11 +54,17 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def file_sha256(path: Path) -> str:
-    """Content hash of a dataset file, logged so a run names exactly the data it saw."""
+    """Content hash of a dataset file, logged so a run names exactly the data it saw. A folder
+    of Parquet parts (a Dask-built table) hashes each part's name and bytes in name order."""
     digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    path = Path(path)
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.name.encode() + b"\0")
+        with file.open("rb") as handle:
+            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
