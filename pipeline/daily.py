@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from foundation import DEFAULT_PARAMS
+from foundation.completion import COMPLETE, mark_complete, publish_text
 from foundation.errors import ConfigError, DataError, LeadscoreError
 from foundation.io import find_table, read_table
 from foundation.params import EngineParams, Params
@@ -209,6 +210,31 @@ def check_order(store: Any, run_date: date, replay: bool) -> None:
         )
 
 
+def check_unfinished(store: Any, params: Params, run_date: date) -> None:
+    """A run of an earlier date that wrote its files but never stored its run (killed in its
+    store transaction, the database lost mid-run) is not done: running a later date first
+    would make that date's hand-off this one's, and the `--replay` of the crashed date would
+    then hand the same leads over again under new keys. Stop and say which date to re-run."""
+    from foundation.completion import is_complete
+
+    root = Path(params.paths.artifacts) / DAILY_DIR
+    if not root.is_dir():
+        return
+    for folder in sorted(root.iterdir()):
+        try:
+            day = date.fromisoformat(folder.name)
+        except ValueError:
+            continue
+        if day >= run_date or is_complete(folder) or not (folder / FILES[0]).exists():
+            continue
+        if store.run(day) is None:
+            raise ConfigError(
+                f"the daily run of {day} did not finish ({folder} has its files but no "
+                f"completion marker, and the store has no run of {day}): re-run "
+                f"`leadscore daily --as-of {day}` first (or delete that folder to skip the day)"
+            )
+
+
 def main(
     params: Params,
     as_of: str | None = None,
@@ -266,7 +292,11 @@ def main(
     on_dask = engine.kind == "dask"
     store = Store.open()  # $LEADSCORE_DB_URL, else sqlite:///leadscore.db
     cluster = ExitStack()
+    held = ExitStack()
     try:
+        # One run per date at a time (store/run_lock.py), held until the end of the run.
+        held.enter_context(store.daily_run_lock(run_date))
+        check_unfinished(store, params, run_date)
         check_order(store, run_date, replay)
         client = None
         if on_dask:
@@ -398,6 +428,7 @@ def main(
             else []
         )
         save_run(store, run, scores, handoff, returning, overdue, outbox)
+        mark_complete(out, "daily")  # the files and the store agree: the day is done
         step("store")
 
         delivery = deliver(store, webhook, params) if webhook is not None else None
@@ -422,6 +453,7 @@ def main(
         step("drift")
     finally:
         cluster.close()
+        held.close()
         store.close()
     return DailyResult(
         run_date=run_date,
@@ -596,8 +628,9 @@ def write_outputs(
     header: dict[str, Any],
     validation: dict[str, dict[str, Any]],
 ) -> None:
-    """The day's files; each written to a temporary name and renamed, so a reader never sees
-    half a file and a failed run leaves the previous version of a file whole."""
+    """The day's files; each written to a temporary name of its own and renamed, so a reader
+    never sees half a file and a failed run leaves the previous version of a file whole. The
+    completion marker goes first: it is written back only once the store has the run."""
     from daily import render
     from daily.handoff import OVERDUE_COLUMNS, RETURNING_COLUMNS
 
@@ -612,10 +645,9 @@ def write_outputs(
         "summary.json": render.summary_json(header, counts, recap, validation),
     }
     out.mkdir(parents=True, exist_ok=True)
+    (out / COMPLETE).unlink(missing_ok=True)
     for name, text in texts.items():
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out / name)
+        publish_text(out / name, text)
 
 
 # ---------------------------------------------------------------------------- the terminal

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -174,6 +175,13 @@ class Store:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def daily_run_lock(self, run_date: date) -> AbstractContextManager[None]:
+        """Hold the lock of that date's daily run (store/run_lock.py); ConfigError when
+        another run of the date holds it, on this machine or (PostgreSQL) any other."""
+        from store.run_lock import daily_run_lock
+
+        return daily_run_lock(self._engine, run_date)
 
     def __enter__(self) -> Self:
         return self

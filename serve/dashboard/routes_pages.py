@@ -47,7 +47,10 @@ def build_page(request: Request, key: str, run_date: date | None = None) -> Page
 
 def show(request: Request, key: str, session: Session, run_date: date | None = None) -> Response:
     page = build_page(request, key, run_date)
-    return render(request, TEMPLATES[key], {"page": page, "active": key, "session": session})
+    # The CSV buttons download the tables of the date shown, not today's.
+    csv_query = f"?date={run_date.isoformat()}" if run_date is not None else ""
+    context = {"page": page, "active": key, "session": session, "csv_query": csv_query}
+    return render(request, TEMPLATES[key], context)
 
 
 @router.get("")
