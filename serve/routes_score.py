@@ -30,6 +30,7 @@ from serve.batch import (
 from serve.column_json import read_columnar
 from serve.errors import InputError, clean_errors, json_response
 from serve.lean_route import LeanRoute
+from serve.list_limits import ListLimits, check_batch_lists, check_lead_lists
 from serve.openapi import request_body
 from serve.schemas import (
     EXAMPLE_EVENTS,
@@ -63,12 +64,14 @@ ERRORS = {
 }
 
 
-def parse_score_request(body: bytes) -> ScoreRequest:
+def parse_score_request(body: bytes, limits: ListLimits | None = None) -> ScoreRequest:
     """The body as a ScoreRequest, parsed once: orjson refuses NaN and Infinity exactly as on the
     batch route, and the model validates the decoded value, which costs half of validating the
     bytes again. The strict fields accept the same values either way (a test pins it); a body
     that fails is validated from its JSON once more, so errors read as the JSON contract says."""
     data = standard_json(body)
+    if limits is not None:
+        check_lead_lists(data, limits)  # before validation reads every item
     try:
         return ScoreRequest.model_validate(data)
     except ValidationError:
@@ -99,7 +102,7 @@ async def score(request: Request) -> Response:
     and (with `explain`, the default) the top reasons for and against."""
     state: ServiceState = request.app.state.service
     body = await request.body()
-    item = parse_score_request(body)
+    item = parse_score_request(body, ListLimits.of(state.settings))
     serving = state.current()
     try:
         check_events(item, state.settings.max_events_per_lead)
@@ -143,6 +146,7 @@ async def score_batch_route(request: Request) -> Response:
     data = read_columnar(body, serving.scorer.numeric_names)
     if data is None:
         data = standard_json(body)
+        check_batch_lists(data, ListLimits.of(settings))
     args = (
         serving.scorer,
         data,

@@ -37,6 +37,10 @@ from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
 from foundation.text_limits import CATEGORY_MAX, EMAIL_DOMAIN_MAX, LEAD_ID_MAX
 
+# The most events and stages one lead may carry in a request, whatever the settings say.
+EVENTS_CEILING = 50_000
+STAGES_CEILING = 1_000
+
 # Times the whole pipeline can hold: pandas (the batch path) stores nanoseconds since 1970 in
 # int64, which ends in 2262; nothing in a CRM predates 1900.
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
@@ -167,11 +171,17 @@ class LeadInput(_Strict):
     model_config = ConfigDict(json_schema_extra=ONE_SOURCE)
 
     lead: LeadProfile | None = Field(None, description="The lead's profile.")
+    # Hard ceilings, checked while the list is read (validation stops at the first item past
+    # them): one lead with 250,000 stages held the event loop for seconds before any check.
+    # The configured limits (settings max_events_per_lead, max_stages_per_lead) are at most these.
     events: list[LeadEvent] = Field(
-        default_factory=list, description="The lead's events; those after `as_of` are ignored."
+        default_factory=list,
+        max_length=EVENTS_CEILING,
+        description="The lead's events; those after `as_of` are ignored.",
     )
     stages: list[LeadStage] = Field(
         default_factory=list,
+        max_length=STAGES_CEILING,
         description="The lead's funnel rows (mql, contacted, disqualified, ...); none: a lead "
         "not yet handed over. Rows after `as_of` are ignored.",
     )

@@ -12,8 +12,10 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from foundation.errors import ConfigError
+from serve.schemas import EVENTS_CEILING, STAGES_CEILING
 
 DEFAULT_MODEL_URI = "models:/lead-propensity@champion"
+SESSION_SECRET_MIN_CHARS = 24
 
 
 class Settings(BaseSettings):
@@ -45,7 +47,12 @@ class Settings(BaseSettings):
         description="Seconds a request body may take to arrive, from the request's start "
         "(else 408 and the connection is closed): a slow or stalled client cannot hold a slot.",
     )
-    max_events_per_lead: int = Field(5000, ge=1, description="Most events sent for one lead.")
+    max_events_per_lead: int = Field(
+        5000, ge=1, le=EVENTS_CEILING, description="Most events sent for one lead (else 422)."
+    )
+    max_stages_per_lead: int = Field(
+        100, ge=1, le=STAGES_CEILING, description="Most funnel rows sent for one lead (else 422)."
+    )
     params_path: Path = Field(Path("params.yaml"), description="Feature parameters (features:).")
     personas_path: Path = Field(Path("personas.yaml"), description="The agreed personas.")
     sla_path: Path = Field(Path("sla.yaml"), description="The agreement (thresholds, tiers).")
@@ -119,6 +126,20 @@ class Settings(BaseSettings):
     mlflow_ui_url: str = Field(
         "", description="Base URL of the MLflow UI; the Model page links each run there."
     )
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_enough_secret(cls, value: SecretStr) -> SecretStr:
+        # A short secret can be guessed offline from one cookie, and then any session forged:
+        # 24 characters is what `secrets.token_urlsafe(18)` gives (144 random bits).
+        secret = value.get_secret_value()
+        if secret and len(secret) < SESSION_SECRET_MIN_CHARS:
+            raise ValueError(
+                f"is {len(secret)} characters; use at least {SESSION_SECRET_MIN_CHARS} random "
+                "ones (python -c 'import secrets; print(secrets.token_urlsafe(32))'), or leave "
+                "it unset for a random one per process"
+            )
+        return value
 
     @field_validator("log_level")
     @classmethod
