@@ -25,6 +25,7 @@ from serve.schemas import BatchRequest, ColumnBatchRequest, ScoreRequest
 from serve.security import ApiKeyGuard, parse_api_keys
 from serve.settings import Settings
 from serve.state import ServiceState, load_initial
+from serve.store_outage import install_store_outage_handlers
 
 log = logging.getLogger("leadscore.serve")
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.state.service = state
     app.state.api_keys = parse_api_keys(settings.api_key_list())  # key -> role
     install_error_handlers(app)
+    install_store_outage_handlers(app)  # 503 without host or port, dashboard included
     mount_lean(app, routes_score.router, "/v1")  # the hot paths: matched first, run lean
     app.include_router(routes_health.router)
     app.include_router(routes_info.router, prefix="/v1")

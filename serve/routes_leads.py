@@ -20,14 +20,15 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from foundation.text_limits import LEAD_ID_MAX
 from serve.errors import json_response
 from serve.routes_score import ERRORS
 from serve.schemas import MessageResponse, Reason
+from serve.store_outage import StoreUnavailable, first_line, outage_response
 
 router = APIRouter()
 DEFAULT_STORE_FILE = "leadscore.db"
 HISTORY_RUNS = 30
-LEAD_ID_MAX = 200  # the store's lead_id column
 
 READ_ERRORS: dict[int | str, dict[str, Any]] = {
     **{code: ERRORS[code] for code in (401, 403)},
@@ -133,10 +134,6 @@ class HandoffResponse(BaseModel):
     leads: list[HandoffLead]
 
 
-class StoreUnavailable(Exception):
-    """No store configured, or it cannot be opened or read: 503 with the reason."""
-
-
 class StoreAccess:
     """Opens the store on first use, once per process (thread-safe); remembers nothing else."""
 
@@ -165,8 +162,8 @@ class StoreAccess:
 
                 try:
                     self._store = Store.open(self.url())
-                except LeadscoreError as exc:
-                    raise StoreUnavailable(f"the store cannot be opened: {exc}") from exc
+                except LeadscoreError as exc:  # its text names the host: for the log only
+                    raise StoreUnavailable(detail=f"the store cannot be opened: {exc}") from exc
             return self._store
 
     def close(self) -> None:
@@ -187,14 +184,11 @@ def _read(request: Request, what: Any) -> Any:
     try:
         return what(store_access(request).get())
     except SQLAlchemyError as exc:
-        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        raise StoreUnavailable(
-            f"the store cannot be read: {first[0] if first else type(exc).__name__}"
-        ) from exc
+        raise StoreUnavailable(detail=f"the store cannot be read: {first_line(exc)}") from exc
 
 
-def _unavailable(exc: StoreUnavailable) -> Response:
-    return json_response({"detail": str(exc)}, 503, {"Retry-After": "30"})
+def _unavailable(request: Request, exc: StoreUnavailable) -> Response:
+    return outage_response(request, exc)
 
 
 def _not_found(detail: str) -> Response:
@@ -235,7 +229,7 @@ def get_lead(
             ),
         )
     except StoreUnavailable as exc:
-        return _unavailable(exc)
+        return _unavailable(request, exc)
     row, history = found
     if row is None:
         return _not_found(f"lead {lead_id!r} is not in any stored daily run")
@@ -292,7 +286,7 @@ def get_handoff(
     try:
         run, handoff = _read(request, read)
     except StoreUnavailable as exc:
-        return _unavailable(exc)
+        return _unavailable(request, exc)
     if run is None:
         what = "no daily run is stored yet" if run_date is None else f"no daily run on {run_date}"
         return _not_found(what)

@@ -125,9 +125,14 @@ class Sources:
         """The store of record, opened once per process (Store.open migrates to head)."""
 
         def open_store() -> Any:
+            from foundation.errors import LeadscoreError
+            from serve.store_outage import StoreUnavailable
             from store import Store
 
-            return Store.open(None)
+            try:
+                return Store.open(None)
+            except LeadscoreError as exc:  # its text names the host: for the log only
+                raise StoreUnavailable(detail=f"the store cannot be opened: {exc}") from exc
 
         # Not through the TTL cache: one engine (and connection pool) for the process.
         if not hasattr(self, "_store"):
