@@ -779,11 +779,13 @@ def _check_outbox_fits(items: list[OutboxItem]) -> None:
     table = schema.outbox
     for row, item in enumerate(items):
         for name, value in (("key", item.key), ("lead_id", item.lead_id)):
+            if not isinstance(value, str):
+                continue  # a missing value: the column's NOT NULL refuses it in the transaction
             limit = getattr(table.c[name].type, "length", None)
             problem = text_problem(value, limit)
             if problem is not None:
                 raise DataError(
-                    f"store: outbox row {row} (lead {item.lead_id[:80]!r}): outbox.{name} "
+                    f"store: outbox row {row} (lead {str(item.lead_id)[:80]!r}): outbox.{name} "
                     f"{problem}; nothing was written"
                 )
 
