@@ -15,6 +15,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from serve import routes_health, routes_info, routes_leads, routes_score
+from serve.auth_throttle import FailureThrottle
 from serve.dashboard.web import install_dashboard
 from serve.errors import BodySizeLimit, CatchAll, install_error_handlers
 from serve.fast_lane import FastLaneAPI
@@ -76,6 +77,10 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     )
     app.state.service = state
     app.state.api_keys = parse_api_keys(settings.api_key_list())  # key -> role
+    # Shared by the API key guard and the sign-in form (serve/auth_throttle.py).
+    app.state.auth_throttle = FailureThrottle(
+        settings.auth_failures_per_window, settings.auth_failure_window_s
+    )
     install_error_handlers(app)
     install_store_outage_handlers(app)  # 503 without host or port, dashboard included
     mount_lean(app, routes_score.router, "/v1")  # the hot paths: matched first, run lean
@@ -89,7 +94,9 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         BodySizeLimit, limit=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )
     app.add_middleware(JsonBodiesOnly)  # 415: a /v1 body that is not JSON
-    app.add_middleware(ApiKeyGuard, keys=app.state.api_keys)  # before any body is read
+    app.add_middleware(  # before any body is read
+        ApiKeyGuard, keys=app.state.api_keys, throttle=app.state.auth_throttle
+    )
     app.add_middleware(CatchAll)
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, a 500 included
     return app

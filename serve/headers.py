@@ -31,6 +31,9 @@ JSON_PREFIX = "/v1/"
 UNSUPPORTED = orjson.dumps(
     {"detail": "request bodies on /v1 must be JSON: send Content-Type: application/json"}
 )
+UNSUPPORTED_ENCODING = orjson.dumps(
+    {"detail": "request bodies on /v1 are read as sent: send them without Content-Encoding"}
+)
 
 
 class SecurityHeaders:
@@ -88,17 +91,26 @@ class JsonBodiesOnly:
             headers = scope["headers"]
             if has_body(headers):
                 content_type = next((v for k, v in headers if k == b"content-type"), b"")
+                encoding = next((v for k, v in headers if k == b"content-encoding"), b"")
                 if not is_json(content_type):
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": 415,
-                            "headers": [
-                                (b"content-type", b"application/json"),
-                                (b"content-length", str(len(UNSUPPORTED)).encode()),
-                            ],
-                        }
-                    )
-                    await send({"type": "http.response.body", "body": UNSUPPORTED})
+                    await _refuse_415(send, UNSUPPORTED)
+                    return
+                if encoding.strip().lower() not in (b"", b"identity"):
+                    # A gzip body used to be parsed as if it were JSON text (422 "invalid JSON").
+                    await _refuse_415(send, UNSUPPORTED_ENCODING)
                     return
         await self.app(scope, receive, send)
+
+
+async def _refuse_415(send: Send, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 415,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

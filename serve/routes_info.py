@@ -12,7 +12,7 @@ from serve.state import ServiceState, Serving, reload
 
 router = APIRouter()
 # No body to validate here: a wrong key or role, an oversize or non-JSON body, no model yet.
-INFO_ERRORS = {code: ERRORS[code] for code in (401, 403, 413, 415, 503)}
+INFO_ERRORS = {code: ERRORS[code] for code in (401, 403, 413, 415, 429, 503)}
 RELOAD_ERRORS = {
     **INFO_ERRORS,
     403: {"model": MessageResponse, "description": "Not an admin key."},

@@ -31,7 +31,7 @@ DEFAULT_STORE_FILE = "leadscore.db"
 HISTORY_RUNS = 30
 
 READ_ERRORS: dict[int | str, dict[str, Any]] = {
-    **{code: ERRORS[code] for code in (401, 403)},
+    **{code: ERRORS[code] for code in (401, 403, 429)},
     422: {**ERRORS[422], "description": "A malformed parameter (e.g. the date); `loc` names it."},
     503: {
         "model": MessageResponse,

@@ -60,6 +60,11 @@ ERRORS = {
         "description": "Invalid input (not standard JSON, a wrong type, an impossible value); "
         "`loc` names the field.",
     },
+    429: {
+        "model": MessageResponse,
+        "description": "Too many failed authentications from this client or with this key; "
+        "wait Retry-After seconds.",
+    },
     503: {"model": MessageResponse, "description": "No model loaded yet."},
 }
 

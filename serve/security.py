@@ -23,6 +23,8 @@ from enum import StrEnum
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from serve.auth_throttle import FailureThrottle
+
 API_KEY_HEADER = "X-API-Key"
 PROTECTED_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/admin/"
@@ -101,21 +103,43 @@ async def _send_json(
     await send({"type": "http.response.body", "body": body})
 
 
+def _throttled(wait: int) -> bytes:
+    return orjson.dumps(
+        {
+            "detail": "too many failed authentications from this client or with this key: "
+            f"retry after {wait} s"
+        }
+    )
+
+
 class ApiKeyGuard:
     """401 for a /v1 request without a configured key, 403 for a key whose role may not use
     the route; other paths (health, the dashboard with its own sessions) pass."""
 
-    def __init__(self, app: ASGIApp, keys: dict[bytes, Role]) -> None:
+    def __init__(
+        self, app: ASGIApp, keys: dict[bytes, Role], throttle: FailureThrottle | None = None
+    ) -> None:
         self.app = app
         self.keys = keys
+        self.throttle = throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             needed = required_role(scope["path"])
             if needed is not None:
                 given = next((v for k, v in scope["headers"] if k == _HEADER), b"")
+                client = scope.get("client")
+                subjects = FailureThrottle.subjects(client[0] if client else None, given)
+                # Checked before the key: a guesser over the limit learns nothing from 429.
+                wait = self.throttle.retry_after_s(subjects) if self.throttle else None
+                if wait is not None:
+                    extra = [(b"retry-after", str(wait).encode())]
+                    await _send_json(send, 429, _throttled(wait), extra)
+                    return
                 role = role_for_key(given, self.keys) if given else None
                 if role is None:
+                    if self.throttle is not None:
+                        self.throttle.record_failure(subjects)
                     extra = [(b"www-authenticate", API_KEY_HEADER.encode())]
                     await _send_json(send, 401, UNAUTHORIZED, extra)
                     return

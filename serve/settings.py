@@ -47,6 +47,15 @@ class Settings(BaseSettings):
         description="Seconds a request body may take to arrive, from the request's start "
         "(else 408 and the connection is closed): a slow or stalled client cannot hold a slot.",
     )
+    auth_failures_per_window: int = Field(
+        20,
+        ge=1,
+        description="Failed authentications (unknown API key, refused sign-in) one client "
+        "address, or one presented key, may make per window before it gets 429.",
+    )
+    auth_failure_window_s: float = Field(
+        60.0, gt=0, description="The sliding window of auth_failures_per_window, in seconds."
+    )
     max_events_per_lead: int = Field(
         5000, ge=1, le=EVENTS_CEILING, description="Most events sent for one lead (else 422)."
     )

@@ -126,6 +126,9 @@ def settings_for(model_path: Path | str, **overrides: Any) -> Settings:
         "sla_path": ROOT / "sla.yaml",
         "mql_threshold": 40.0,
         "threshold_path": ROOT / "does-not-exist" / "threshold.json",
+        # One module-scoped app takes every test's wrong keys from one address: the throttle
+        # (tests/test_auth_throttle.py) would otherwise answer 429 to the tests that follow.
+        "auth_failures_per_window": 100_000,
     }
     values.update(overrides)
     return Settings(**values)

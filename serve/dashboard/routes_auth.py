@@ -78,8 +78,16 @@ def signin(
             request, "The form expired or did not come from this page: please try again.", 400, next
         )
     key = api_key.strip().encode()
+    throttle = request.app.state.auth_throttle
+    subjects = throttle.subjects(request.client.host if request.client else None, key)
+    wait = throttle.retry_after_s(subjects)  # before the key: a guess over the limit is not tried
+    if wait is not None:
+        page = signin_page(request, f"Too many failed sign-ins: try again in {wait} s.", 429, next)
+        page.headers["Retry-After"] = str(wait)
+        return page
     role = role_for_key(key, state.keys) if key else None
     if role is None:
+        throttle.record_failure(subjects)
         return signin_page(request, "That key is not valid here.", 401, next)
     if role not in DASHBOARD_ROLES:
         return signin_page(
