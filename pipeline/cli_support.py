@@ -52,8 +52,34 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except LeadscoreError as exc:
             fail(str(exc))
+        except Exception as exc:
+            if not is_database_loss(exc):
+                raise
+            # The database went away mid-run (PostgreSQL stopped, the network cut): one line,
+            # not a traceback. Every write is one transaction, so nothing is half-written.
+            fail(
+                f"the store of record became unreachable during the run ({first_line(exc)}): "
+                "nothing was half-written; run the command again once the database is back "
+                "(pending deliveries keep their keys and are re-sent, deduplicated)"
+            )
 
     return wrapper
+
+
+def is_database_loss(exc: BaseException) -> bool:
+    """A connection-level database failure (not a bug): SQLAlchemy's OperationalError or
+    InterfaceError. sqlalchemy is only looked up if some command already imported it."""
+    import sys
+
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is None:
+        return False
+    return isinstance(exc, errors.OperationalError | errors.InterfaceError)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def batch_command(func: Callable[..., Any]) -> Callable[..., Any]:

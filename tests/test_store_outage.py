@@ -102,3 +102,69 @@ def test_a_store_nobody_answers_is_503_from_the_first_request(
         assert_outage(client.get("/dashboard"), "/dashboard")
         answer = client.get("/v1/leads/L1", headers={"X-API-Key": SCORER})
         assert_outage(answer, "/v1/leads/L1")
+
+
+def test_database_lost_mid_delivery_is_one_line_and_the_item_is_sent_again(
+    own_database: str,
+) -> None:
+    """`leadscore deliver` with PostgreSQL taken away while a POST is in flight (the receiver
+    takes it away, then answers 200): one error line and exit 2, not a traceback; once the
+    database is back, the item is sent again with the same key and recorded."""
+    import os
+    import subprocess
+    from datetime import UTC, date, datetime
+
+    import pandas as pd
+
+    from store import OutboxItem, RunRecord, Store
+    from tests.misbehaving_receiver import MisbehavingReceiver
+
+    day = date(2026, 10, 21)
+    at = datetime(2026, 10, 21, 6, tzinfo=UTC)
+    with Store.open(own_database) as store:
+        run = RunRecord(day, at, at, "m", "1", 0.3, 1, 1, 1, 0, 0, {})
+        scores = pd.DataFrame(
+            {"lead_id": ["L1"], "probability": 0.8, "score": 80, "decision": "mql"}
+        )
+        store.save_run(run, scores, None, None, [OutboxItem.new(day, "L1", {"lead_id": "L1"}, at)])
+
+    def lose_the_database_then_accept(conn) -> None:
+        take_away(own_database)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    env = {
+        **os.environ,
+        "LEADSCORE_DB_URL": own_database,
+        "LEADSCORE_WEBHOOK_SECRET": "whsec-outage",
+    }
+    with MisbehavingReceiver(lose_the_database_then_accept) as hook:
+        done = subprocess.run(
+            ["leadscore", "deliver", "--url", hook.url],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "the store of record became unreachable" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+    name = make_url(own_database).database
+    admin_url = os.environ.get(PG_URL_ENV, DEFAULT_PG_URL)
+    with psycopg.connect(_libpq(admin_url), autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    with Store.open(own_database) as store:
+        item = store.outbox_item(f"{day.isoformat()}:L1")
+        assert item is not None and item.status == "pending"  # the 200 was never recorded
+        lease_end = item.next_attempt_at
+    with MisbehavingReceiver(
+        lambda conn: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    ) as hook:
+        from delivery import deliver_pending
+
+        with Store.open(own_database) as store:
+            report = deliver_pending(store, hook.url, "whsec-outage", lease_end)
+            assert report.delivered == 1
+        assert [v.key for v in hook.visits] == [f"{day.isoformat()}:L1"]
