@@ -113,10 +113,26 @@ def gather(client: Any, futures: Sequence[Any], what: str) -> list[Any]:
     except LeadscoreError:
         raise
     except Exception as exc:
-        raise LeadscoreError(
-            f"{what} failed on the Dask cluster: {type(exc).__name__}: {exc}"
-            + worker_log_tail(client)
-        ) from exc
+        raise cluster_failure(client, what, exc) from exc
     finally:
         for future in futures:
             future.release()
+
+
+def compute_now(client: Any, collection: Any, what: str) -> Any:
+    """`client.compute(collection, sync=True)` with gather's errors: a killed worker during
+    the small counting passes (row counts, the data's end) read "FutureCancelledError ...
+    already forgotten" with no step and no worker log; now it reads like every other step."""
+    try:
+        return client.compute(collection, sync=True)
+    except LeadscoreError:
+        raise
+    except Exception as exc:
+        raise cluster_failure(client, what, exc) from exc
+
+
+def cluster_failure(client: Any, what: str, exc: BaseException) -> LeadscoreError:
+    """The one error for a step that failed on the cluster: step, cause, workers' log tail."""
+    return LeadscoreError(
+        f"{what} failed on the Dask cluster: {type(exc).__name__}: {exc}" + worker_log_tail(client)
+    )

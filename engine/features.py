@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.cluster import gather
+from engine.cluster import compute_now, gather
 from engine.partition import lead_partitions, read_partition
 from features.behaviour import as_utc_timestamp
 from features.persona import Personas
@@ -54,7 +54,8 @@ def data_end(client: Any, frames: dict[str, Any], params: FeatureParams) -> pd.T
     if params.data_end is not None:
         return as_utc_timestamp(params.data_end)
     latest = [frames[t]["ts"].max() for t in ("events", "stages")]
-    found = [pd.Timestamp(t) for t in client.compute(latest, sync=True) if not pd.isna(t)]
+    latest_values = compute_now(client, latest, "finding the data's last timestamp")
+    found = [pd.Timestamp(t) for t in latest_values if not pd.isna(t)]
     if not found:
         raise DataError("no events or stages with a timestamp: cannot tell where the data ends")
     return as_utc_timestamp(max(found))

@@ -50,7 +50,9 @@ def restore_order(frame: pd.DataFrame) -> pd.DataFrame:
 
 def numbered(client: Any, frame: Any) -> Any:
     """The frame with each row's position in its file (ROW) and its lead's hash (BUCKET)."""
-    lengths = client.compute(frame.map_partitions(len), sync=True)
+    from engine.cluster import compute_now
+
+    lengths = compute_now(client, frame.map_partitions(len), "counting rows per partition")
     offsets = [int(o) for o in np.cumsum([0, *lengths])[:-1]]
     return frame.map_partitions(with_row, offsets).map_partitions(with_bucket)
 
@@ -89,6 +91,8 @@ def read_partition(folder: Path, i: int) -> pd.DataFrame:
 
 def in_order(client: Any, frame: Any) -> list[Any]:
     """Partitions as read (no lead keying needed), numbered so each keeps its order."""
-    lengths = client.compute(frame.map_partitions(len), sync=True)
+    from engine.cluster import compute_now
+
+    lengths = compute_now(client, frame.map_partitions(len), "counting rows per partition")
     offsets = [int(o) for o in np.cumsum([0, *lengths])[:-1]]
     return frame.map_partitions(with_row, offsets).to_delayed()

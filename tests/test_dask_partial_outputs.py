@@ -132,3 +132,36 @@ def test_train_reads_a_training_table_the_dask_engine_built(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_failure_in_a_counting_pass_reads_as_the_documented_one_line(cluster: str) -> None:
+    """A step's failure on the cluster names the step and the cause (and the workers' log
+    tail), also in the small counting passes that used to surface Dask's own
+    "FutureCancelledError ... already forgotten"."""
+    import dask
+    from distributed import Client
+
+    from engine.cluster import compute_now, gather
+    from foundation.errors import LeadscoreError
+
+    def broken() -> int:
+        raise ZeroDivisionError("division by zero on a worker")
+
+    with Client(cluster) as client:
+        with pytest.raises(LeadscoreError) as failed:
+            compute_now(client, dask.delayed(broken)(), "counting rows per partition")
+        assert str(failed.value).startswith("counting rows per partition failed on the Dask")
+        assert "ZeroDivisionError" in str(failed.value)
+
+        future = client.submit(time_sleep, 30, pure=False)
+        future.cancel()
+        with pytest.raises(LeadscoreError) as cancelled:
+            gather(client, [future], "validating events")
+        assert str(cancelled.value).startswith("validating events failed on the Dask cluster")
+        assert "CancelledError" in str(cancelled.value)
+
+
+def time_sleep(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)
