@@ -38,20 +38,24 @@ def headers_only(status: str, *extra: str) -> Answer:
     return answer
 
 
-def endless_body(status: str, size: int, chunk: int = 1 << 20) -> Answer:
+class EndlessBody:
     """A status and a `size`-byte body, written until the sender hangs up (never held in memory
-    here: one zero chunk written again and again)."""
-    head = f"HTTP/1.1 {status}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n".encode()
-    zeros = b"0" * chunk
+    here: one chunk written again and again); `sent` counts the body bytes the sender took."""
 
-    def answer(conn: socket.socket) -> None:
-        conn.sendall(head)
-        sent = 0
-        while sent < size:
-            conn.sendall(zeros[: min(chunk, size - sent)])
-            sent += chunk
+    def __init__(self, status: str, size: int, chunk: int = 1 << 20) -> None:
+        self.head = (
+            f"HTTP/1.1 {status}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        self.size = size
+        self.chunk = b"0" * chunk
+        self.sent = 0
 
-    return answer
+    def __call__(self, conn: socket.socket) -> None:
+        conn.sendall(self.head)
+        while self.sent < self.size:
+            part = self.chunk[: min(len(self.chunk), self.size - self.sent)]
+            conn.sendall(part)
+            self.sent += len(part)
 
 
 def trickle(data: bytes, every_s: float) -> Answer:

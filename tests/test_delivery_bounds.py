@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import tracemalloc
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
@@ -20,8 +19,8 @@ from delivery.sender import _lease_s
 from foundation.params import DeliveryParams
 from store import OutboxItem, RunRecord, Store, outbox_key
 from tests.misbehaving_receiver import (
+    EndlessBody,
     MisbehavingReceiver,
-    endless_body,
     headers_only,
     trickle,
 )
@@ -107,23 +106,20 @@ def test_retry_after_far_away_waits_at_most_retry_cap(store_url: str) -> None:
             assert item.next_attempt_at >= before + cap - timedelta(minutes=1)
 
 
-def test_a_300_mb_answer_is_not_read_into_memory(store_url: str) -> None:
+def test_a_300_mb_answer_is_not_read(store_url: str) -> None:
+    """The sender stops reading: the receiver could hand over only what the socket buffers
+    hold (a few MB), not the 300 MB it offered. (Memory: benchmarks/delivery_bounds_bench.py.)"""
     size = 300 * 1024 * 1024
     for status, outcome in (("200 OK", "delivered"), ("500 Internal Server Error", "pending")):
         policy = FAST.model_copy(update={"attempts_per_run": 1})
-        answer = endless_body(status, size)
+        answer = EndlessBody(status, size)
         with Store.open(store_url) as store, MisbehavingReceiver(answer) as hook:
             (key,) = queue(store, [f"L-{status[:3]}"])
-            tracemalloc.start()
-            started = time.monotonic()
             deliver_pending(store, hook.url, SECRET, NOW, policy=policy)
-            took = time.monotonic() - started
-            _, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
             item = store.outbox_item(key)
             assert item is not None and item.status == outcome
-            assert peak < 20 * 1024 * 1024, f"{status}: peak {peak / 2**20:.0f} MiB"
-            assert took < 10
+            time.sleep(0.2)  # the receiver notices the hang-up
+            assert answer.sent < 32 * 1024 * 1024, f"{status}: {answer.sent / 2**20:.0f} MiB read"
             if status.startswith("500"):
                 assert item.last_error is not None and len(item.last_error) <= 320
 
@@ -133,15 +129,13 @@ def test_a_trickling_answer_ends_at_the_request_deadline(store_url: str) -> None
     ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
     with Store.open(store_url) as store, MisbehavingReceiver(trickle(ok, 0.25)) as hook:
         (key,) = queue(store, ["L-trickle"])
-        started = time.monotonic()
         report = deliver_pending(store, hook.url, SECRET, NOW, policy=policy)
-        took = time.monotonic() - started
-        # 38 bytes at 0.25 s each would take 9.5 s; every read is well within timeout_s.
-        assert took < 3, took
+        # 38 bytes at 0.25 s each would take 9.5 s, every read well within timeout_s (5 s):
+        # only the whole-request deadline ends it.
         assert report.retry_later == 1
         item = store.outbox_item(key)
-        assert item is not None and item.last_error is not None
-        assert item.last_error.startswith("timeout")
+        assert item is not None
+        assert item.last_error == "timeout: no complete answer within 1 s"
 
 
 def test_two_senders_never_have_one_item_in_flight_at_once(store_url: str) -> None:
