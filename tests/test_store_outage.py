@@ -105,7 +105,7 @@ def test_a_store_nobody_answers_is_503_from_the_first_request(
 
 
 def test_database_lost_mid_delivery_is_one_line_and_the_item_is_sent_again(
-    own_database: str,
+    own_database: str, tmp_path: Path
 ) -> None:
     """`leadscore deliver` with PostgreSQL taken away while a POST is in flight (the receiver
     takes it away, then answers 200): one error line and exit 2, not a traceback; once the
@@ -139,8 +139,8 @@ def test_database_lost_mid_delivery_is_one_line_and_the_item_is_sent_again(
     }
     with MisbehavingReceiver(lose_the_database_then_accept) as hook:
         done = subprocess.run(
-            ["leadscore", "deliver", "--url", hook.url],
-            cwd=ROOT,
+            ["leadscore", "deliver", "--url", hook.url, "--params", str(ROOT / "params.yaml")],
+            cwd=tmp_path,
             env=env,
             capture_output=True,
             text=True,
