@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from foundation.completion import mark_complete, mark_started, require_complete
 from foundation.errors import DataError, LeadscoreError
 
 FEATURES_DIR = "features.parquet"
@@ -152,7 +153,6 @@ def day_scores_partitioned(
     from engine.features import partition_count
     from engine.partition import by_lead
     from foundation.chunks import clear_output
-    from foundation.completion import require_complete
 
     paths = {t: Path(validated, f"{t}.parquet").resolve() for t in TABLES}
     for path in paths.values():
@@ -165,7 +165,7 @@ def day_scores_partitioned(
     folders = [Path(out, FEATURES_DIR).resolve(), Path(out, SCORES_DIR).resolve()]
     for folder in folders:
         clear_output(folder)
-        folder.mkdir(parents=True)
+        mark_started(folder, "daily")
     tasks = [
         dask.delayed(day_partition)(
             leads,
@@ -179,6 +179,8 @@ def day_scores_partitioned(
         for i, (leads, events, stages) in enumerate(zip(*parts, strict=True))
     ]
     results = gather(client, client.compute(tasks), "scoring the open leads")
+    for folder in folders:
+        mark_complete(folder, "daily")
     scored_with = {k: results[0][k] for k in ("threshold", "model")}
     for r in results:
         if {k: r[k] for k in scored_with} != scored_with:
@@ -205,6 +207,7 @@ def read_features(out: Path, columns: list[str], lead_ids: pd.Series) -> pd.Data
     """The named feature columns of the day's open leads, back from the part files, in the
     order of `lead_ids` (e.g. for the drift check, which needs every open lead's values)."""
     folder = Path(out, FEATURES_DIR)
+    require_complete(folder)
     parts = sorted(folder.glob("part-*.parquet"))
     frames = []
     for part in parts:

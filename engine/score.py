@@ -23,6 +23,7 @@ from engine.cluster import gather
 from engine.features import write_part
 from engine.partition import by_lead, in_order, restore_order
 from foundation.chunks import clear_output
+from foundation.completion import mark_complete, mark_started, require_complete
 from foundation.errors import ConfigError
 from foundation.params import EngineParams
 
@@ -116,7 +117,6 @@ def _read(path: Path) -> Any:
     import dask.dataframe as dd
 
     from foundation.chunks import CSV_TEXT
-    from foundation.completion import require_complete
 
     path = Path(path).resolve()
     require_complete(path)
@@ -154,12 +154,13 @@ def score_partitioned(
         event_parts = stage_parts = [None] * len(lead_parts)
     clear_output(out_dir)
     out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True)
+    mark_started(out_dir, "score")
     tasks = [
         dask.delayed(score_partition)(lp, ep, sp, job, out_dir / f"part-{i:05d}.parquet")
         for i, (lp, ep, sp) in enumerate(zip(lead_parts, event_parts, stage_parts, strict=True))
     ]
     results = gather(client, client.compute(tasks), f"scoring {input_path}")
+    mark_complete(out_dir, "score")  # only now may a reader take the folder as the scores
     kinds = {r["kind"] for r in results if r["scored"]} or {results[0]["kind"]}
     return {
         "scored": sum(r["scored"] for r in results),
