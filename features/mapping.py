@@ -371,6 +371,7 @@ def check_time_zones(
     if values.dtype.kind == "M" or not len(values):
         return
     text = values.dropna().astype(str).str.strip()
+    text = text[text.ne("")]  # empty is missing, not naive
     zoned = text.str.contains(_ZONE, regex=True)
     n_zoned = int(zoned.sum())
     if 0 < n_zoned < len(text):
@@ -469,12 +470,16 @@ def map_event_types(
         label = rule.name if rule.pattern is None else f"/{rule.pattern}/"
         matched[f"{label} -> {rule.as_}"] = n_hit
         if n_hit == 0:
-            on = f"{rule.property} of " if rule.property else "the names of "
             tried = int(candidates.sum())
-            what = f"{tried:,} events" + (f" named {rule.name!r}" if rule.name else "")
+            if rule.pattern is None:
+                found = _listed([str(k) for k in name.value_counts().index])
+                why = f"no event left by the rules above is named so (names: {found})"
+            else:
+                named = f" named {rule.name!r}" if rule.name else ""
+                on = f"their {rule.property}" if rule.property else "their names"
+                why = f"tried on {on} of {tried:,} events{named}"
             report.warnings.append(
-                f"{mf.where('events', 'types', i)}: rule "
-                f"{label!r} matches no event (tried on {on}{what})"
+                f"{mf.where('events', 'types', i)}: rule {label!r} matches no event ({why})"
             )
         out[hit] = rule.as_
         assigned |= hit

@@ -54,6 +54,18 @@ features:
 
 train:
   min_positives: 50
+  points:                    # the marketing-automation points baseline, per canonical event
+    per_event: {site_visit: 1, page_view: 1, pricing_view: 10, content_download: 5,
+                newsletter_signup: 3, email_open: 1, email_click: 3, webinar_register: 5,
+                webinar_attend: 10, form_submit: 10, demo_request: 25, unsubscribe: -10}
+    per_feature: {reached_mql: 20, contacted: 10, disqualified: -30, recycled: 10}
+
+evaluate:
+  n_bins: 10
+
+registry:
+  model_name: lead-propensity
+  experiment: leadscore
 """
 
 DVC_TEMPLATE = """\
@@ -87,7 +99,6 @@ stages:
       - data/features
     params:
       - train
-      - drift
       - registry.experiment
     outs:
       - artifacts/train/model.joblib
@@ -129,6 +140,21 @@ stages:
       - registry
     outs:
       - artifacts/register/decision.json:
+          cache: false
+
+  sla_report:
+    cmd: leadscore sla report
+    deps:
+      - data/interim
+      - artifacts/train/model.joblib
+      - artifacts/register/decision.json
+      - sla.yaml
+      - personas.yaml
+    params:
+      - features.horizon_days
+      - features.persona_min_fit
+    outs:
+      - artifacts/sla:
           cache: false
 """
 
@@ -234,16 +260,33 @@ def first_snapshot_guess(folder: Path | None) -> str:
     return "2025-01-01"
 
 
+def project_agreement(shipped: str) -> str:
+    """The shipped sla.yaml made neutral for a log of unknown shape: no persona-fit floor and no
+    e-mail or role exclusions (a log may have neither), a deal value given rather than measured
+    (a log may carry no amounts). The team then writes in what both sides agreed."""
+    replaced = (
+        shipped.replace("min_fit_score: 0.5 ", "min_fit_score: 0.0 ")
+        .replace("avg_deal_value_eur: measured  ", "avg_deal_value_eur: {other: 5000}")
+        .replace("    email_kind: [free, missing]", "    # email_kind: [free, missing]")
+        .replace("    job_role: [student, intern]", "    # job_role: [student, intern]")
+        .replace("  exclude:                          #", "  exclude: {}                       #")
+    )
+    header = "# Written by `leadscore init`: edit to what marketing and sales agreed.\n"
+    return header + replaced
+
+
 def init_project(directory: Path, data: Path | None = None) -> list[Path]:
     """Write the project folder; returns the files written. `data` is referred to by a path
     relative to the project, so the folder can move with its data."""
     directory = Path(directory)
     raw = os.path.relpath(Path(data).resolve(), directory.resolve()) if data else "data/raw"
     files = {
-        "params.yaml": PARAMS_TEMPLATE.format(raw=raw, first=first_snapshot_guess(data)),
-        "dvc.yaml": DVC_TEMPLATE.format(raw=raw),
+        "params.yaml": PARAMS_TEMPLATE.replace("{raw}", raw).replace(
+            "{first}", first_snapshot_guess(data)
+        ),
+        "dvc.yaml": DVC_TEMPLATE.replace("{raw}", raw),
         "mapping.yaml": mapping_template(Path(data) if data else None),
-        "sla.yaml": (PACKAGE_ROOT / "sla.yaml").read_text(),
+        "sla.yaml": project_agreement((PACKAGE_ROOT / "sla.yaml").read_text()),
         "personas.yaml": (PACKAGE_ROOT / "personas.yaml").read_text(),
         ".gitignore": GITIGNORE,
     }

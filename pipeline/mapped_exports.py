@@ -48,12 +48,7 @@ def map_exports(raw_dir: Path, params: Params) -> Path | None:
     del sources
     out = Path(params.paths.interim) / MAPPED_DIR
     for table in ("leads", "events", "stages"):
-        frame = getattr(mapped, table)
-        # Text as the contract's CSV would be: validation parses and names bad values.
-        write_table(
-            frame.astype("string").astype(object).where(frame.notna(), None),
-            out / f"{table}.parquet",
-        )
+        write_table(as_written(getattr(mapped, table)), out / f"{table}.parquet")
     report = {"mapping": mf.path, "warnings": mapped.report.warnings, **mapped.report.counts}
     write_json(report, Path(params.paths.interim) / MAPPING_REPORT)
     print(f"mapping: {mf.path} applied to {raw_dir}")
@@ -65,6 +60,20 @@ def map_exports(raw_dir: Path, params: Params) -> Path | None:
     for warning in mapped.report.warnings:
         print(f"warning: {warning}")
     return out
+
+
+def as_written(frame: pd.DataFrame) -> pd.DataFrame:
+    """Typed columns as they are (Parquet exports); object columns (CSV text, or text mixed with
+    timestamps when stage dates join a stage log) as text, which validation parses and names."""
+    out = {}
+    for name, column in frame.items():
+        if column.dtype == object:
+            column = column.map(
+                lambda v: v if v is None or v is pd.NA or isinstance(v, str) else str(v)
+            )
+            column = column.astype("string")
+        out[name] = column
+    return pd.DataFrame(out, index=frame.index)
 
 
 def event_type_counts(events_path: Path) -> pd.Series:
