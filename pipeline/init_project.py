@@ -50,6 +50,7 @@ features:
   target_stage: sql          # sql | customer (map the source stage you predict onto it)
   max_lead_age_days: null    # leave leads older than this at T out of its snapshot
   family_min_events: 100     # unmapped event types with fewer events pool into "(other)"
+  persona_min_fit: 0.5       # below this persona fit a lead has persona "none"
   funnel_state: true
 
 train:

@@ -51,7 +51,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "mapping.yaml").write_text(MAPPING)
     params = (folder / "params.yaml").read_text()
     params = params.replace(
-        "  min_positives: 50\n", "  min_positives: 10\n  lightgbm: {n_estimators: 300}\n"
+        "  min_positives: 50\n", "  min_positives: 10\n  lightgbm: {n_estimators: 150}\n"
     )
     params = params.replace("  funnel_state: true\n", "  funnel_state: true\n" + TEST_PARAMS)
     (folder / "params.yaml").write_text(params)
