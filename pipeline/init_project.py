@@ -159,7 +159,7 @@ stages:
           cache: false
 """
 
-GITIGNORE = "/data/interim\n/data/features\n/artifacts\n/mlflow.db\n/mlruns\n/leadscore.db\n"
+GITIGNORE = "/data/interim\n/data/features\n/artifacts\n/mlflow.db\n/mlruns\n/mlartifacts\n/leadscore.db*\n/dvc.lock\n"
 
 
 def _folded(name: str) -> str:
