@@ -159,7 +159,8 @@ stages:
           cache: false
 """
 
-GITIGNORE = "/data/interim\n/data/features\n/artifacts\n/mlflow.db\n/mlruns\n/mlartifacts\n/leadscore.db*\n/dvc.lock\n"
+IGNORED = ("/data/interim", "/data/features", "/artifacts", "/mlflow.db", "/mlruns")
+GITIGNORE = "\n".join([*IGNORED, "/mlartifacts", "/leadscore.db*", "/dvc.lock", ""])
 
 
 def _folded(name: str) -> str:

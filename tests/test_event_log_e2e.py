@@ -146,13 +146,14 @@ def test_evaluate_compares_the_model_with_the_baselines(project: Path) -> None:
     assert "logistic" in text and "points" in text
 
 
-def test_the_handoff_activity_uses_the_sources_names(project: Path) -> None:
+def test_the_handoff_activity_and_reasons_use_the_sources_names(project: Path) -> None:
     runs = sorted((project / "artifacts/daily").glob("*/handoff.json"))
     assert runs, "leadscore daily wrote no hand-off"
-    handoff = json.loads(runs[-1].read_text())
-    leads = (
-        handoff if isinstance(handoff, list) else handoff.get("leads", handoff.get("handoff", []))
-    )
-    texts = [item["activity"] for item in leads]
-    assert texts, "the hand-off is empty"
-    assert any("invited_teammate" in t or "created_project" in t for t in texts)
+    leads = json.loads(runs[-1].read_text())["leads"]
+    assert leads, "the hand-off is empty"
+    own_words = ("invited_teammate", "created_project")
+    activity = [item["activity"] for item in leads]
+    assert any(set(a.get("source_activity", {})) & set(own_words) for a in activity)
+    assert any(any(w in a["activity"] for w in own_words) for a in activity)
+    reasons = [r for item in leads for r in item["reasons"]]
+    assert any(f"'{w}'" in r for r in reasons for w in own_words)
