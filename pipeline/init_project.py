@@ -160,7 +160,7 @@ stages:
 """
 
 IGNORED = ("/data/interim", "/data/features", "/artifacts", "/mlflow.db", "/mlruns")
-GITIGNORE = "\n".join([*IGNORED, "/mlartifacts", "/leadscore.db*", "/dvc.lock", ""])
+GITIGNORE = "\n".join([*IGNORED, "/mlartifacts", "/leadscore.db*", ""])
 
 
 def _folded(name: str) -> str:

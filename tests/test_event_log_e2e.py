@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from foreign_log import MAPPING, build_log
 
 from features.build import build_features
 from features.event_families import OTHER_FAMILY, family_slugs
 from features.persona import load_personas
 from foundation.params import FeatureParams
+from tests.foreign_log import MAPPING, build_log
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2025-12-15"
