@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from features.event_families import (
     OTHER_FAMILY,
@@ -392,3 +393,27 @@ def test_build_features_without_families_has_no_family_columns():
     assert not any(c.startswith("family_") for c in feature_spec(FeatureParams()).columns)
     with_families = feature_spec(FeatureParams(event_families=("x",)))
     assert "family_x_total" in with_families.numeric
+
+
+# ---- leadscore init -------------------------------------------------------------------------
+
+
+def test_init_writes_a_loadable_mapping_template_listing_the_exports_names(tmp_path):
+    from pipeline.init_project import init_project
+    from tests.foreign_log import build_log
+
+    build_log(tmp_path / "exports")
+    written = init_project(tmp_path / "project", tmp_path / "exports")
+    assert {p.name for p in written} >= {"params.yaml", "dvc.yaml", "mapping.yaml", "sla.yaml"}
+    template = (tmp_path / "project" / "mapping.yaml").read_text()
+    assert "# activity.csv.gz" in template and "'Page view'" in template
+    assert "'Marketing Qualified'" in template  # the stage names to map, as comments
+    mf = load_mapping(tmp_path / "project" / "mapping.yaml")
+    assert mf.mapping.events.file == "activity" and mf.mapping.stages.file == "lifecycle"
+    assert mf.mapping.events.columns["event_type"] == "activity"
+    params = Params.model_validate(
+        yaml.safe_load((tmp_path / "project" / "params.yaml").read_text())
+    )
+    assert str(params.paths.raw) == "../exports"
+    with pytest.raises(ConfigError, match="already exist"):
+        init_project(tmp_path / "project", tmp_path / "exports")
