@@ -548,12 +548,15 @@ def check_target(
     target_stage: str,
     mf: MappingFile,
     report: MappingReport,
+    source: str = "stages",
 ) -> None:
     """The target stage (or a later one) must occur, and not for every lead: a label needs two
     classes."""
     reached = FUNNEL_STAGES[FUNNEL_STAGES.index(target_stage) :]
     hit = stages["stage"].astype("string").isin(reached).fillna(False).to_numpy()
-    where = mf.where("stages", "names")
+    where = (
+        f"{mf.where('stages', 'names')}, {source} column {source_column(mf, 'stages', 'stage')!r}"
+    )
     found = [str(k) for k in stages["stage"].astype("string").value_counts().index]
     leads_reaching = stages.loc[hit, "lead_id"].nunique()
     report.counts["leads_reaching_target"] = int(leads_reaching)
@@ -570,7 +573,11 @@ def check_target(
 
 
 def check_events_before_created(
-    leads: pd.DataFrame, events: pd.DataFrame, mf: MappingFile, report: MappingReport
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    mf: MappingFile,
+    report: MappingReport,
+    names: dict[str, str] | None = None,
 ) -> None:
     created = pd.Series(_times(leads["created_at"]).to_numpy(), index=leads["lead_id"].astype(str))
     created = created[~created.index.duplicated()]
@@ -581,9 +588,14 @@ def check_events_before_created(
     if not before:
         return
     share = before / len(events)
+    names = names or {"events": "events", "leads": "leads"}
+    ts_column = source_column(mf, "events", "ts")
+    created_column = source_column(mf, "leads", "created_at")
     text = (
-        f"{mf.where('events', 'columns', 'ts')}: {before:,} events ({share:.1%}) are dated "
-        f"before their lead's created_at ({mf.where('leads', 'columns', 'created_at')})"
+        f"{mf.where('events', 'columns', 'ts')}: {before:,} events ({share:.1%}) of "
+        f"{names['events']} are dated ({ts_column!r}) before their lead's created_at "
+        f"({names['leads']} column {created_column!r}, "
+        f"{mf.where('leads', 'columns', 'created_at')})"
     )
     if share > mf.mapping.max_events_before_created_share:
         report.errors.append(
@@ -642,7 +654,8 @@ def apply_mapping(
     report.counts["lead_rows_merged"] = len(leads_source) - len(leads)
     events, stages = _follow_person(events, id_map), _follow_person(stages, id_map)
 
-    check_target(stages, leads["lead_id"].nunique(), target_stage, mf, report)
-    check_events_before_created(leads, events, mf, report)
+    source = names.get("stages", names["leads"])
+    check_target(stages, leads["lead_id"].nunique(), target_stage, mf, report, source)
+    check_events_before_created(leads, events, mf, report, names)
     report.raise_errors()
     return MappedLog(leads, events, stages, report)
