@@ -112,5 +112,7 @@ def with_event_families(params: Params) -> Params:
         return params
     path = Path(params.paths.interim) / EVENT_FAMILIES
     families = tuple(read_json(path)["families"]) if path.exists() else ()
+    if not families:  # none found: params stay as written (a model's stored params compare equal)
+        return params
     features = params.features.model_copy(update={"event_families": families})
     return params.model_copy(update={"features": features})
