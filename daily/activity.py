@@ -12,7 +12,9 @@ Words used in the summary:
 - newsletter: signed up (and still subscribed, or unsubscribed since);
 - webinars: registered / attended; e-mail: opens / clicks;
 - intent: pricing page views, demo requests, forms (features.behaviour.INTENT_EVENT_TYPES);
-- first touch / last touch: the first and the last known event, UTC, to the second.
+- first touch / last touch: the first and the last known event, UTC, to the second;
+- source_activity (only when the log has event families, features/event_families.py): the
+  event types the mapping left in the source's words, with their counts, in the source's names.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from features.behaviour import as_utc_timestamp, behaviour_features, lead_events
+from features.event_families import families_of, family_activity
 from features.schemas import CONTENT_TOPICS
 from foundation.params import FeatureParams
 
@@ -130,18 +133,24 @@ def activity_text(row: dict[str, Any]) -> str:
     ]
     shown_intent = ", ".join(f"{n} {what}" for n, what in intent if n)
     parts.append(f"intent: {shown_intent}" if shown_intent else "no intent events")
+    if row.get("source_activity"):
+        parts.append(", ".join(f"{name} {n}" for name, n in row["source_activity"].items()))
     if isinstance(row["first_touch"], str) and isinstance(row["last_touch"], str):
         parts.append(f"first touch {row['first_touch'][:10]}, last touch {row['last_touch'][:10]}")
     return "; ".join(parts)
 
 
 def activity_dicts(
-    features: pd.DataFrame, as_of: object, with_text: bool = True
+    features: pd.DataFrame,
+    as_of: object,
+    with_text: bool = True,
+    params: FeatureParams | None = None,
 ) -> dict[str, dict[str, Any]]:
     """lead_id -> its summary as a JSON-ready dict (ACTIVITY_COLUMNS but lead_id), for every lead
     of `features` (a `features.build.build_features` frame as of `as_of`). `with_text=False`
     leaves out the line of words (`activity`): a scheduled run stores the counts of every open
-    lead and writes the words only where someone reads them (`activity_text` adds them)."""
+    lead and writes the words only where someone reads them (`activity_text` adds them).
+    `params` (the model's feature params) name the event families for `source_activity`."""
     as_of = as_utc_timestamp(as_of)
     columns: dict[str, list[Any]] = {}
     for name, feature in COUNT_FEATURES.items():
@@ -152,6 +161,9 @@ def activity_dicts(
     columns["first_touch"] = _moment(as_of, features["days_since_first_touch"].to_numpy())
     columns["last_touch"] = _moment(as_of, features["days_since_last_event"].to_numpy())
     names = [c for c in ACTIVITY_COLUMNS if c not in ("lead_id", "activity")]
+    if params is not None and families_of(params):
+        columns["source_activity"] = family_activity(features, params)
+        names.append("source_activity")
     rows = zip(*(columns[c] for c in names), strict=True)
     out = {
         lead: dict(zip(names, values, strict=True))

@@ -85,7 +85,7 @@ def day_scores(
         reasons[i] = why
     scores["reasons"] = reasons
     # Counts for every open lead (stored); the line of words only for the hand-off.
-    records = activity_dicts(features, as_of, with_text=False)
+    records = activity_dicts(features, as_of, with_text=False, params=scorer.context.feature_params)
     scores["activity"] = [records[str(i)] for i in scores["lead_id"]]
     return features, scores
 

@@ -20,6 +20,7 @@ from features.behaviour import (
     lead_events,
     utc_datetimes,
 )
+from features.event_families import family_columns, family_features
 from features.funnel import funnel_columns, funnel_state
 from features.persona import (
     CATEGORICAL,
@@ -57,6 +58,7 @@ def feature_spec(params: FeatureParams) -> FeatureSpec:
     numeric = (
         "lead_age_days",
         *behaviour_columns(params),
+        *family_columns(params),  # none unless the log has unmapped event types
         *FIRMOGRAPHIC_NUMERIC,
         *FIT_COLUMNS,
         *funnel_numeric,
@@ -106,6 +108,7 @@ def build_features(
     as_of_naive = np.datetime64(as_of.tz_convert(None).as_unit("ns"))
     numeric["lead_age_days"] = (as_of_naive - created) / np.timedelta64(SECONDS_PER_DAY, "s")
     numeric.update(behaviour_features(ev, params))
+    numeric.update(family_features(events, present[LEAD_ID], as_of, params))
 
     firmo = firmographics(present)
     fit = persona_fit(firmo, company_size(present), personas, params.persona_min_fit)

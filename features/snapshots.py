@@ -82,12 +82,51 @@ def month_start(moment: pd.Timestamp) -> pd.Timestamp:
     return as_utc_timestamp(pd.Timestamp(year=moment.year, month=moment.month, day=1))
 
 
-def snapshot_dates(first: date, last: date | None, data_end: pd.Timestamp) -> list[pd.Timestamp]:
-    """Month starts (00:00 UTC) from `first` to `last` (default: the latest month start at or
-    before the end of the data). A date that is not a month start is moved to its month's start."""
-    start = month_start(as_utc_timestamp(first))
-    stop = month_start(as_utc_timestamp(last) if last is not None else data_end)
-    return list(pd.date_range(start, stop, freq="MS"))
+# features.snapshot_every -> the pandas frequency of the snapshot dates (00:00 UTC).
+SNAPSHOT_FREQUENCIES: dict[str, str] = {
+    "month": "MS",
+    "quarter": "QS",
+    "week": "W-MON",
+    "day": "D",
+}
+
+
+def period_start(moment: pd.Timestamp, every: str) -> pd.Timestamp:
+    """The start of the cadence's period holding `moment` (month, quarter, Monday or day)."""
+    day = as_utc_timestamp(moment).normalize()
+    if every == "month":
+        return month_start(day)
+    if every == "quarter":
+        return as_utc_timestamp(
+            pd.Timestamp(year=day.year, month=3 * ((day.month - 1) // 3) + 1, day=1)
+        )
+    if every == "week":
+        return day - pd.Timedelta(days=day.dayofweek)
+    return day
+
+
+def snapshot_dates(
+    first: date, last: date | None, data_end: pd.Timestamp, every: str = "month"
+) -> list[pd.Timestamp]:
+    """Period starts (00:00 UTC; month starts by default, or quarter starts, Mondays, days) from
+    `first` to `last` (default: the latest period start at or before the end of the data). A date
+    that is not a period start is moved to its period's start."""
+    start = period_start(as_utc_timestamp(first), every)
+    stop = period_start(as_utc_timestamp(last) if last is not None else data_end, every)
+    return list(pd.date_range(start, stop, freq=SNAPSHOT_FREQUENCIES[every]))
+
+
+def recent_enough(
+    present: pd.DataFrame, snapshot: pd.Timestamp, max_age_days: int | None
+) -> np.ndarray:
+    """Leads created within `max_age_days` before T (all when None): a long log would otherwise
+    carry every lead that never converted into every later snapshot."""
+    if max_age_days is None:
+        return np.ones(len(present), dtype=bool)
+    oldest = np.datetime64(
+        (snapshot - pd.Timedelta(days=max_age_days)).tz_convert(None).as_unit("ns")
+    )
+    return utc_datetimes(present["created_at"]) > oldest
 
 
 def first_reached(lead_ids: pd.Series, reached_at: pd.Series) -> pd.Series:
@@ -136,10 +175,13 @@ def training_table(
     reached_at = target_reached_at(stages, params.target_stage)
     horizon = pd.Timedelta(days=params.horizon_days)
     parts, stats = [], []
-    for snapshot in snapshot_dates(params.first_snapshot, params.last_snapshot, end):
+    every = params.snapshot_every
+    for snapshot in snapshot_dates(params.first_snapshot, params.last_snapshot, end, every):
         present = leads_at(leads, snapshot)
         first = first_reached(present[LEAD_ID], reached_at)
-        keep = eligible(first, snapshot)
+        keep = eligible(first, snapshot) & recent_enough(
+            present, snapshot, params.max_lead_age_days
+        )
         complete = snapshot + horizon <= end
         row = {SNAPSHOT: snapshot, "rows": int(keep.sum()), "horizon_complete": bool(complete)}
         if not complete:

@@ -25,6 +25,9 @@ class PathParams(_Section):
     artifacts: Path = Path("artifacts")
     personas: Path = Path("personas.yaml")
     sla: Path = Path("sla.yaml")
+    # The event-log mapping (features/mapping.py): the exports' own vocabulary onto the data
+    # contract. null: the exports already speak the contract (the simulator's vocabulary).
+    mapping: Path | None = None
 
 
 class ChannelShift(_Section):
@@ -95,6 +98,16 @@ class FeatureParams(_Section):
     target_stage: Literal["sql", "customer"] = "sql"
     # Funnel state at T from the stages table (features/funnel.py): MQL, contact, disqualified.
     funnel_state: bool = True
+    # How often a snapshot is taken from first_snapshot on: a five-month log needs weeks.
+    snapshot_every: Literal["month", "quarter", "week", "day"] = "month"
+    # Leads older than this at T are left out of T's snapshot (null: every open lead). A log of
+    # many years would otherwise carry every never-converted lead into every snapshot.
+    max_lead_age_days: int | None = Field(None, gt=0)
+    # Event types the mapping left in the source's words (features/event_families.py): those
+    # with at least `family_min_events` events get a feature family each, the rest pool into
+    # one "other" family. null: found by `leadscore validate` (data/interim/event_families.json).
+    event_families: tuple[str, ...] | None = None
+    family_min_events: int = Field(100, ge=1)
 
     @field_validator("windows_days")
     @classmethod

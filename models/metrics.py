@@ -111,6 +111,28 @@ def expected_calibration_error(
     return float((weights * (bins["mean_predicted"] - bins["observed_rate"]).abs()).sum())
 
 
+def ece_noise_floor(
+    p: np.ndarray,
+    n_bins: int = DEFAULT_N_BINS,
+    draws: int = 200,
+    seed: int = 0,
+    quantile: float = 0.9,
+) -> dict[str, float]:
+    """The ECE a perfectly calibrated model would show on these rows by chance alone: labels
+    drawn as Bernoulli(p) `draws` times, the ECE of p against each. A measured ECE within this
+    range says nothing against the calibration; only one above it does."""
+    p = np.asarray(p, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    eces = [
+        expected_calibration_error((rng.random(len(p)) < p).astype(np.int64), p, n_bins)
+        for _ in range(draws)
+    ]
+    return {
+        "median": float(np.median(eces)),
+        f"q{round(quantile * 100)}": float(np.quantile(eces, quantile)),
+    }
+
+
 def _top_mask(p: np.ndarray, fraction: float) -> np.ndarray:
     """The ceil(fraction * n) highest scores (stable order breaks ties: first rows win)."""
     if not 0 < fraction <= 1:

@@ -192,6 +192,25 @@ def deliver(
         raise typer.Exit(1)
 
 
+@app.command()
+@user_errors
+def init(
+    directory: Annotated[Path, typer.Argument(help="The project folder to write.")],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Folder with the exports (leads, events, stages)."),
+    ] = None,
+) -> None:
+    """Write a project folder for your own exports: params.yaml, dvc.yaml, sla.yaml,
+    personas.yaml and a mapping template listing the exports' columns and names."""
+    from pipeline.init_project import init_project
+
+    for path in init_project(directory, data):
+        typer.echo(f"wrote {path}")
+    typer.echo(f"next: edit {directory / 'mapping.yaml'}, then in {directory}:")
+    typer.echo("  dvc init --no-scm && dvc repro")
+
+
 @app.command("train-table")
 @user_errors
 def train_table(

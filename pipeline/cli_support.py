@@ -96,11 +96,13 @@ def batch_command(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def load_params(path: Path) -> Params:
     """params.yaml as typed params, imported on first use: `--help` never pays for pydantic.
-    A missing file stops the command before it reads or writes anything (exit 2)."""
+    A missing file stops the command before it reads or writes anything (exit 2). The event
+    families the last validation found are folded in (pipeline/mapped_exports.py)."""
     from foundation.params import load_params as load
+    from pipeline.mapped_exports import with_event_families
 
     existing_input(path, "--params")
-    return load(path)
+    return with_event_families(load(path))
 
 
 def existing_input(path: Path | None, option: str) -> Path | None:

@@ -173,6 +173,8 @@ def main(params: Params) -> dict[str, Any]:
     }
     for name, p in scores.items():
         results[name] = m.summary(y, p, params.evaluate.n_bins)
+    # Next to the model's ECE: what a perfectly calibrated model would show on these rows.
+    results["model"]["ece_noise_floor"] = m.ece_noise_floor(scores["model"], params.evaluate.n_bins)
     selection = sla_selection(params, test, scores["model"], model)
     if selection is not None:
         threshold, mql = selection

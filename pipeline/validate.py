@@ -40,6 +40,7 @@ from foundation.chunks import (
 from foundation.errors import DataError
 from foundation.io import find_table, write_json, write_table
 from foundation.params import EngineParams, Params
+from pipeline.mapped_exports import map_exports, write_event_families
 
 SUMMARY_FILE = "validation_summary.json"
 TOP_REASONS = 3
@@ -166,7 +167,10 @@ def main(
     interim = Path(params.paths.interim)
     personas_path = personas_source(raw_dir, params)
     personas = load_personas(personas_path)  # a broken personas file stops before any heavy work
-    paths = {table: find_table(raw_dir, table) for table in TABLES}
+    # A mapping (params paths.mapping) turns the exports' own vocabulary into the contract's
+    # tables first, checking them before anything is written (pipeline/mapped_exports.py).
+    mapped_dir = map_exports(raw_dir, params)
+    paths = {table: find_table(mapped_dir or raw_dir, table) for table in TABLES}
     check_headers(paths)
     require_leads(int(has_rows(paths["leads"])), paths["leads"])  # before anything is written
     # A failed run must not leave a summary that describes other data next to new tables.
@@ -197,6 +201,7 @@ def main(
     check_reconciles(summary)
     interim.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(personas_path, interim / "personas.yaml")
+    families = write_event_families(interim, params)
     write_json(summary, interim / SUMMARY_FILE)
     elapsed = time.perf_counter() - started
     print(
@@ -204,4 +209,6 @@ def main(
         f"engine {engine.kind}, {elapsed:.1f} s)"
     )
     print(format_summary(summary))
+    if families:
+        print(f"event families (unmapped types, features of their own): {', '.join(families)}")
     return summary

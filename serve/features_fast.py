@@ -316,6 +316,25 @@ class FastFeatures:
         behaviour = behaviour_features(self.lead_events(events, as_of), self.params)
         return {name: float(values[0]) for name, values in behaviour.items()}
 
+    def families(
+        self, events: Sequence[tuple[datetime, str, str | None]], as_of: datetime
+    ) -> dict[str, float]:
+        """The event-family features (features/event_families.py) through the batch function
+        itself, on a one-lead frame: only logs with unmapped event types pay for it."""
+        import pandas as pd
+
+        from features.event_families import family_features
+
+        frame = pd.DataFrame(
+            {
+                "lead_id": ["lead"] * len(events),
+                "ts": pd.to_datetime([_utc(ts) for ts, _, _ in events], utc=True),
+                "event_type": pd.Series([e for _, e, _ in events], dtype=object),
+            }
+        )
+        values = family_features(frame, pd.Series(["lead"]), as_of, self.params)
+        return {name: float(v[0]) for name, v in values.items()}
+
     def _checked_twin(self) -> BehaviourOne | None:
         """The Python twin if it equals `behaviour_features` bit for bit on probe leads."""
         twin = BehaviourOne(self.params)
@@ -346,6 +365,8 @@ class FastFeatures:
         delta_ns = ((as_of - created) // ONE_MICROSECOND) * 1000
         out: dict[str, Any] = {"lead_age_days": float(delta_ns) / float(SECONDS_PER_DAY * 10**9)}
         out.update(self.behaviour(events, as_of))
+        if self.params.event_families:
+            out.update(self.families(events, as_of))
         firmo = firmographics(lead)
         fit = self.persona_fit(firmo)
         firmo.pop("_employees")

@@ -18,6 +18,7 @@ rate, which the agreement measures over the whole funnel rather than per lead.
 from __future__ import annotations
 
 import array
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -437,6 +438,16 @@ class Scorer:
             return self.model.calibrator(self._compiled.raw_score(X))
         return self.model.predict_proba(X, num_threads=1 if len(X) == 1 else self.batch_threads)
 
+    @functools.cached_property
+    def family_phrases(self) -> dict[str, str] | None:
+        """Reasons for the event families in the source's own words (None: no families)."""
+        params = self.context.feature_params
+        if params is None or not params.event_families:
+            return None
+        from features.event_families import family_phrases
+
+        return family_phrases(params)
+
     @property
     def reasons_are_cheap(self) -> bool:
         """True when reasons come from the linear-time TreeSHAP (a fraction of a millisecond a
@@ -458,9 +469,10 @@ class Scorer:
             threads = 1 if len(X) == 1 else self.batch_threads
             contrib = self.model.contributions(X, num_threads=threads)
         out = []
+        phrases = self.family_phrases
         for i, row in enumerate(rows):
             seen = _SeenValues(self, X[i], row)
-            r = reasons(contrib[i], self.feature_names, seen, k=self.top_reasons)
+            r = reasons(contrib[i], self.feature_names, seen, k=self.top_reasons, overrides=phrases)
             out.append(
                 {
                     "reasons_for": [_reason(x) for x in r["for"]],

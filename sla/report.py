@@ -122,9 +122,12 @@ def lead_facts(
 
     touches = stages[stages["stage"].isin(SALES_TOUCH_STAGES)][["lead_id", "ts"]]
     mql_at = facts.set_index("lead_id")["mql_at"].dropna()
-    touches = touches.assign(mql_at=touches["lead_id"].map(mql_at))
-    after = touches[touches["ts"] >= touches["mql_at"]]
-    facts["first_touch_at"] = facts["lead_id"].map(after.groupby("lead_id")["ts"].min())
+    if mql_at.empty:  # a log without MQL stages (your own log may have none): no follow-up
+        facts["first_touch_at"] = pd.Series(pd.NaT, index=facts.index, dtype=touches["ts"].dtype)
+    else:
+        touches = touches.assign(mql_at=touches["lead_id"].map(mql_at))
+        after = touches[touches["ts"] >= touches["mql_at"]]
+        facts["first_touch_at"] = facts["lead_id"].map(after.groupby("lead_id")["ts"].min())
     facts["hours_to_contact"], facts["follow_up"] = follow_up_status(
         facts["mql_at"], facts["first_touch_at"], follow_up_hours, end_of_data
     )

@@ -120,3 +120,12 @@ def test_summary_keys() -> None:
     out = m.summary([0, 1, 0, 1], [0.2, 0.7, 0.4, 0.9], threshold=0.5)
     assert {"auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile"} <= out.keys()
     assert out["precision_at_threshold"] == 1.0 and out["recall_at_threshold"] == 1.0
+
+
+def test_ece_noise_floor_holds_a_calibrated_model_and_not_a_miscalibrated_one():
+    rng = np.random.default_rng(3)
+    p = rng.beta(1, 12, 2000)
+    floor = m.ece_noise_floor(p, n_bins=10, draws=100)
+    y = (rng.random(len(p)) < p).astype(int)
+    assert m.expected_calibration_error(y, p, 10) <= floor["q90"] * 1.5
+    assert m.expected_calibration_error(y, np.minimum(p * 2.5, 1), 10) > 3 * floor["q90"]
