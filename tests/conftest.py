@@ -76,7 +76,7 @@ def project_files() -> list[str]:
     # dvc.lock stays out of git (it records this machine's MLflow run ids, so a fresh clone's
     # first repro would show it modified) but not ignored (`dvc metrics show` refuses an ignored
     # lock): leave the developer's own out of the copy, as a clone would.
-    return [f for f in listed if (ROOT / f).is_file() and f not in UNTRACKED_OUTPUTS]
+    return [f for f in listed if (ROOT / f).is_file() and Path(f).name not in UNTRACKED_OUTPUTS]
 
 
 def copy_project(dest: Path, params_override: dict[str, Any]) -> None:
