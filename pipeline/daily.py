@@ -334,7 +334,13 @@ def main(
         cut_leads, cut_stages = cut_history(leads, stages, t)
         personas = scorer.context.personas
         persona = _personas(cut_leads, personas, params)
-        targets, target_note = _targets(agreement, cut_leads, cut_stages, persona, personas)
+        targets, target_note = month_targets(
+            store,
+            agreement,
+            params,
+            t,
+            lambda: _targets(agreement, cut_leads, cut_stages, persona, personas),
+        )
         recap = month_recap(
             cut_leads,
             cut_stages,
@@ -522,6 +528,37 @@ def _targets(
         ), None
     except LeadscoreError as exc:
         return None, f"no monthly targets: {exc}"
+
+
+def month_targets(
+    store: Any,
+    agreement: Any,
+    params: Params,
+    t: pd.Timestamp,
+    compute: Callable[[], tuple[Any, str | None]],
+) -> tuple[Any, str | None]:
+    """The month's frozen targets (daily/frozen_targets.py): computed and frozen on the month's
+    first run, read back on every later one, whatever the history or sla.yaml say since."""
+    from daily.frozen_targets import targets_for_month
+    from daily.recap import report_month
+    from sla.agreement import agreement_version
+
+    notes: list[str] = []
+
+    def computed() -> Any:
+        targets, note = compute()
+        notes.extend([note] if note else [])
+        return targets
+
+    targets, _, changed = targets_for_month(
+        store,
+        f"{report_month(t):%Y-%m}",
+        agreement_version(Path(params.paths.sla)),
+        computed,
+        datetime.now(UTC),
+    )
+    notes.extend([changed] if changed else [])
+    return targets, "; ".join(notes) or None
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -102,7 +102,12 @@ def fill_store(
     """Store one run per date built from the project's history at `root`.
 
     `lead_copies` > 1 repeats every open lead under new ids (the benchmark's 100k leads)."""
-    leads, stages, persona, agreement, targets, params = _history(root)
+    from daily.frozen_targets import targets_for_month
+    from daily.recap import report_month
+    from sla.agreement import agreement_version
+
+    leads, stages, persona, agreement, computed, params = _history(root)
+    version = agreement_version(root / "sla.yaml")
     tiers = BandLookup.of(agreement.tiers)
     horizon = params.features.horizon_days
     handed: dict[str, date] = {}
@@ -206,6 +211,10 @@ def fill_store(
             )
             for lead in new["lead_id"]:
                 handed[lead] = day
+            # The month's targets as the daily run freezes them (daily/frozen_targets.py).
+            targets, _, _ = targets_for_month(
+                store, f"{report_month(as_of):%Y-%m}", version, lambda: computed, as_of
+            )
             recap = _recap(leads, stages, persona, agreement, targets, p, as_of, horizon)
             now = datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
             run = RunRecord(

@@ -148,6 +148,32 @@ class Sources:
 
         return self.cache.get(("run", str(run_date)), read)
 
+    def summary(self, run_date: Any = None) -> dict[str, Any] | Missing:
+        """The day's summary (daily/summary.py): the figures every page shows in its strip and
+        `GET /v1/summary` returns; the latest run's when `run_date` is None."""
+        from daily.summary import NoRun, day_summary
+
+        def read() -> dict[str, Any] | Missing:
+            try:
+                return day_summary(self.store(), run_date)
+            except NoRun as exc:
+                return Missing(str(exc))
+            except LeadscoreError as exc:
+                return Missing(f"the store cannot be read: {exc}")
+
+        return self.cache.get(("summary", str(run_date)), read)
+
+    def frozen_targets(self, month: str) -> Any:
+        """The targets frozen in the store for `month` (store/month_targets.py), or None."""
+        from store.month_targets import frozen_targets
+
+        return self.cache.get(("frozen", month), lambda: frozen_targets(self.store(), month))
+
+    def daily_json(self, run_date: Any, relative: str) -> dict[str, Any] | Missing:
+        """A file the daily run of `run_date` wrote (artifacts/daily/<date>/<relative>)."""
+        path = self.artifacts / "daily" / str(run_date) / relative
+        return self.by_file(("daily_json",), [path], lambda: _read_json(path))
+
     def runs(self) -> pd.DataFrame:
         return self.cache.get("runs", lambda: self.store().runs())
 
