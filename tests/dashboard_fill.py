@@ -98,6 +98,7 @@ def fill_store(
     *,
     max_handoff: int = 12,
     lead_copies: int = 1,
+    model_version: str = "1",
 ) -> Filled:
     """Store one run per date built from the project's history at `root`.
 
@@ -222,7 +223,7 @@ def fill_store(
                 started_at=now,
                 finished_at=now + timedelta(minutes=2),
                 model_name="lead-propensity",
-                model_version="1",
+                model_version=model_version,
                 threshold=threshold,
                 n_open=len(scores),
                 n_mql=int((decision == "mql").sum()),

@@ -131,6 +131,7 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
     )
     page.facts["kpis"] = [
         {
+            "key": k,
             "name": METRIC_NAMES.get(k, k),
             "actual": m.get("actual"),
             "target": m.get("target"),
