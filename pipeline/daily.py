@@ -409,6 +409,9 @@ def main(
         delivery = deliver(store, webhook, params) if webhook is not None else None
         step("deliver")
 
+        recap_mail = mail_recap(store, run_date, agreement.recap.recipients)
+        step("recap e-mail")
+
         from pipeline.drift import daily_check, summary_lines
 
         if features is None:  # Dask: the columns the check reads, from the day's part files
@@ -439,7 +442,7 @@ def main(
         recap=recap,
         validation=validation,
         delivery=delivery,
-        notes=[*scorer.context.notes, *recap["notes"], *drift_notes],
+        notes=[*scorer.context.notes, *recap["notes"], *drift_notes, *recap_mail],
         timings=timings,
         engine=engine.kind,
     )
@@ -610,6 +613,32 @@ def save_run(
         ) from exc
 
 
+def mail_recap(store: Any, run_date: date, recipients: tuple[str, ...]) -> list[str]:
+    """E-mail the day's recap (daily/recap_message.py, from the stored summary) to `recipients`
+    through LEADSCORE_SMTP_*; returns the notes for the terminal summary. A mail server that is
+    down does not undo the run: the hand-off is stored and delivered, the note says what failed
+    (re-send with the dashboard's recap page, or re-run the day with --replay)."""
+    if not recipients:
+        return []
+    from daily.recap_message import recap_message
+    from daily.summary import day_summary
+    from delivery.recap_mail import RecapMailError, SmtpSettings, recap_email, send_recap
+
+    settings = SmtpSettings()
+    if not settings.host:
+        return [
+            f"recap not e-mailed to {len(recipients)} recipients: set LEADSCORE_SMTP_HOST "
+            "(and _PORT, _SENDER, _USER, _PASSWORD as the server needs)"
+        ]
+    message = recap_message(day_summary(store, run_date))
+    email = recap_email(settings.sender, recipients, message.subject, message.text, message.html)
+    try:
+        send_recap(settings, email, recipients)
+    except RecapMailError as exc:
+        return [str(exc)]
+    return [f"recap e-mailed to {', '.join(recipients)} via {settings.host}:{settings.port}"]
+
+
 def deliver(store: Any, webhook: Any, params: Params) -> dict[str, Any]:
     """Send what the outbox holds (delivery/): at least once, deduplicated by key; a receiver
     that is down leaves the items pending for the next run or `leadscore deliver`."""
@@ -666,6 +695,8 @@ STEPS = (
     "recap",
     "write",
     "store",
+    "deliver",
+    "recap e-mail",
     "drift",
 )
 
