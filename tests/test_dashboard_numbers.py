@@ -214,3 +214,24 @@ def test_every_page_fits_a_phone_screen(browser: Any, served: Served) -> None:
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{path} lays out at {width} px on a 390 px screen"
     context.close()
+
+
+def test_model_page_lists_every_registered_version_with_its_decision(
+    browser: Any, served: Served, trained_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retrain adds a version; none may vanish from the page (v1 did, before)."""
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_project.tracking_uri)
+    registered = MlflowClient().search_model_versions("name='lead-propensity'")
+    expected = sorted(str(v.version) for v in registered)
+    assert expected, "the trained project registers at least one version"
+    page, _ = new_page(browser, served)
+    sign_in(page, served, VIEWER)
+    page.goto(served.base + "/dashboard/model")
+    rows = page.eval_on_selector_all(
+        "#table-versions tbody tr", "rs => rs.map(r => Array.from(r.cells).map(c => c.innerText))"
+    )
+    assert sorted(r[0] for r in rows) == expected
+    assert all(r[7] in ("promoted", "not promoted") and r[8] for r in rows), rows
+    page.context.close()

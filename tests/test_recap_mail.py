@@ -86,7 +86,7 @@ def test_the_recap_arrives_by_smtp_after_daily_with_the_summary_figures(
         value = figure(summary, path)
         expected = "-" if value is None else f"{float(value):,.0f}"
         assert shown[path] == expected, path
-        assert re.search(rf"{re.escape(label)}\s+{re.escape(expected)}\n", text), label
+        assert re.search(rf"{re.escape(label)}\s+{re.escape(expected)}\r?\n", text), label
     assert (
         f"{summary['month_to_date']['mqls_crm']:,} of {summary['targets']['mqls']:,} MQLs"
         in (message["Subject"])
