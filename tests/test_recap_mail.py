@@ -5,7 +5,6 @@ day's summary (the ones /v1/summary returns)."""
 from __future__ import annotations
 
 import email
-import os
 import re
 from datetime import date
 from email.message import EmailMessage
@@ -19,10 +18,8 @@ from tests.conftest import Project
 from tests.daily_run import daily, ok
 from tests.live_server import free_port
 
-if os.environ.get("CI"):  # a test dependency: missing in CI is a failure, not a skip
-    from aiosmtpd.controller import Controller
-else:
-    Controller = pytest.importorskip("aiosmtpd.controller").Controller
+# A test dependency; missing under CI is a failure (tests/ci_skips.py).
+Controller = pytest.importorskip("aiosmtpd.controller").Controller
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 DAY = date(2026, 10, 21)
