@@ -20,12 +20,14 @@ def scores_about_0005_worse(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, 
     rng = np.random.default_rng(seed)
     label = (rng.random(n) < 0.15).astype(int)
     champion = rng.normal(size=n) + 1.4 * label
-    for scale in np.linspace(0.02, 1.0, 200):  # the noise that costs 0.005 AUC here
-        challenger = champion + np.random.default_rng(seed + 1).normal(scale=scale, size=n)
-        drop = roc_auc_score(label, champion) - roc_auc_score(label, challenger)
-        if drop >= 0.005:
-            return label, champion, challenger
-    raise AssertionError("no noise level gives a 0.005 drop")
+    noise = np.random.default_rng(seed + 1).normal(size=n)
+    base = roc_auc_score(label, champion)
+    low, high = 0.0, 2.0  # bisect the noise scale that costs 0.0055 AUC here
+    for _ in range(25):
+        scale = (low + high) / 2
+        drop = base - roc_auc_score(label, champion + scale * noise)
+        low, high = (scale, high) if drop < 0.0055 else (low, scale)
+    return label, champion, champion + high * noise
 
 
 def promoted(label: np.ndarray, champion: np.ndarray, challenger: np.ndarray) -> tuple[bool, str]:
