@@ -25,6 +25,7 @@ from tests.test_dashboard_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     SCORER,
+    SCREENSHOTS,
     SECRET,
     START_TIMEOUT_S,
     VIEWER,
@@ -208,6 +209,8 @@ def test_every_page_fits_a_phone_screen(browser: Any, served: Served) -> None:
         if path != "/dashboard/recap":
             page.wait_for_selector("body[data-charts=ready]", timeout=20_000)
         width = page.evaluate("document.documentElement.scrollWidth")
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        page.screenshot(path=str(SCREENSHOTS / f"phone-{name}.png"), full_page=True)
         assert width <= 390, f"{path} lays out at {width} px on a 390 px screen"
     context.close()
 
