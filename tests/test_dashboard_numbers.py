@@ -216,13 +216,15 @@ def test_every_page_fits_a_phone_screen(browser: Any, served: Served) -> None:
 
 
 def test_model_page_lists_every_registered_version_with_its_decision(
-    browser: Any, served: Served, trained_project: Project, monkeypatch: pytest.MonkeyPatch
+    browser: Any, served: Served, trained_project: Project
 ) -> None:
     """A retrain adds a version; none may vanish from the page (v1 did, before)."""
     from mlflow import MlflowClient
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_project.tracking_uri)
-    registered = MlflowClient().search_model_versions("name='lead-propensity'")
+    # Named explicitly: another test in this process may have set a global tracking URI.
+    uri = trained_project.tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    registered = client.search_model_versions("name='lead-propensity'")
     expected = sorted(str(v.version) for v in registered)
     assert expected, "the trained project registers at least one version"
     page, _ = new_page(browser, served)
