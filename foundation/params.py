@@ -215,7 +215,12 @@ class EvaluateParams(_Section):
 class RegistryParams(_Section):
     model_name: str = "lead-propensity"
     experiment: str = "leadscore"
-    auc_tolerance: float = Field(0.005, ge=0)
+    # No downward ratchet (models/promotion_noise.py): the challenger is refused when the paired
+    # bootstrap interval of its AUC minus the champion's, or minus the best version registered
+    # in the last `best_of_months` months, lies wholly below 0 on the same test rows.
+    auc_interval_level: float = Field(0.95, gt=0, lt=1)
+    auc_bootstrap_rounds: int = Field(1000, ge=100)
+    best_of_months: int = Field(6, ge=0)  # 0: compare with the champion only
     max_ece: float = Field(0.03, gt=0)
     # Stability on today's open leads: a challenger whose scores move further than this from
     # the champion's (PSI), or that changes the MQL count at the agreement's threshold by more

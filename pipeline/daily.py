@@ -364,7 +364,13 @@ def main(
         cut_leads, cut_stages = cut_history(leads, stages, t)
         personas = scorer.context.personas
         persona = _personas(cut_leads, personas, params)
-        targets, target_note = _targets(agreement, cut_leads, cut_stages, persona, personas)
+        targets, target_note = month_targets(
+            store,
+            agreement,
+            params,
+            t,
+            lambda: _targets(agreement, cut_leads, cut_stages, persona, personas),
+        )
         recap = month_recap(
             cut_leads,
             cut_stages,
@@ -434,6 +440,9 @@ def main(
         delivery = deliver(store, webhook, params) if webhook is not None else None
         step("deliver")
 
+        recap_mail = mail_recap(store, run_date, agreement.recap.recipients)
+        step("recap e-mail")
+
         from pipeline.drift import daily_check, summary_lines
 
         if features is None:  # Dask: the columns the check reads, from the day's part files
@@ -465,7 +474,7 @@ def main(
         recap=recap,
         validation=validation,
         delivery=delivery,
-        notes=[*scorer.context.notes, *recap["notes"], *drift_notes],
+        notes=[*scorer.context.notes, *recap["notes"], *drift_notes, *recap_mail],
         timings=timings,
         engine=engine.kind,
     )
@@ -556,6 +565,37 @@ def _targets(
         return None, f"no monthly targets: {exc}"
 
 
+def month_targets(
+    store: Any,
+    agreement: Any,
+    params: Params,
+    t: pd.Timestamp,
+    compute: Callable[[], tuple[Any, str | None]],
+) -> tuple[Any, str | None]:
+    """The month's frozen targets (daily/frozen_targets.py): computed and frozen on the month's
+    first run, read back on every later one, whatever the history or sla.yaml say since."""
+    from daily.frozen_targets import targets_for_month
+    from daily.recap import report_month
+    from sla.agreement import agreement_version
+
+    notes: list[str] = []
+
+    def computed() -> Any:
+        targets, note = compute()
+        notes.extend([note] if note else [])
+        return targets
+
+    targets, _, changed = targets_for_month(
+        store,
+        f"{report_month(t):%Y-%m}",
+        agreement_version(Path(params.paths.sla)),
+        computed,
+        datetime.now(UTC),
+    )
+    notes.extend([changed] if changed else [])
+    return targets, "; ".join(notes) or None
+
+
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
@@ -603,6 +643,32 @@ def save_run(
             f"store: run {run.run_date} was not saved (nothing written): "
             f"{first[0] if first else type(exc).__name__}"
         ) from exc
+
+
+def mail_recap(store: Any, run_date: date, recipients: tuple[str, ...]) -> list[str]:
+    """E-mail the day's recap (daily/recap_message.py, from the stored summary) to `recipients`
+    through LEADSCORE_SMTP_*; returns the notes for the terminal summary. A mail server that is
+    down does not undo the run: the hand-off is stored and delivered, the note says what failed
+    (re-send with the dashboard's recap page, or re-run the day with --replay)."""
+    if not recipients:
+        return []
+    from daily.recap_message import recap_message
+    from daily.summary import day_summary
+    from delivery.recap_mail import RecapMailError, SmtpSettings, recap_email, send_recap
+
+    settings = SmtpSettings()
+    if not settings.host:
+        return [
+            f"recap not e-mailed to {len(recipients)} recipients: set LEADSCORE_SMTP_HOST "
+            "(and _PORT, _SENDER, _USER, _PASSWORD as the server needs)"
+        ]
+    message = recap_message(day_summary(store, run_date))
+    email = recap_email(settings.sender, recipients, message.subject, message.text, message.html)
+    try:
+        send_recap(settings, email, recipients)
+    except RecapMailError as exc:
+        return [str(exc)]
+    return [f"recap e-mailed to {', '.join(recipients)} via {settings.host}:{settings.port}"]
 
 
 def deliver(store: Any, webhook: Any, params: Params) -> dict[str, Any]:
@@ -661,6 +727,8 @@ STEPS = (
     "recap",
     "write",
     "store",
+    "deliver",
+    "recap e-mail",
     "drift",
 )
 

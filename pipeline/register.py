@@ -21,6 +21,7 @@ from foundation.errors import LeadscoreError
 from foundation.io import find_table, read_json, read_table, write_json
 from foundation.params import Params
 from models.promotion import Stability, decide_promotion, gate_on_stability
+from models.promotion_noise import AucDifference, auc_difference, gate_on_noise
 from models.registry import (
     CHAMPION,
     champion_version,
@@ -81,6 +82,82 @@ def champion_auc_on(
         return None, str(current.version), f"champion v{current.version} cannot score: {exc}", None
     auc = float(roc_auc_score(test[LABEL], proba))
     return auc, str(current.version), "rescored", loaded.model
+
+
+def recent_versions(name: str, months: int, now_ms: int) -> list[str]:
+    """Versions of `name` registered within the last `months` months (30.44 days each)."""
+    from mlflow import MlflowClient
+
+    since = now_ms - months * 30.44 * 86_400_000
+    return [
+        str(v.version)
+        for v in MlflowClient().search_model_versions(f"name='{name}'")
+        if int(v.creation_timestamp) >= since
+    ]
+
+
+def noise_comparisons(
+    params: Params,
+    test: pd.DataFrame,
+    columns: list[str],
+    challenger: Any,
+    champion: Any,
+    champion_version: str | None,
+) -> tuple[list[AucDifference], list[str]]:
+    """The challenger against the champion and against the best version of the last
+    `registry.best_of_months` months, each re-scored on the same test rows, as paired bootstrap
+    intervals of the AUC difference; plus notes on versions that could not score the rows."""
+    import time
+
+    from sklearn.metrics import roc_auc_score
+
+    settings = params.registry
+    label = test[LABEL].to_numpy()
+    mine = np.asarray(challenger.predict_proba(test[columns]), dtype=float)
+
+    def compare(reference: np.ndarray, against: str) -> AucDifference:
+        return auc_difference(
+            label,
+            mine,
+            reference,
+            against,
+            settings.auc_bootstrap_rounds,
+            settings.auc_interval_level,
+            params.train.seed,
+        )
+
+    out, notes = [], []
+    if champion is not None:
+        out.append(
+            compare(
+                np.asarray(champion.predict_proba(test[columns])), f"champion v{champion_version}"
+            )
+        )
+    best: tuple[float, str, np.ndarray] | None = None
+    if settings.best_of_months > 0:
+        now_ms = int(time.time() * 1000)
+        for version in recent_versions(settings.model_name, settings.best_of_months, now_ms):
+            if version == champion_version:
+                continue
+            try:
+                proba = np.asarray(
+                    load_lead_model(f"models:/{settings.model_name}/{version}").model.predict_proba(
+                        test[columns]
+                    ),
+                    dtype=float,
+                )
+            except Exception as exc:  # an older version may not speak today's feature set
+                notes.append(f"v{version} cannot score today's test rows: {str(exc)[:120]}")
+                continue
+            auc = float(roc_auc_score(label, proba))
+            if best is None or auc > best[0]:
+                best = (auc, version, proba)
+    champion_auc = out[0].reference_auc if out else None
+    if best is not None and (champion_auc is None or best[0] > champion_auc):
+        out.append(
+            compare(best[2], f"v{best[1]}, the best of the last {settings.best_of_months} months")
+        )
+    return out, notes
 
 
 def threshold_in_force(params: Params, agreement: Any) -> float | None:
@@ -147,15 +224,18 @@ def main(params: Params, accept_shift: str | None = None) -> dict[str, Any]:
         challenger_ece=metrics["model"]["ece"],
         champion_auc=champ_auc,
         champion_version=champ_version,
-        auc_tolerance=params.registry.auc_tolerance,
         max_ece=params.registry.max_ece,
         no_champion_note=how,
     )
+    import joblib
+
+    challenger = joblib.load(train_dir(params) / MODEL_FILE)
+    differences, notes = noise_comparisons(
+        params, test, [*spec.numeric, *spec.categorical], challenger, champion, champ_version
+    )
+    decision = gate_on_noise(decision, differences)
     stability = None
     if decision.promote and champion is not None:
-        import joblib
-
-        challenger = joblib.load(train_dir(params) / MODEL_FILE)
         stability = stability_on_open_leads(params, challenger, champion)
     decision = gate_on_stability(
         decision,
@@ -192,6 +272,8 @@ def main(params: Params, accept_shift: str | None = None) -> dict[str, Any]:
         "champion_how": how,
         **decision.as_dict(),
         "stability": None if stability is None else asdict(stability),
+        "auc_differences": [asdict(d) for d in differences],
+        "notes": notes,
     }
     write_json(result, params.paths.artifacts / "register" / DECISION_FILE)
     verdict = "promoted to champion" if decision.promote else "kept as challenger"

@@ -4,7 +4,7 @@ Keys come from `LEADSCORE_API_KEYS="admin:K1,viewer:K2,scorer:K3,K4"` (and the s
 line of LEADSCORE_API_KEYS_FILE). A prefix is a role only when it is one of viewer|scorer|admin;
 a key without one is a scorer, so the single keys configured before roles existed keep scoring.
 
-- viewer: the dashboard pages only (signed in through /signin; no /v1 route);
+- viewer: the dashboard pages (signed in through /signin) and /v1/summary, the figures they show;
 - scorer: /v1/score*, /v1/leads*, /v1/handoff, /v1/model, /v1/sla;
 - admin: everything, and alone the admin routes (/v1/admin/*, e.g. reload).
 
@@ -28,6 +28,7 @@ from serve.auth_throttle import FailureThrottle
 API_KEY_HEADER = "X-API-Key"
 PROTECTED_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/admin/"
+VIEWER_PATHS = frozenset({"/v1/summary"})  # what the dashboard shows, as JSON
 UNAUTHORIZED = orjson.dumps({"detail": "missing or invalid API key (header X-API-Key)"})
 _HEADER = API_KEY_HEADER.lower().encode()
 
@@ -74,6 +75,8 @@ def required_role(path: str) -> Role | None:
     """The role an API path needs (None: no key needed, e.g. /healthz)."""
     if not path.startswith(PROTECTED_PREFIX):
         return None
+    if path in VIEWER_PATHS:
+        return Role.VIEWER
     return Role.ADMIN if path.startswith(ADMIN_PREFIX) else Role.SCORER
 
 

@@ -8,6 +8,7 @@ wrong agreement is worse than none: each team would read a different one.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,6 +34,8 @@ FIT_MIN, FIT_MAX = 0.0, 1.0
 ENGAGEMENT_MIN, ENGAGEMENT_MAX = 0.0, 1.0  # features.behaviour: engagement_score in [0, 1)
 # Categorical feature columns (docs/CONTRACTS.md feature_spec) an exclusion may name: keeping the
 # list closed turns a typo ("emial_kind") into an error instead of a rule that never fires.
+# An address a mail server accepts as a recipient: local part, @, a dotted domain (no spaces).
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 EXCLUDABLE_COLUMNS = ("email_kind", "job_role", "industry", "country", "channel", "persona")
 
 
@@ -195,6 +198,20 @@ class Forecast(_Section):
     backtest_months: int = Field(6, ge=1)  # complete months re-forecast in the SLA report
 
 
+class Recap(_Section):
+    """Who receives the daily recap by e-mail (SMTP settings come from the environment)."""
+
+    recipients: tuple[str, ...] = ()
+
+    @field_validator("recipients", mode="before")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        for n, address in enumerate(value or ()):
+            if not isinstance(address, str) or not EMAIL.fullmatch(address.strip()):
+                raise ValueError(f"recipient {n + 1} {address!r} is not an e-mail address")
+        return tuple(a.strip() for a in value or ())
+
+
 class Agreement(_Section):
     """The whole agreement: targets, the MQL rule, grades, follow-up time and sales capacity."""
 
@@ -211,6 +228,7 @@ class Agreement(_Section):
     follow_up_compliance: float = Field(0.9, gt=0, le=1)
     sales_capacity: SalesCapacity
     forecast: Forecast = Forecast()
+    recap: Recap = Recap()
 
     @field_validator("tiers", mode="before")
     @classmethod
@@ -245,6 +263,14 @@ def parse_agreement(raw: Any, source: str = "sla.yaml") -> Agreement:
         return Agreement.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(source, exc)) from exc
+
+
+def agreement_version(path: Path = DEFAULT_SLA) -> str:
+    """The agreement's version: the first 12 hex digits of sla.yaml's SHA-256. Frozen month
+    targets carry it, so a page can say which signed text they came from."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
 def load_agreement(path: Path = DEFAULT_SLA) -> Agreement:

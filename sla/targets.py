@@ -97,6 +97,13 @@ class Targets:
         out["sources"] = dict(self.sources)
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Targets:
+        """The inverse of to_dict: targets frozen in the store as JSON, back as Targets."""
+        cells = tuple(CellTarget(**c) for c in data.get("cells") or ())
+        rest = {k: v for k, v in data.items() if k not in ("cells", "sources")}
+        return cls(**rest, cells=cells, sources=dict(data.get("sources") or {}))
+
     def cells_frame(self) -> pd.DataFrame:
         return pd.DataFrame([asdict(c) for c in self.cells])
 

@@ -163,6 +163,11 @@ class Store:
         return self._engine.url.render_as_string(hide_password=True)
 
     @property
+    def engine(self) -> Engine:
+        """The engine, for the store's own reader modules (store/month_targets.py)."""
+        return self._engine
+
+    @property
     def dialect(self) -> str:
         return self._engine.dialect.name
 

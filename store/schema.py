@@ -194,6 +194,17 @@ outbox = sa.Table(
     sa.CheckConstraint("status IN ('pending', 'delivered', 'failed-permanent')", name="status"),
 )
 
+# Added by revision 0003_month_targets: the month's targets, computed on its first daily run and
+# never recomputed (sla.yaml changed mid-month applies from the next month on).
+month_targets = sa.Table(
+    "month_targets",
+    metadata,
+    sa.Column("month", sa.String(7), primary_key=True),  # YYYY-MM
+    sa.Column("agreement_version", sa.String(64), nullable=False),
+    sa.Column("frozen_at", UTCDateTime, nullable=False),
+    sa.Column("targets_json", JSONText, nullable=False),
+)
+
 # Added by revision 0002_read_indexes.
 sa.Index("ix_scores_lead_id", scores.c.lead_id)
 sa.Index("ix_handoffs_lead_id", handoffs.c.lead_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,6 @@ def _history(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, Any, An
     from features.persona import load_personas
     from foundation.params import load_params
     from pipeline.sla_data import deal_values_by_persona, load_history, load_sla, personas_path
-    from sla.targets import targets_from_agreement
 
     here = Path.cwd()
     os.chdir(root)
@@ -42,11 +42,19 @@ def _history(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, Any, An
         params = load_params(Path("params.yaml"))
         history = load_history(params)
         agreement = load_sla(params)
-        personas = load_personas(personas_path(params))
-        targets = targets_from_agreement(agreement, history, deal_values_by_persona(personas))
+        deal_values = deal_values_by_persona(load_personas(personas_path(params)))
     finally:
         os.chdir(here)
-    return history.leads, history.stages, history.persona, agreement, targets, params
+    return history.leads, history.stages, history.persona, agreement, deal_values, params
+
+
+def _targets_at(leads, stages, persona, agreement, deal_values, as_of) -> Any:
+    """The targets the daily run computes on the month's first run: history cut at its date."""
+    from daily.recap import cut_history
+    from sla.targets import History, targets_from_agreement
+
+    cut_leads, cut_stages = cut_history(leads, stages, as_of)
+    return targets_from_agreement(agreement, History(cut_leads, cut_stages, persona), deal_values)
 
 
 def _probabilities(lead_ids: pd.Series, run_day: date) -> np.ndarray:
@@ -98,11 +106,17 @@ def fill_store(
     *,
     max_handoff: int = 12,
     lead_copies: int = 1,
+    model_version: str = "1",
 ) -> Filled:
     """Store one run per date built from the project's history at `root`.
 
     `lead_copies` > 1 repeats every open lead under new ids (the benchmark's 100k leads)."""
-    leads, stages, persona, agreement, targets, params = _history(root)
+    from daily.frozen_targets import targets_for_month
+    from daily.recap import report_month
+    from sla.agreement import agreement_version
+
+    leads, stages, persona, agreement, deal_values, params = _history(root)
+    version = agreement_version(root / "sla.yaml")
     tiers = BandLookup.of(agreement.tiers)
     horizon = params.features.horizon_days
     handed: dict[str, date] = {}
@@ -206,6 +220,14 @@ def fill_store(
             )
             for lead in new["lead_id"]:
                 handed[lead] = day
+            # The month's targets as the daily run freezes them (daily/frozen_targets.py).
+            targets, _, _ = targets_for_month(
+                store,
+                f"{report_month(as_of):%Y-%m}",
+                version,
+                partial(_targets_at, leads, stages, persona, agreement, deal_values, as_of),
+                as_of,
+            )
             recap = _recap(leads, stages, persona, agreement, targets, p, as_of, horizon)
             now = datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
             run = RunRecord(
@@ -213,7 +235,7 @@ def fill_store(
                 started_at=now,
                 finished_at=now + timedelta(minutes=2),
                 model_name="lead-propensity",
-                model_version="1",
+                model_version=model_version,
                 threshold=threshold,
                 n_open=len(scores),
                 n_mql=int((decision == "mql").sum()),

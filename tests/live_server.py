@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -54,6 +55,47 @@ def running_serve(
             time.sleep(0.3)
         else:
             raise AssertionError(f"not ready within {start_timeout_s} s\n{log.read_text()}")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@contextmanager
+def running_dashboard(
+    cwd: Path, env: Mapping[str, str], log: Path, start_timeout_s: float
+) -> Iterator[str]:
+    """A real uvicorn on port 0 (the OS picks a free one; the log says which) serving the app
+    without its model (the dashboard does not need it); yields its base URL."""
+    import re
+
+    code = (
+        "import uvicorn; from serve.app import create_app; "
+        "uvicorn.run(create_app(load_model=False), host='127.0.0.1', port=0)"
+    )
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=cwd,
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        base = None
+        while time.monotonic() < deadline and base is None:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited {proc.returncode}\n{log.read_text()}")
+            found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", log.read_text())
+            base = found.group(1) if found else None
+            time.sleep(0.2)
+        if base is None:
+            raise AssertionError(f"server not up in {start_timeout_s} s\n{log.read_text()}")
         yield base
     finally:
         proc.terminate()

@@ -15,10 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -32,6 +29,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import Project
+from tests.live_server import running_dashboard
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -117,39 +115,10 @@ def dashboard(
         "LEADSCORE_MLFLOW_UI_URL": "http://127.0.0.1:5000",
         "PYTHONUNBUFFERED": "1",
     }
-    # A real uvicorn on port 0 (the OS picks a free one; the log says which). The model is not
-    # loaded: the dashboard does not need it and the viewer checks stop at the key guard.
-    code = (
-        "import uvicorn; from serve.app import create_app; "
-        "uvicorn.run(create_app(load_model=False), host='127.0.0.1', port=0)"
-    )
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code],
-            cwd=trained_project.root,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        base = None
-        while time.monotonic() < deadline and base is None:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited {proc.returncode}\n{log.read_text()}")
-            found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", log.read_text())
-            base = found.group(1) if found else None
-            time.sleep(0.2)
-        if base is None:
-            raise AssertionError(f"server not up in {START_TIMEOUT_S} s\n{log.read_text()}")
+    # A real uvicorn (tests/live_server.py); the model is not loaded: the dashboard does not
+    # need it and the viewer checks stop at the key guard.
+    with running_dashboard(trained_project.root, env, log, START_TIMEOUT_S) as base:
         yield Dashboard(base, filled.run_dates, url, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @dataclass

@@ -130,3 +130,13 @@ def test_apportion_by_largest_remainder() -> None:
     assert apportion([Fraction(1, 10), Fraction(6, 10), Fraction(3, 10)]) == [0, 1, 0]
     assert apportion([Fraction(1, 2), Fraction(1, 2), Fraction(1, 2)]) == [1, 1, 0]
     assert apportion([Fraction(0), Fraction(0)]) == [0, 0]
+
+
+def test_targets_frozen_as_json_come_back_equal() -> None:
+    """The store freezes Targets.to_dict(); Targets.from_dict reads it back unchanged."""
+    import json
+
+    from sla.targets import Targets
+
+    frozen = targets_from_figures(60_000, 12_000, 0.02)
+    assert Targets.from_dict(json.loads(json.dumps(frozen.to_dict()))) == frozen

@@ -43,24 +43,19 @@ def test_split_refuses_a_history_too_short_for_the_horizon() -> None:
         time_split(monthly_table(2), horizon_days=60, validation_snapshots=1)
 
 
-def test_promotion_refuses_a_worse_challenger() -> None:
-    decision = decide_promotion(0.80, 0.01, 0.85, "3", auc_tolerance=0.005, max_ece=0.03)
-    assert not decision.promote
-    assert "worse than champion v3" in decision.reason
-
-
-def test_promotion_accepts_a_challenger_within_tolerance() -> None:
-    decision = decide_promotion(0.848, 0.01, 0.85, "3", auc_tolerance=0.005, max_ece=0.03)
-    assert decision.promote
+def test_promotion_leaves_the_auc_comparison_to_the_noise_gate() -> None:
+    # No fixed tolerance: 0.80 vs 0.85 is judged on the test rows (tests/test_promotion_noise).
+    decision = decide_promotion(0.80, 0.01, 0.85, "3", max_ece=0.03)
+    assert decision.promote and "ECE 0.0100 <= 0.03" in decision.reason
 
 
 def test_promotion_refuses_a_badly_calibrated_challenger_even_if_it_ranks_better() -> None:
-    decision = decide_promotion(0.90, 0.08, 0.85, "3", auc_tolerance=0.005, max_ece=0.03)
+    decision = decide_promotion(0.90, 0.08, 0.85, "3", max_ece=0.03)
     assert not decision.promote
     assert "calibration error" in decision.reason
 
 
 def test_first_model_becomes_champion() -> None:
-    decision = decide_promotion(0.70, 0.01, None, None, auc_tolerance=0.005, max_ece=0.03)
+    decision = decide_promotion(0.70, 0.01, None, None, max_ece=0.03)
     assert decision.promote
     assert "no comparable champion" in decision.reason

@@ -285,7 +285,7 @@ def build(sources: Sources) -> Page:
                 "deal value x conversion rate from the agreement.",
             )
         )
-        totals = monthly[monthly["level"] == "total"]
+        totals = past_months_with_frozen_targets(sources, monthly, page)
         trend = totals.rename(
             columns={
                 "mqls": "MQLs",
@@ -302,14 +302,15 @@ def build(sources: Sources) -> Page:
         page.panels.append(
             Panel(
                 "months",
-                "Month by month: MQLs against target, follow-up, revenue",
+                "Month by month: MQLs by the CRM against the month's frozen target, SQLs and "
+                "customers",
                 table(
                     totals,
                     [
                         col("month", "Month"),
                         col("leads", "Leads", count),
-                        col("mqls", "MQLs", count),
-                        col("mqls_target", "MQL target", count),
+                        col("mqls", "MQLs by the CRM", count),
+                        col("mqls_target", "MQL target (frozen)", count),
                         col("sqls", "SQLs", count),
                         col("customers", "Customers", count),
                         col("revenue_eur", "Revenue EUR", eur),
@@ -329,6 +330,31 @@ def build(sources: Sources) -> Page:
                     label_angle=0,
                     y_format=",.0f",
                 ),
+                note="Complete months only (the month in progress is on Today). A month's "
+                "target is the one its first daily run froze; a month before any daily run "
+                "has none.",
             )
         )
     return page
+
+
+def past_months_with_frozen_targets(
+    sources: Sources, monthly: pd.DataFrame, page: Page
+) -> pd.DataFrame:
+    """The SLA report's month totals before the summary's month, each with the MQL target its
+    own first daily run froze (not today's target applied to the past), and the marketing
+    verdict against that target."""
+    totals = monthly[monthly["level"] == "total"].copy()
+    summary = sources.summary()
+    if not isinstance(summary, Missing):
+        totals = totals[totals["month"] < summary["month"]]
+    targets = []
+    for month in totals["month"]:
+        frozen = sources.frozen_targets(str(month))
+        targets.append(None if frozen is None else frozen.targets.get("mqls_needed"))
+    totals["mqls_target"] = pd.array(targets, dtype="Float64")
+    totals["marketing"] = [
+        "" if pd.isna(t) else ("met" if m >= t else "behind")
+        for m, t in zip(totals["mqls"], totals["mqls_target"], strict=True)
+    ]
+    return totals

@@ -9,7 +9,18 @@ import pandas as pd
 
 from serve.dashboard import charts
 from serve.dashboard.panel_drift import add_drift_panels
-from serve.dashboard.panels import Page, Panel, col, count, number, percent, records, table, three
+from serve.dashboard.panels import (
+    Page,
+    Panel,
+    col,
+    count,
+    eur,
+    number,
+    percent,
+    records,
+    table,
+    three,
+)
 from serve.dashboard.sources import Missing, Sources
 
 METRICS = (
@@ -18,6 +29,15 @@ METRICS = (
     ("ece", "ECE", "calibration error, lower is better"),
     ("lift_top_decile", "Lift (top 10%)", "higher is better"),
 )
+# The words beside the metrics: a manager reads these, not the acronyms.
+METRIC_WORDS = (
+    "AUC: the chance that a lead who became SQL scored above one who did not (0.5 is a coin, "
+    "1 is perfect). PR AUC: how precise the top of the list stays as more of it is called. "
+    "ECE (expected calibration error): how far, on average, the promised chance is from what "
+    "happened; 0.01 means a score of 12 comes true for 11 to 13 in 100. Lift (top 10%): how "
+    "many times more SQLs the best-scored tenth of leads brings than a random tenth."
+)
+DECISIONS = {"champion": "promoted", "challenger-only": "not promoted"}
 LABELS = {"model": "LightGBM (this model)", "logistic": "Logistic baseline", "points": "Points"}
 TOP_FEATURES = 15
 
@@ -62,26 +82,40 @@ def build(sources: Sources) -> Page:
     page.facts["decision"] = decision if not isinstance(decision, Missing) else None
     if isinstance(decision, Missing):
         page.problems.append(str(decision))
+    every = sources.versions()
+    rows = [] if isinstance(every, Missing) else every
     page.panels.append(
         Panel(
             "versions",
-            "Registered versions",
+            f"Every registered version ({len(rows)}) and its promotion decision",
             table(
-                versions,
                 [
-                    col("alias", "Alias"),
+                    {
+                        "version": v["version"],
+                        "aliases": v["aliases"],
+                        "registered": v["created"].strftime("%Y-%m-%d %H:%M UTC"),
+                        "decision": DECISIONS.get(v["decision"], v["decision"]),
+                        "reason": v["reason"],
+                        **{k: v["metrics"].get(f"test.model.{k}") for k, _, _ in METRICS},
+                    }
+                    for v in rows
+                ],
+                [
                     col("version", "Version"),
-                    col("trained", "Trained"),
+                    col("aliases", "Alias now"),
                     col("registered", "Registered"),
                     col("auc", "AUC", three),
                     col("pr_auc", "PR AUC", three),
                     col("ece", "ECE", three),
                     col("lift_top_decile", "Lift top 10%", number),
-                    col("run_id", "MLflow run"),
+                    col("decision", "Decision"),
+                    col("reason", "Why"),
                 ],
             ),
-            note="Metrics of each version's own training run, on its own test snapshot.",
+            note="Newest first. Metrics of each version's own training run, on its own test "
+            f"snapshot. {METRIC_WORDS}",
             wide=True,
+            table_open=True,
         )
     )
 
@@ -117,7 +151,8 @@ def build(sources: Sources) -> Page:
                 ),
                 spec=_metric_facets(rows),
                 note=f"Test snapshot {snapshot}: {count(metrics.get('rows'))} leads, "
-                f"{count(metrics.get('positives'))} became SQL. ECE: lower is better.",
+                f"{count(metrics.get('positives'))} became SQL. ECE: lower is better. "
+                f"{METRIC_WORDS}",
             )
         )
         calib = []
@@ -158,6 +193,8 @@ def build(sources: Sources) -> Page:
                 )
             )
 
+    if not isinstance(metrics, Missing):
+        add_threshold_panels(page, sources, metrics)
     importance = sources.csv("evaluate/feature_importance.csv")
     if isinstance(importance, Missing):
         page.problems.append(str(importance))
@@ -187,6 +224,106 @@ def build(sources: Sources) -> Page:
         )
     add_drift_panels(page, sources)
     return page
+
+
+def add_threshold_panels(page: Page, sources: Sources, metrics: dict[str, Any]) -> None:
+    """Precision and recall at the MQL threshold, the threshold curve and the SQL forecast's
+    backtest: what the threshold buys, and whether the month's SQL forecast held before."""
+    model = metrics.get("model") or {}
+    at = metrics.get("sla_score_threshold")
+    if model.get("precision_at_threshold") is not None:
+        page.panels.append(
+            Panel(
+                "at_threshold",
+                f"At the MQL threshold ({at if at is not None else '?'})",
+                table(
+                    [
+                        {
+                            "what": "Precision: MQLs that became SQL",
+                            "value": model.get("precision_at_threshold"),
+                        },
+                        {
+                            "what": "Recall: SQLs that were MQLs",
+                            "value": model.get("recall_at_threshold"),
+                        },
+                    ],
+                    [col("what", "On the test snapshot"), col("value", "Share", percent)],
+                ),
+                note="Precision: of the leads at or above the threshold, the share that became "
+                "SQL. Recall: of the leads that became SQL, the share the threshold had caught.",
+            )
+        )
+    curve = sources.csv("sla/threshold_curve.csv")
+    if not isinstance(curve, Missing) and len(curve):
+        shown = curve[curve["mqls"] > 0]
+        long = shown.melt(
+            id_vars=["threshold"],
+            value_vars=["mqls", "expected_sqls"],
+            var_name="series",
+            value_name="count",
+        ).replace({"series": {"mqls": "MQLs", "expected_sqls": "expected SQLs"}})
+        page.panels.append(
+            Panel(
+                "threshold_curve",
+                "Threshold curve: MQLs and expected SQLs at each threshold",
+                table(
+                    shown,
+                    [
+                        col("threshold", "Threshold", number),
+                        col("mqls", "MQLs", count),
+                        col("expected_sqls", "Expected SQLs", number),
+                        col("expected_revenue_eur", "Expected revenue EUR", eur),
+                    ],
+                ),
+                spec=charts.lines(
+                    records(long),
+                    "threshold",
+                    "count",
+                    "series",
+                    x_title="score threshold",
+                    y_title="per month",
+                    y_format=",.0f",
+                ),
+                note="Lowering the threshold hands sales more MQLs and more expected SQLs; "
+                "expected SQLs are the sum of the MQLs' calibrated chances.",
+            )
+        )
+    backtest = sources.csv("sla/forecast_backtest.csv")
+    if not isinstance(backtest, Missing) and len(backtest):
+        long = backtest.melt(
+            id_vars=["month"],
+            value_vars=["expected_sqls", "realised"],
+            var_name="series",
+            value_name="sqls",
+        ).replace({"series": {"expected_sqls": "forecast", "realised": "happened"}})
+        page.panels.append(
+            Panel(
+                "backtest",
+                "SQL forecast backtest: forecast vs what happened, past months",
+                table(
+                    backtest,
+                    [
+                        col("month", "Month"),
+                        col("threshold", "Threshold", number),
+                        col("expected_sqls", "Forecast SQLs", number),
+                        col("low", "Low", count),
+                        col("high", "High", count),
+                        col("realised", "Happened", count),
+                        col("inside", "Inside the interval"),
+                    ],
+                ),
+                spec=charts.grouped_bars(
+                    records(long),
+                    "month",
+                    "sqls",
+                    "series",
+                    x_title=None,
+                    y_title="SQLs",
+                ),
+                note="Each past month re-forecast as if it were starting: the interval should "
+                "hold the month's real SQL count most months.",
+            )
+        )
 
 
 def _metric_facets(rows: list[dict[str, Any]]) -> dict[str, Any]:

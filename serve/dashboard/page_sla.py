@@ -7,6 +7,7 @@ from typing import Any
 from serve.dashboard import charts
 from serve.dashboard.panels import Page, Panel, col, count, eur, percent, records, table, text
 from serve.dashboard.sources import Missing, Sources
+from sla.seed_arithmetic import rate_sources, seed_steps, threshold_verdict
 
 
 def _bands(bands: Any, scale: str = "") -> list[dict[str, Any]]:
@@ -20,20 +21,33 @@ def build(sources: Sources) -> Page:
     page = Page("Agreement")
     agreement = sources.agreement()
     personas = sources.personas()
-    report = sources.json("sla/report.json")
     threshold = sources.json("sla/threshold.json")
-    targets = None if isinstance(report, Missing) else report.get("targets")
-    if isinstance(report, Missing):
-        page.problems.append(f"Targets need the SLA report: {report}")
+    summary = sources.summary()
+    page.facts["summary"] = summary
+    targets = None
+    if isinstance(summary, Missing):
+        page.problems.append(f"No month targets to show: {summary}")
+    else:
+        frozen = sources.frozen_targets(summary["month"])
+        if frozen is None:
+            page.problems.append(f"No targets are frozen for {summary['month']} in the store.")
+        else:
+            targets = frozen.targets
+            page.facts["frozen"] = {
+                "month": frozen.month,
+                "version": frozen.agreement_version,
+                "at": frozen.frozen_at.strftime("%Y-%m-%d %H:%M UTC"),
+            }
 
     rule = agreement.mql_rule
     resolved = None if isinstance(threshold, Missing) else threshold.get("threshold")
     if rule.score_threshold == "auto":
         threshold_words = (
-            f"derived each month: the strictest score whose expected SQLs meet the SQL target "
-            f"within sales capacity; currently {resolved:g}"
+            "derived each month: the strictest score whose expected SQLs meet the SQL target "
+            "within sales capacity, or, when none does, the one that fills capacity; currently "
+            f"{resolved:g} (whether it meets the target: the box above)"
             if resolved is not None
-            else "derived each month (`auto`), not resolved yet: run `leadscore sla report`"
+            else "derived each month (auto), not resolved yet: run `leadscore sla report`"
         )
     else:
         threshold_words = f"fixed at {float(rule.score_threshold):g}"
@@ -56,7 +70,34 @@ def build(sources: Sources) -> Page:
         f"{agreement.history.maturity_days} days old).",
     }
 
+    if not isinstance(threshold, Missing) and targets:
+        curve = sources.csv("sla/threshold_curve.csv")
+        rows = [] if isinstance(curve, Missing) else curve.to_dict("records")
+        verdict = threshold_verdict(threshold, rows, capacity.leads_per_rep_per_month)
+        if threshold.get("sql_target") != targets.get("sqls_needed"):
+            verdict["options"].append(
+                f"Note: the threshold was derived against an SQL target of "
+                f"{threshold.get('sql_target')} (`leadscore sla report` of "
+                f"{str(threshold.get('as_of', ''))[:10]}); this month's frozen target is "
+                f"{targets.get('sqls_needed')}."
+            )
+        page.facts["threshold"] = verdict
+
     if targets:
+        page.panels.append(
+            Panel(
+                "arithmetic",
+                f"How {page.facts['frozen']['month']}'s targets are computed",
+                table(
+                    seed_steps(targets),
+                    [col("step", "Step"), col("formula", "Arithmetic"), col("result", "Result")],
+                ),
+                note="Each count is rounded up to a whole number (left: the exact figure). "
+                "Rates come from the figures below; the SQL and MQL steps start from the exact "
+                "number of customers, not the rounded one.",
+                wide=True,
+            )
+        )
         monthly = [
             {"what": "Revenue (EUR)", "target": targets.get("revenue_goal_eur")},
             {"what": "Customers", "target": targets.get("customers_needed")},
@@ -68,10 +109,11 @@ def build(sources: Sources) -> Page:
         page.panels.append(
             Panel(
                 "targets",
-                "Monthly targets",
+                f"Targets of {page.facts['frozen']['month']} (frozen)",
                 table(monthly, [col("what", "Target"), col("target", "Per month", eur)]),
-                note="customers = revenue goal / average deal value; leads = customers / "
-                "conversion rate; MQLs and SQLs from the funnel rates.",
+                note=f"Frozen on {page.facts['frozen']['at']} by the month's first daily run, "
+                f"from agreement version {page.facts['frozen']['version']}: the same targets "
+                "on every page, in the recap and in /v1/summary all month.",
             )
         )
         sources_of = targets.get("sources") or {}
@@ -114,11 +156,34 @@ def build(sources: Sources) -> Page:
                         col("source", "Where it comes from"),
                     ],
                 ),
-                note="`measured` figures are recomputed from the CRM history at every report.",
+                note="Measured figures are read from the CRM history when the month's targets "
+                "are frozen.",
             )
         )
         cells = targets.get("cells") or []
         if cells:
+            rates = rate_sources(cells)
+            fallbacks = sum(r["kind"] == "fallback" for r in rates)
+            page.panels.append(
+                Panel(
+                    "rates",
+                    f"Conversion rates: {len(rates) - fallbacks} measured, {fallbacks} fallback",
+                    table(
+                        rates,
+                        [
+                            col("channel", "Channel"),
+                            col("persona", "Persona"),
+                            col("conversion_rate", "Lead -> customer", percent),
+                            col("kind", "Measured or fallback"),
+                            col("source", "Where the rate comes from"),
+                            col("lead_value_eur", "Lead value EUR", eur),
+                        ],
+                    ),
+                    note="A cell with too few leads of its own borrows its channel's rate, or "
+                    "the overall one: its lead value is then an estimate, not a measurement.",
+                    wide=True,
+                )
+            )
             page.panels.append(
                 Panel(
                     "cells",

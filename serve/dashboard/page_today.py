@@ -15,7 +15,7 @@ from serve.dashboard.sources import Sources
 
 METRIC_NAMES = {
     "leads": "Leads",
-    "mqls": "MQLs",
+    "mqls": "MQLs by the CRM",
     "sqls": "SQLs",
     "customers": "Customers",
     "revenue_eur": "Revenue EUR",
@@ -64,32 +64,39 @@ def verdicts(recap: dict[str, Any], n_overdue: int) -> dict[str, dict[str, str]]
     elif actual >= pace:
         marketing = {
             "state": "ok",
-            "text": f"On pace: {actual:,.0f} MQLs so far, {pace:,.0f} expected by today "
+            "text": f"On pace: {actual:,.0f} MQLs by the CRM so far, {pace:,.0f} expected by today "
             f"(target {mqls.get('target'):,.0f} for the month).",
         }
     else:
         marketing = {
             "state": "behind",
-            "text": f"Behind on volume: {actual:,.0f} MQLs so far, {pace:,.0f} expected by today "
+            "text": f"Behind on volume: {actual:,.0f} MQLs by the CRM so far, {pace:,.0f} expected "
+            "by today "
             f"(target {mqls.get('target'):,.0f}); projected {mqls.get('projected', 0):,.0f}.",
         }
     follow = recap.get("follow_up") or {}
     share, agreed = follow.get("compliance"), follow.get("agreed_compliance")
     hours = follow.get("hours")
+    due = follow.get("mqls_due")
     if share is None:
         sales = {"state": "unknown", "text": "No MQL due for follow-up yet this month."}
         if n_overdue:
-            sales = {"state": "behind", "text": f"{n_overdue} hand-offs are past their deadline."}
+            sales = {
+                "state": "behind",
+                "text": f"{n_overdue} leadscore hand-offs are past their deadline.",
+            }
     elif share >= (agreed or 0) and not n_overdue:
         sales = {
             "state": "ok",
-            "text": f"{share:.0%} of due MQLs contacted within {hours:g} h (agreed {agreed:.0%}).",
+            "text": f"{share:.0%} of this month's {due} CRM MQLs due were contacted within "
+            f"{hours:g} h (agreed {agreed:.0%}).",
         }
     else:
         sales = {
             "state": "behind",
-            "text": f"{share:.0%} of due MQLs contacted within {hours:g} h (agreed {agreed:.0%}); "
-            f"{n_overdue} hand-offs overdue.",
+            "text": f"{share:.0%} of this month's {due} CRM MQLs due were contacted within "
+            f"{hours:g} h (agreed {agreed:.0%}). Separately, {n_overdue} leadscore hand-offs "
+            "(any month) are past their deadline with no sales touch.",
         }
     return {"marketing": marketing, "sales": sales}
 
@@ -124,6 +131,7 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
     )
     page.facts["kpis"] = [
         {
+            "key": k,
             "name": METRIC_NAMES.get(k, k),
             "actual": m.get("actual"),
             "target": m.get("target"),
@@ -285,7 +293,11 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
         )
     )
     if len(overdue):
-        overdue = overdue.assign(deadline=overdue["followup_deadline"].map(_when))
+        # Oldest first, as the note says: the longest past its deadline on top.
+        overdue = overdue.assign(
+            deadline=overdue["followup_deadline"].map(_when),
+            _since=pd.to_datetime(overdue["followup_deadline"], utc=True),
+        ).sort_values(["_since", "lead_id"])
     page.panels.append(
         Panel(
             "overdue",
@@ -302,7 +314,8 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
                     col("score", "Score", count),
                 ],
             ),
-            note="Handed over, deadline passed, no sales touch recorded yet (oldest first).",
+            note="Leads leadscore handed over (any earlier run), deadline passed, no sales touch "
+            "in the CRM yet; oldest deadline first.",
             wide=True,
         )
     )

@@ -29,11 +29,40 @@ def level_colours(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def add_drift_panels(page: Page, sources: Sources) -> None:
+PSI_WORDS = (
+    "PSI (population stability index) measures how far today's share of leads per band has "
+    "moved from the share at training: 0 is no change, under 0.1 is quiet, 0.25 and above means "
+    "the leads scored now differ from the ones the model learned on."
+)
+
+
+def latest_check(sources: Sources) -> tuple[dict[str, Any] | Missing, str]:
+    """The latest daily run's drift check (artifacts/daily/<date>/drift/report.json), else the
+    pipeline's `leadscore drift` report, with a sentence saying which one is shown."""
+    try:
+        run = sources.latest_run()
+    except Exception:  # the store is optional here: the pipeline's report still shows
+        run = None
+    if run is not None:
+        daily = sources.daily_json(run.run_date, "drift/report.json")
+        if not isinstance(daily, Missing):
+            return daily, f"the daily run of {run.run_date}"
     report = sources.json("drift/report.json")
+    where = "`leadscore drift` (no drift check from the latest daily run)"
+    if run is not None and not isinstance(report, Missing):
+        where = (
+            f"`leadscore drift` of {str(report.get('as_of', ''))[:10]}: the daily run of "
+            f"{run.run_date} wrote no drift check"
+        )
+    return report, where
+
+
+def add_drift_panels(page: Page, sources: Sources) -> None:
+    report, where = latest_check(sources)
     if isinstance(report, Missing):
-        page.problems.append(f"{report} (run `leadscore drift`)")
+        page.problems.append(f"{report} (run `leadscore daily` or `leadscore drift`)")
         return
+    page.facts["drift_source"] = where
     score = report["score"]
     page.facts["drift"] = {
         "as_of": report["as_of"][:10],
@@ -64,10 +93,9 @@ def add_drift_panels(page: Page, sources: Sources) -> None:
                     movers, "feature", "psi", value_title="PSI", value_format=".2f", color="level"
                 )
             ),
-            note=f"{count(report['rows'])} open leads on {report['as_of'][:10]} against the "
-            f"training reference of v{report['model_version']}. PSI under "
-            f"{report['thresholds']['warn']} is quiet; from {report['thresholds']['alert']} the "
-            "population has moved.",
+            note=f"From {where}: {count(report['rows'])} open leads on "
+            f"{report['as_of'][:10]} against the training reference of "
+            f"v{report['model_version']}. {PSI_WORDS}",
         )
     )
     # Raw probability edges make unreadable axis labels: the chart names deciles, the table
@@ -107,7 +135,7 @@ def add_drift_panels(page: Page, sources: Sources) -> None:
             if bins
             else None,
             note="Each training decile holds a tenth of the leads; a band that grows or shrinks "
-            "now shows how the scored population moved.",
+            f"now shows how the scored population moved. From {where}.",
             wide=True,
         )
     )
@@ -147,12 +175,13 @@ def add_drift_panels(page: Page, sources: Sources) -> None:
             if bands
             else None,
             note=(
-                f"Scores stored on {realised['run_date']}, {realised['horizon_days']} days on: "
-                f"{realised['status']}. The interval holds {realised['level']:.0%} for the whole "
-                "check."
+                f"From {where}. Scores stored on {realised['run_date']}, "
+                f"{realised['horizon_days']} days on: {realised['status']}. Promised: the sum of "
+                "the chances the model gave; happened: the leads that became SQL. The interval "
+                f"holds {realised['level']:.0%} for the whole check."
             )
             if bands
-            else f"Not yet: {realised.get('status', 'no check run')}.",
+            else f"Not yet ({where}): {realised.get('status', 'no check run')}.",
             wide=True,
         )
     )

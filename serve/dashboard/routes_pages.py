@@ -40,9 +40,17 @@ def _builders(run_date: date | None) -> dict[str, Callable[[Sources], Page]]:
 
 
 def build_page(request: Request, key: str, run_date: date | None = None) -> Page:
+    """The page, with the day's summary (daily/summary.py) in its facts: every page shows the
+    same figures from the same source, the strip at its top (macros.html `summary_strip`)."""
     sources = sources_of(request)
     cache = dashboard_state(request).cache
-    return cache.get(("page", key, str(run_date)), lambda: _builders(run_date)[key](sources))
+
+    def build() -> Page:
+        page = _builders(run_date)[key](sources)
+        page.facts.setdefault("summary", sources.summary(run_date))
+        return page
+
+    return cache.get(("page", key, str(run_date)), build)
 
 
 def show(request: Request, key: str, session: Session, run_date: date | None = None) -> Response:

@@ -153,6 +153,32 @@ class Sources:
 
         return self.cache.get(("run", str(run_date)), read)
 
+    def summary(self, run_date: Any = None) -> dict[str, Any] | Missing:
+        """The day's summary (daily/summary.py): the figures every page shows in its strip and
+        `GET /v1/summary` returns; the latest run's when `run_date` is None."""
+        from daily.summary import NoRun, day_summary
+
+        def read() -> dict[str, Any] | Missing:
+            try:
+                return day_summary(self.store(), run_date)
+            except NoRun as exc:
+                return Missing(str(exc))
+            except LeadscoreError as exc:
+                return Missing(f"the store cannot be read: {exc}")
+
+        return self.cache.get(("summary", str(run_date)), read)
+
+    def frozen_targets(self, month: str) -> Any:
+        """The targets frozen in the store for `month` (store/month_targets.py), or None."""
+        from store.month_targets import frozen_targets
+
+        return self.cache.get(("frozen", month), lambda: frozen_targets(self.store(), month))
+
+    def daily_json(self, run_date: Any, relative: str) -> dict[str, Any] | Missing:
+        """A file the daily run of `run_date` wrote (artifacts/daily/<date>/<relative>)."""
+        path = self.artifacts / "daily" / str(run_date) / relative
+        return self.by_file(("daily_json",), [path], lambda: _read_json(path))
+
     def runs(self) -> pd.DataFrame:
         return self.cache.get("runs", lambda: self.store().runs())
 
@@ -187,6 +213,11 @@ class Sources:
     # ---- the registry --------------------------------------------------------------------
     def registry(self) -> dict[str, Any] | Missing:
         return self.cache.get("registry", self._registry)
+
+    def versions(self) -> list[dict[str, Any]] | Missing:
+        """Every registered version (newest first) with its promotion decision."""
+        name = self.params().registry.model_name
+        return self.cache.get("versions", lambda: _all_versions(name))
 
     def _registry(self) -> dict[str, Any] | Missing:
         from models.registry import ModelLoadError, resolve_version
@@ -224,6 +255,39 @@ class Sources:
         if out.get("champion") is None and out.get("challenger") is None:
             return Missing(f"no registered model '{name}' yet (run `dvc repro`)")
         return out
+
+
+def _all_versions(name: str) -> list[dict[str, Any]] | Missing:
+    """Every registered version of `name`, newest first, with its aliases, its training run's
+    test metrics and the promotion decision the register stage tagged it with."""
+    from models.tracking import tracking_uri
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return Missing(f"no MLflow tracking store at {uri} yet (run `dvc repro`)")
+    try:
+        from mlflow import MlflowClient
+
+        client = MlflowClient()
+        out = []
+        for v in client.search_model_versions(f"name='{name}'"):
+            run = client.get_run(v.run_id) if v.run_id else None
+            full = client.get_model_version(name, v.version)  # aliases and tags in full
+            out.append(
+                {
+                    "version": str(v.version),
+                    "aliases": ", ".join(sorted(getattr(full, "aliases", []) or [])),
+                    "created": pd.Timestamp(int(v.creation_timestamp), unit="ms", tz="UTC"),
+                    "run_id": v.run_id,
+                    "experiment_id": run.info.experiment_id if run else None,
+                    "metrics": dict(run.data.metrics) if run else {},
+                    "decision": (full.tags or {}).get("promotion.decision", ""),
+                    "reason": (full.tags or {}).get("promotion.reason", ""),
+                }
+            )
+    except Exception as exc:  # the registry is optional for the rest of the page
+        return Missing(f"MLflow registry not readable: {str(exc).splitlines()[0][:200]}")
+    return sorted(out, key=lambda v: int(v["version"]), reverse=True)
 
 
 def _read_json(path: Path) -> dict[str, Any] | Missing:
