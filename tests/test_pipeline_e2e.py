@@ -79,11 +79,15 @@ def test_model_beats_the_points_baseline_and_is_calibrated(trained_project: Proj
     assert metrics["model"]["ece"] < 0.05
 
 
-def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
+def wait_until_up(
+    url: str, process: subprocess.Popen[bytes], timeout_s: float, log: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"mlflow models serve exited with {process.returncode}")
+            # Its own words: one random-order run saw it exit 1 with the output discarded.
+            tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+            raise AssertionError(f"mlflow models serve exited with {process.returncode}\n{tail}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -94,7 +98,7 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float) 
 
 
 def test_mlflow_models_serve_answers_with_calibrated_probabilities(
-    trained_project: Project,
+    trained_project: Project, tmp_path: Path
 ) -> None:
     import joblib
 
@@ -105,14 +109,16 @@ def test_mlflow_models_serve_answers_with_calibrated_probabilities(
     body = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
 
     port = free_port()
-    process = subprocess.Popen(
-        ["mlflow", "models", "serve", "-m", trained_project.model_uri, "--env-manager", "local",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=trained_project.root, env=trained_project.env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    log = tmp_path / "mlflow-serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            ["mlflow", "models", "serve", "-m", trained_project.model_uri, "--env-manager", "local",
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=trained_project.root, env=trained_project.env,
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/ping", process, SERVE_START_TIMEOUT_S)
+        wait_until_up(f"http://127.0.0.1:{port}/ping", process, SERVE_START_TIMEOUT_S, log)
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations",
             data=json.dumps(body).encode(),
