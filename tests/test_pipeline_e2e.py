@@ -97,6 +97,31 @@ def wait_until_up(
     raise AssertionError(f"{url} did not answer within {timeout_s} s")
 
 
+def start_mlflow_serve(project: Project, folder: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """`mlflow models serve` on a free port, up and answering /ping. A port found free can be
+    taken by another process before the server binds it: only that case gets a second port."""
+    for attempt in range(2):
+        port = free_port()
+        log = folder / f"mlflow-serve-{attempt}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                ["mlflow", "models", "serve", "-m", project.model_uri, "--env-manager", "local",
+                 "--host", "127.0.0.1", "--port", str(port)],
+                cwd=project.root, env=project.env,
+                stdout=sink, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/ping", process, SERVE_START_TIMEOUT_S, log)
+            return process, port
+        except AssertionError as exc:
+            process.kill()
+            process.wait(timeout=30)
+            said = str(exc).lower()  # uvicorn's and gunicorn's words for a taken port
+            if attempt or not ("address already in use" in said or "connection in use" in said):
+                raise
+    raise AssertionError("unreachable")
+
+
 def test_mlflow_models_serve_answers_with_calibrated_probabilities(
     trained_project: Project, tmp_path: Path
 ) -> None:
@@ -108,17 +133,8 @@ def test_mlflow_models_serve_answers_with_calibrated_probabilities(
     expected = model.predict_proba(rows)
     body = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
 
-    port = free_port()
-    log = tmp_path / "mlflow-serve.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            ["mlflow", "models", "serve", "-m", trained_project.model_uri, "--env-manager", "local",
-             "--host", "127.0.0.1", "--port", str(port)],
-            cwd=trained_project.root, env=trained_project.env,
-            stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    process, port = start_mlflow_serve(trained_project, tmp_path)
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/ping", process, SERVE_START_TIMEOUT_S, log)
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations",
             data=json.dumps(body).encode(),
