@@ -55,7 +55,7 @@ def train_synthetic_model(path: Path, n_leads: int = 6000, seed: int = 0) -> Pat
 
     from features.build import build_features, feature_spec
     from features.persona import load_personas
-    from features.schemas import CONTENT_TOPICS, EVENT_TYPES
+    from features.vocabularies import CONTENT_TOPICS, EVENT_TYPES
     from foundation.params import FeatureParams, LightGBMParams, TrainParams
     from models.propensity import fit_propensity
 
@@ -80,7 +80,7 @@ def train_synthetic_model(path: Path, n_leads: int = 6000, seed: int = 0) -> Pat
 def synthetic_leads(rng: np.random.Generator, n: int, t: Any) -> tuple[Any, Any]:
     import pandas as pd
 
-    from features.schemas import CONTENT_TOPICS, EVENT_TYPES
+    from features.vocabularies import CONTENT_TOPICS, EVENT_TYPES
 
     def pick(values: list[Any], k: int = n) -> list[Any]:
         return [values[i] for i in rng.integers(0, len(values), k)]
@@ -116,7 +116,7 @@ def request_bodies(n_rows: int = 1000, seed: int = 1) -> dict[str, Any]:
 
     from features.build import build_features
     from features.persona import load_personas
-    from features.schemas import EVENT_TYPES
+    from features.vocabularies import EVENT_TYPES
     from foundation.params import FeatureParams
 
     rng = np.random.default_rng(seed)

@@ -7,7 +7,7 @@ replayed from a later export and a re-run of D writes the same files. Steps:
 1. validate the raw exports with the `validate` stage's contract (features/schemas.py); the
    quarantine and summary go to artifacts/daily/<D>/validation/, never over data/interim;
 2. score every open lead with the champion and the agreement in force, through the scorer
-   `leadscore score` and the HTTP service use (serve/score_file.py + serve/scorer.py);
+   `leadscore score` and the HTTP service use (scoring/score_file.py + scoring/scorer.py);
 3. compare with the last stored run before D (store.last_run): hand-off, returning, overdue;
    the month-to-date recap (daily/recap.py);
 4. write artifacts/daily/<D>/{handoff.csv, handoff.json, returning.csv, overdue.csv, recap.md,
@@ -18,7 +18,7 @@ replayed from a later export and a re-run of D writes the same files. Steps:
 With the Dask engine (`--engine dask`, `--scheduler tcp://...`, or params `engine`) steps 1 and 2
 run on a cluster: validation as `leadscore validate --engine dask` (same files), then features
 and scores of the open leads per lead_id partition of the day's validated Parquet with the same
-function (engine/daily.py `day_scores`), written under the day's folder as part files. Only the
+function (engine/daily_dask.py `day_scores`), written under the day's folder as part files. Only the
 scores (one row per open lead, with the reasons of the MQLs and the activity counts) come back:
 this process holds leads and stages, never the event log. Steps 3-5 are the same code.
 """
@@ -118,7 +118,7 @@ def validate_exports(
     import contextlib
     import io
 
-    from features.schemas import TABLES
+    from features.vocabularies import TABLES
     from pipeline import validate
 
     run_params = params.model_copy(
@@ -141,8 +141,8 @@ def load_scorer(params: Params, params_path: Path, settings: Any) -> Any:
     """The champion (or LEADSCORE_MODEL_URI) under the agreement in force, as `leadscore score`
     builds it; an unusable agreement or an unresolved `auto` threshold is a clear error."""
     from models.registry import load_lead_model
-    from serve.score_file import is_table_model, scoring_context
-    from serve.scorer import Scorer
+    from scoring.score_file import is_table_model, scoring_context
+    from scoring.scorer import Scorer
     from sla.agreement import load_agreement
 
     load_agreement(Path(params.paths.sla))  # a missing or broken agreement stops here, clearly
@@ -264,7 +264,7 @@ def main(
     )
     from daily.recap import cut_history, month_recap
     from delivery import resolve_webhook
-    from serve.settings import Settings
+    from scoring.settings import ScoringSettings
     from sla.agreement import load_agreement
     from store import OutboxItem, RunRecord, Store
 
@@ -283,7 +283,7 @@ def main(
     run_date = parse_run_date(as_of)
     t = cut_off(run_date)
     out = run_dir(params, run_date)
-    settings = Settings()
+    settings = ScoringSettings()
     agreement = load_agreement(Path(params.paths.sla))
     # A URL without its signing secret stops the run before anything is written.
     webhook = resolve_webhook(params.daily.webhook_url)
@@ -346,7 +346,7 @@ def main(
         since = cut_off(previous.run_date) if previous is not None else t - pd.Timedelta(days=1)
         candidates = returning_candidates(handed, prev_scores, set(handoff["lead_id"]))
         if events is None:  # Dask: read the few events it needs, not the log
-            from engine.daily import returning_events
+            from engine.daily_dask import returning_events
 
             events = returning_events(
                 find_table(out / VALIDATION_DIR, "events"), candidates, since, t
@@ -446,7 +446,7 @@ def main(
         from pipeline.drift import daily_check, summary_lines
 
         if features is None:  # Dask: the columns the check reads, from the day's part files
-            from engine.daily import read_features
+            from engine.daily_dask import read_features
 
             features = read_features(out, drift_columns(scorer.loaded), scores["lead_id"])
         drift = daily_check(
@@ -492,11 +492,11 @@ def _score_day(
     out: Path,
     step: Callable[..., None],
 ) -> tuple[pd.DataFrame | None, pd.DataFrame]:
-    """Features and scores of the open leads (engine/daily.py `day_scores`): here, or per lead
+    """Features and scores of the open leads (engine/daily_dask.py `day_scores`): here, or per lead
     partition on the cluster. On the cluster the features stay in the day's part files (None
     here; `job` is what the workers build their scorer from); the scores come back in `scope`'s
     order either way."""
-    from engine.daily import day_scores, day_scores_partitioned
+    from engine.daily_dask import day_scores, day_scores_partitioned
 
     if client is None:
         return day_scores(
@@ -821,7 +821,7 @@ def summary_lines(result: DailyResult) -> list[str]:
         lines.append(f"  note: {note}")
     lines.append(f"  wrote {result.out_dir}/ ({', '.join(FILES)}); store updated")
     if result.engine == "dask":
-        from engine.daily import FEATURES_DIR, SCORES_DIR
+        from engine.daily_dask import FEATURES_DIR, SCORES_DIR
 
         lines.append(
             f"  engine dask: open leads' features and scores in {FEATURES_DIR}/, {SCORES_DIR}/"

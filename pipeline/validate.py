@@ -22,14 +22,10 @@ from typing import Any
 import pandas as pd
 
 from features.persona import load_personas
-from features.schemas import (
-    SCHEMAS,
-    TABLES,
-    LeadIndex,
-    TableResult,
-    TableTriage,
-    check_required_columns,
-)
+from features.schemas import SCHEMAS
+from features.triage import LeadIndex, TableTriage, check_required_columns
+from features.triage_results import TableResult
+from features.vocabularies import TABLES
 from foundation.chunks import (
     ParquetAppender,
     has_rows,

@@ -30,16 +30,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from foundation.errors import DataError
-from serve.errors import InputError, error_item
-from serve.ranges import FeatureBounds
+from scoring.errors import InputError, error_item
+from scoring.ranges import FeatureBounds
 
 if TYPE_CHECKING:
     from features.persona import Personas
     from foundation.params import FeatureParams
     from models.registry import LoadedModel
-    from serve.compiled_trees import CompiledTrees
-    from serve.schemas import LeadInput
-    from serve.settings import Settings
+    from scoring.compiled_trees import CompiledTrees
+    from scoring.inputs import LeadInput
+    from scoring.settings import ScoringSettings
     from sla.agreement import Agreement
     from sla.qualify import Rules
 
@@ -169,7 +169,7 @@ def feature_inputs(
     return load_params(params_path, missing_ok=True).features, personas
 
 
-def load_context(settings: Settings, model: Any = None) -> ScoringContext:
+def load_context(settings: ScoringSettings, model: Any = None) -> ScoringContext:
     """The model's own feature params and personas (see feature_inputs), and sla.yaml."""
     from sla.agreement import load_agreement
 
@@ -209,7 +209,7 @@ class Scorer:
         batch_threads: int = 1,
         compiled: CompiledTrees | None = None,
     ) -> None:
-        from models.propensity import category_key
+        from foundation.categories import category_key
 
         self.loaded = loaded
         self.model = loaded.model
@@ -246,18 +246,18 @@ class Scorer:
             "version": None if loaded.version is None else str(loaded.version),
         }
         self._index = {name: j for j, name in enumerate(self.feature_names)}
-        # Impossible values (refused) and the training ranges (flagged): serve/ranges.py.
+        # Impossible values (refused) and the training ranges (flagged): scoring/ranges.py.
         self.bounds = FeatureBounds.of(self.model)
         self.rule_fields = decision_fields(context.rules)
         self.lead_features = self._lead_feature_builder()
         self._single_row = None
         # Reasons: exact SHAP in linear time (models/linear_treeshap.py), else pred_contrib.
         self._explainer = None
-        # Batches: the trees compiled to machine code (serve/compiled_trees.py), else the booster.
+        # Batches: the trees compiled to machine code (scoring/compiled_trees.py), else the booster.
         self._compiled = compiled
         if hasattr(self.model, "booster") and hasattr(self.model, "calibrator"):
             from models.linear_treeshap import linear_treeshap
-            from serve.fast_booster import single_row_predictor
+            from scoring.fast_booster import single_row_predictor
 
             self._single_row = single_row_predictor(self.model.booster, len(self.feature_names))
             self._explainer = linear_treeshap(self.model.booster)
@@ -278,7 +278,7 @@ class Scorer:
         spec = feature_spec(params)
         if not set(self.feature_names) <= {*spec.numeric, *spec.categorical}:
             return None
-        from serve.features_fast import FastFeatures
+        from scoring.features_fast import FastFeatures
 
         return FastFeatures(params, personas)
 
@@ -729,7 +729,7 @@ class Scorer:
     def probe(self) -> None:
         """Score a lead with every feature unknown (and, when supported, a lead with events):
         a model that cannot do this must not replace the one serving."""
-        from serve.schemas import LeadInput
+        from scoring.inputs import LeadInput
 
         now = datetime.now(UTC)
         results = self.score_rows([{}], [now], [None], explain=True)
