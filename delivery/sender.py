@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import httpx
+import httpx2 as httpx
 
 from delivery.bounded_post import post_within, retry_after_s
 from delivery.keys import header_key

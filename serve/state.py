@@ -19,7 +19,8 @@ from typing import Any
 from anyio import CapacityLimiter
 from starlette.concurrency import run_in_threadpool
 
-from scoring.scorer import Scorer, ScoringContext, load_context
+from scoring.context import ScoringContext, load_context
+from scoring.scorer import Scorer
 from serve.errors import NotReady
 from serve.settings import Settings
 from serve.warmup import settle_heap, warm

@@ -105,7 +105,8 @@ def train_small_model(path: Path, seed: int = 0, n_leads: int = 1500) -> Path:
 def small_scorer(model_path: Path, compiled: Any = None) -> Scorer:
     """A Scorer over a small model under the repository's personas and agreement, threshold 30."""
     from models.registry import load_lead_model
-    from scoring.scorer import Scorer, build_context
+    from scoring.context import build_context
+    from scoring.scorer import Scorer
     from sla.agreement import load_agreement
 
     context = build_context(

@@ -24,7 +24,7 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2 as httpx
 import pandas as pd
 import pytest
 
@@ -370,7 +370,7 @@ def test_signout_refuses_a_post_without_the_session_csrf_token(dashboard: Dashbo
 
 def test_static_files_are_served_from_the_package() -> None:
     """The vendored builds are package data (a wheel without them would draw no chart)."""
-    static = ROOT / "serve" / "dashboard" / "static"
+    static = ROOT / "dashboard" / "static"
     for name in ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js", "vega-interpreter.min.js"):
         assert (static / "vendor" / name).stat().st_size > 1000
     assert shutil.which("chromium") or Path(CHROMIUM).exists()

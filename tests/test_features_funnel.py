@@ -196,7 +196,7 @@ def test_a_model_trained_before_funnel_state_is_served_without_it(tmp_path) -> N
     from types import SimpleNamespace
 
     from foundation.params import FeatureParams
-    from scoring.scorer import feature_inputs
+    from scoring.context import feature_inputs
 
     old = FeatureParams().model_dump(mode="json")
     old.pop("funnel_state")

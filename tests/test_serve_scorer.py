@@ -13,8 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app as cli
-from scoring.scorer import _ABSENT as ABSENT
-from scoring.scorer import Scorer, qualify_arrays, unsubscribed_of
+from scoring.decide import _ABSENT as ABSENT
+from scoring.decide import qualify_arrays, unsubscribed_of
+from scoring.scorer import Scorer
 from serve.schemas import LeadInput
 from sla.agreement import load_agreement
 from sla.qualify import compile_rules, qualify
