@@ -15,7 +15,14 @@ from functools import partial
 from fastapi import FastAPI
 
 from dashboard.web import install_dashboard
-from serve import routes_health, routes_info, routes_leads, routes_score, routes_summary
+from serve import (
+    routes_events,
+    routes_health,
+    routes_info,
+    routes_leads,
+    routes_score,
+    routes_summary,
+)
 from serve.auth_throttle import FailureThrottle
 from serve.errors import BodySizeLimit, CatchAll, install_error_handlers
 from serve.fast_lane import FastLaneAPI
@@ -52,7 +59,11 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[None]:
     if not app.state.api_keys:
         log.warning("no API key configured (LEADSCORE_API_KEYS[_FILE]): every /v1 call gets 401")
     await load_initial(state)
-    yield
+    routes_events.start_ingest(app, state)  # only with an ingest key configured
+    try:
+        yield
+    finally:
+        routes_events.stop_ingest(app)
 
 
 def create_app(settings: Settings | None = None, *, load_model: bool = True) -> FastAPI:
@@ -89,6 +100,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.state.store_access = routes_leads.StoreAccess(settings.db_url)  # opened on first read
     app.include_router(routes_leads.router, prefix="/v1")
     app.include_router(routes_summary.router, prefix="/v1")
+    app.include_router(routes_events.router, prefix="/v1")
     install_openapi(app, (ScoreRequest, BatchRequest, ColumnBatchRequest))
     install_dashboard(app, settings)  # pages, /signin, /docs, /static (dashboard/)
     app.add_middleware(

@@ -1,7 +1,7 @@
 """The house flows one way: every arrow between the project's packages is listed here.
 
     foundation -> features / models / sla / store -> scoring -> daily / delivery / engine
-    -> serve / dashboard -> pipeline
+    -> ingest -> serve / dashboard -> pipeline
 
 A package may import only the packages listed for it (and itself); anything else fails, and so
 does a top-level package this file does not know (a new room states its arrows first).
@@ -31,10 +31,23 @@ ALLOWED: dict[str, set[str]] = {
     "daily": {"foundation", "features", "models", "sla", "store", "scoring"},
     # The outbox and the webhook sender read and write the store only.
     "delivery": {"foundation", "store"},
+    # Events as they happen: parsed, stored, re-scored with the scoring core, alerts through the
+    # outbox (delivery) with the daily run's own hand-off record (daily).
+    "ingest": {"foundation", "features", "models", "sla", "store", "scoring", "daily", "delivery"},
     # Dask runs the functions the pandas path runs; the CLI (pipeline) drives it.
     "engine": {"foundation", "features", "models", "sla", "store", "scoring", "daily"},
     # The HTTP API; serve/app.py mounts the dashboard (see MOUNTS).
-    "serve": {"foundation", "features", "models", "sla", "store", "scoring", "daily", "dashboard"},
+    "serve": {
+        "foundation",
+        "features",
+        "models",
+        "sla",
+        "store",
+        "scoring",
+        "daily",
+        "ingest",
+        "dashboard",
+    },
     # The web pages; they sign in with the service's keys and read its settings (see SHARED).
     "dashboard": {"foundation", "features", "models", "sla", "store", "daily", "serve"},
     # The top floor: DVC stages and the command line.
@@ -48,6 +61,7 @@ ALLOWED: dict[str, set[str]] = {
         "daily",
         "delivery",
         "engine",
+        "ingest",
         "serve",
     },
 }

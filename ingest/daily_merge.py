@@ -1,0 +1,45 @@
+"""The daily run's view of the events posted as they happened: added to the file exports'
+events and leads, each event once, so the day's scores, recap and dashboard count both.
+
+An event a marketing tool both posted live and exported to the daily file is the same lead,
+time, type and topic: kept once. A lead known only from an `identify` joins the leads with its
+traits; a lead in the exports keeps the exports' profile (the CRM is the record of it).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+EVENT_KEY = ["lead_id", "ts", "event_type", "content_topic"]
+
+
+def with_ingested_events(
+    events: pd.DataFrame, ingested: pd.DataFrame, cut_off: pd.Timestamp
+) -> pd.DataFrame:
+    """The exports' events plus the ingested ones up to the cut-off, duplicates dropped; the
+    exports' columns and dtypes kept (columns the ingested rows lack are empty)."""
+    ingested = ingested[pd.to_datetime(ingested["ts"], utc=True) <= cut_off]
+    if not len(ingested):
+        return events
+    add = ingested.reindex(columns=events.columns)
+    both = pd.concat(
+        [events, add.astype({c: events[c].dtype for c in EVENT_KEY if c in events})],
+        ignore_index=True,
+    )
+    key = [c for c in EVENT_KEY if c in both.columns]
+    return both.drop_duplicates(subset=key, keep="first").reset_index(drop=True)
+
+
+def with_ingested_leads(
+    leads: pd.DataFrame, live: pd.DataFrame, cut_off: pd.Timestamp
+) -> pd.DataFrame:
+    """The exports' leads plus those first known from an `identify` (created by the cut-off)."""
+    if not len(live):
+        return leads
+    live = live[pd.to_datetime(live["created_at"], utc=True) <= cut_off]
+    new = live[~live["lead_id"].astype(str).isin(set(leads["lead_id"].astype(str)))]
+    if not len(new):
+        return leads
+    add = new.reindex(columns=leads.columns)
+    dtypes = {c: leads[c].dtype for c in ("lead_id", "created_at") if c in leads}
+    return pd.concat([leads, add.astype(dtypes)], ignore_index=True)
