@@ -98,8 +98,8 @@ def message_of(raw: Any, namer: EventNamer, now: datetime, place: str = "body") 
     if kind not in KINDS:
         problems.append(f"{place}.type: {kind!r} is not one of {', '.join(KINDS)}")
     message_id = _text(raw, "messageId", place, MESSAGE_ID_MAX, problems, required=True)
-    user_id = _text(raw, "userId", place, LEAD_ID_MAX, problems)
-    anonymous_id = _text(raw, "anonymousId", place, MESSAGE_ID_MAX, problems)
+    user_id = _text(raw, "userId", place, LEAD_ID_MAX, problems, number_ok=True)
+    anonymous_id = _text(raw, "anonymousId", place, MESSAGE_ID_MAX, problems, number_ok=True)
     if user_id is None and anonymous_id is None and not _has_problem(problems, place, "Id"):
         problems.append(f"{place}: give userId (the lead_id) or anonymousId")
     ts = _time(raw.get("timestamp"), f"{place}.timestamp", now, problems)
@@ -153,13 +153,15 @@ def _text(
     problems: list[str],
     *,
     required: bool = False,
+    number_ok: bool = False,
 ) -> str | None:
     value = raw.get(key)
     if value is None or value == "":
         if required:
             problems.append(f"{place}.{key}: required")
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    allowed = (str, int) if number_ok else (str,)  # Segment allows numeric ids, not names
+    if isinstance(value, bool) or not isinstance(value, allowed):
         problems.append(f"{place}.{key}: expected a string, got {type(value).__name__}")
         return None
     text = str(value)
