@@ -89,7 +89,7 @@ def envelope(item: OutboxItem) -> bytes:
                 "lead_id": item.lead_id,
                 "returning": item.payload,
             }
-        )
+        ).encode()
     return dumps(
         {
             "event": EVENT,
