@@ -21,11 +21,8 @@ def with_ingested_events(
     ingested = ingested[pd.to_datetime(ingested["ts"], utc=True) <= cut_off]
     if not len(ingested):
         return events
-    add = ingested.reindex(columns=events.columns)
-    both = pd.concat(
-        [events, add.astype({c: events[c].dtype for c in EVENT_KEY if c in events})],
-        ignore_index=True,
-    )
+    events, add = _alike(events, ingested.reindex(columns=events.columns))
+    both = pd.concat([events, add], ignore_index=True)
     key = [c for c in EVENT_KEY if c in both.columns]
     return both.drop_duplicates(subset=key, keep="first").reset_index(drop=True)
 
@@ -40,6 +37,22 @@ def with_ingested_leads(
     new = live[~live["lead_id"].astype(str).isin(set(leads["lead_id"].astype(str)))]
     if not len(new):
         return leads
-    add = new.reindex(columns=leads.columns)
-    dtypes = {c: leads[c].dtype for c in ("lead_id", "created_at") if c in leads}
-    return pd.concat([leads, add.astype(dtypes)], ignore_index=True)
+    leads, add = _alike(leads, new.reindex(columns=leads.columns))
+    return pd.concat([leads, add], ignore_index=True)
+
+
+def _alike(base: pd.DataFrame, add: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`add` in `base`'s dtypes (a category column gains the new values as categories), so the
+    concatenation keeps the exports' types (company_size stays Int64, not object)."""
+    add = add.copy()
+    for column in base.columns:
+        dtype = base[column].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            categories = dtype.categories.union(pd.Index(add[column].dropna().unique()))
+            base = base.assign(**{column: base[column].cat.set_categories(categories)})
+            add[column] = pd.Categorical(add[column], categories=categories)
+        elif isinstance(dtype, pd.DatetimeTZDtype):
+            add[column] = pd.to_datetime(add[column], utc=True).astype(dtype)
+        else:
+            add[column] = add[column].astype(dtype)
+    return base, add

@@ -264,5 +264,11 @@ def test_the_daily_run_counts_ingested_events_once_with_the_exports() -> None:
         {"lead_id": ["L1"], "created_at": [t - timedelta(days=9)], "country": ["DE"]}
     )
     live = pd.DataFrame({"lead_id": ["L1", "L2"], "created_at": [t, t], "country": ["FR", "NL"]})
+    leads["company_size"] = pd.array([40], dtype="Int64")
+    live["company_size"] = [250, 12]
     merged = with_ingested_leads(leads, live, t)
     assert merged[["lead_id", "country"]].values.tolist() == [["L1", "DE"], ["L2", "NL"]]
+    assert merged["company_size"].dtype == "Int64" and merged["company_size"].tolist() == [40, 12]
+    as_category = exports.astype({"event_type": "category"})
+    both = with_ingested_events(as_category, ingested, t)
+    assert both["event_type"].astype(str).tolist()[-1] == "demo_request"  # not lost as NaN
