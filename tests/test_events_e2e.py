@@ -5,6 +5,7 @@ receiver on loopback, and the real `leadscore daily` afterwards."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from store.events import EventStore
 from tests.conftest import Project
 from tests.daily_run import daily, ok
 from tests.events_fixtures import (
+    INGEST_KEY,
     JOURNEY,
     SECRET,
     identify,
@@ -160,3 +162,47 @@ def test_an_anonymous_visitor_waits_until_identified_then_joins_the_lead(
     with Store.open(url) as store:
         frame = EventStore(store).events_until(datetime.now(UTC))
         assert (frame["lead_id"] == "RT-0042").sum() == len(visits)
+
+
+def test_replay_posts_the_simulated_log_in_time_order_and_a_second_replay_stores_nothing(
+    trained_project: Project, tmp_path: Path
+) -> None:
+    """`leadscore events replay` as a user runs it, against a real server: the simulated log's
+    first leads (identify at creation, then their events), then the same log again."""
+    import pandas as pd
+
+    raw = trained_project.root / "data" / "raw"
+    leads = pd.read_parquet(raw / "leads.parquet").head(20)
+    events = pd.read_parquet(raw / "events.parquet")
+    events = events[events["lead_id"].isin(leads["lead_id"])]
+    leads.to_csv(tmp_path / "leads.csv", index=False)
+    events.to_csv(tmp_path / "events.csv", index=False)
+    url = f"sqlite:///{tmp_path / 'leadscore.db'}"
+    with WebhookReceiver(secret=SECRET) as hook:
+        env = serve_env(trained_project.env, url, hook.url)
+        with serving(trained_project.root, env, tmp_path / "serve.log") as server:
+            args = [
+                "leadscore",
+                "events",
+                "replay",
+                str(tmp_path / "events.csv"),
+                "--url",
+                server.base,
+                "--leads",
+                str(tmp_path / "leads.csv"),
+                "--rate",
+                "2000",
+            ]
+            run_env = {**trained_project.env, "LEADSCORE_INGEST_KEY": INGEST_KEY}
+            first = subprocess.run(args, env=run_env, capture_output=True, text=True, timeout=300)
+            assert first.returncode == 0, first.stderr
+            n = len(leads) + len(events)
+            assert f"stored {n:,}, duplicates 0" in first.stdout
+            settled(server)
+            second = subprocess.run(args, env=run_env, capture_output=True, text=True, timeout=300)
+            assert f"stored 0, duplicates {n:,}" in second.stdout
+    with Store.open(url) as store:
+        stored = EventStore(store).events_until(datetime.now(UTC))
+    assert len(stored) == len(events)
+    # The whole history of each lead is what it was re-scored from: the same events.
+    assert stored.groupby("lead_id").size().to_dict() == events.groupby("lead_id").size().to_dict()
