@@ -19,10 +19,6 @@ from sqlalchemy.engine import Engine
 
 from foundation.errors import ConfigError, DataError
 from store import schema
-from store.urls import redact, resolve_url
-
-if TYPE_CHECKING:
-    import pandas as pd
 from store.bulk_write import (
     _bulk_insert,
     _check_flag_kinds,
@@ -31,6 +27,10 @@ from store.bulk_write import (
     _insert_new_outbox,
 )
 from store.connect import _create_engine, _first_line, migrate
+from store.urls import redact, resolve_url
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def outbox_key(run_date: date, lead_id: str) -> str:
