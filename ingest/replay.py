@@ -83,9 +83,12 @@ def track_messages(events: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _plain(value: Any) -> Any:
+    """A JSON-ready scalar: NaN/NA as None, numpy scalars as Python, a whole float (an export's
+    company_size read as float) as an int: the API takes integers only where it means them."""
     if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
         return None
-    return value.item() if hasattr(value, "item") else value
+    value = value.item() if hasattr(value, "item") else value
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def load_messages(events_file: Path, leads_file: Path | None = None) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from daily.activity import activity_from_events, activity_records, activity_text
+from daily.activity import activity_dicts
 from daily.handoff import handoff_records, looked_at
 from features.behaviour import WEB_EVENT_TYPES
 from scoring.inputs import LeadProfile
@@ -56,16 +56,55 @@ def returning_key(lead_id: str, back_at: datetime) -> str:
     return f"live-returning:{lead_id}:{back_at.isoformat()}"
 
 
-def rescore(
-    scorer: Any, state: LeadState, new_ids: set[str], rules: Rules, now: datetime
-) -> Outcome:
-    """The lead's score from its whole stored history, as of its newest event (or its creation),
-    and the alerts its newest events (`new_ids`) call for."""
+def features_of(scorer: Any, state: LeadState) -> tuple[dict[str, Any], datetime]:
+    """The lead's feature values from its whole stored history, as of its newest event (or its
+    creation): the service's single-lead feature code (scoring/features_fast.py)."""
     lead = LeadProfile.model_validate(state.profile)
     events = [(e["ts"], e["event_type"], e["content_topic"]) for e in state.events]
     as_of = max([lead.created_at, *(e["ts"] for e in state.events)])
-    values = scorer.lead_features.features(lead, events, as_of)
-    result = scorer.score_rows([values], [as_of], [state.lead_id], explain=False)[0]
+    return scorer.lead_features.features(lead, events, as_of), as_of
+
+
+def rescore_many(
+    scorer: Any,
+    states: list[LeadState],
+    new_ids: dict[str, list[str]],
+    rules: Rules,
+    now: datetime,
+) -> list[Outcome]:
+    """Every lead of a worker step scored as ONE matrix (one predict call, as a batch), then the
+    alerts each one's newest events (`new_ids[lead]`) call for."""
+    if not states:
+        return []
+    built = [features_of(scorer, s) for s in states]
+    results = scorer.score_rows(
+        [v for v, _ in built], [a for _, a in built], [s.lead_id for s in states], explain=False
+    )
+    return [
+        outcome_of(scorer, state, values, as_of, result, set(new_ids[state.lead_id]), rules, now)
+        for state, (values, as_of), result in zip(states, built, results, strict=True)
+    ]
+
+
+def rescore(
+    scorer: Any, state: LeadState, new_ids: set[str], rules: Rules, now: datetime
+) -> Outcome:
+    """One lead (see rescore_many)."""
+    return rescore_many(scorer, [state], {state.lead_id: list(new_ids)}, rules, now)[0]
+
+
+def outcome_of(
+    scorer: Any,
+    state: LeadState,
+    values: dict[str, Any],
+    as_of: datetime,
+    result: dict[str, Any],
+    new_ids: set[str],
+    rules: Rules,
+    now: datetime,
+) -> Outcome:
+    """The new score row, and a hand-off (crossed the threshold, never handed over) or a
+    returning alert (handed over or nurtured, back after the quiet period)."""
     outcome = Outcome(
         score={
             "lead_id": state.lead_id,
@@ -81,7 +120,7 @@ def rescore(
     crossed = result["decision"] == MQL and state.previous_decision != MQL and not state.handed_over
     if crossed:
         why = scorer.score_rows([values], [as_of], [state.lead_id], explain=True)[0]
-        _add_handoff(outcome, scorer, state, result | why, now, rules)
+        _add_handoff(outcome, scorer, state, values, result | why, now, rules)
     elif state.handed_over or state.previous_decision == NURTURE:
         _add_returning(outcome, state, new_ids, rules, now)
     return outcome
@@ -91,18 +130,17 @@ def _add_handoff(
     outcome: Outcome,
     scorer: Any,
     state: LeadState,
+    values: dict[str, Any],
     result: dict[str, Any],
     now: datetime,
     rules: Rules,
 ) -> None:
-    """The daily run's hand-off record (daily.handoff.handoff_records), handed at `now`."""
-    frame = _events_frame(state)
+    """The daily run's hand-off record (daily.handoff.handoff_records), handed at `now`, with
+    the activity read off the same feature values the daily run reads it from."""
     as_of = pd.Timestamp(outcome.score["as_of"])
-    summary = activity_from_events(
-        pd.Series([state.lead_id]), frame, as_of, scorer.context.feature_params
-    )
-    activity = activity_records(summary)[state.lead_id]
-    activity["activity"] = activity_text(activity)
+    features = pd.DataFrame([{**values, "lead_id": state.lead_id}])
+    params = scorer.context.feature_params
+    activity = activity_dicts(features, as_of, with_text=True, params=params)[state.lead_id]
     row = {
         **result,
         "channel": state.profile.get("channel"),
@@ -175,12 +213,3 @@ def _item(key: str, lead_id: str, payload: dict[str, Any], now: datetime) -> Out
 def _grade(result: dict[str, Any]) -> str | None:
     fit, engagement = result.get("fit_grade"), result.get("engagement_grade")
     return None if fit is None or engagement is None else f"{fit}{engagement}"
-
-
-def _events_frame(state: LeadState) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        [{**e, "lead_id": state.lead_id} for e in state.events],
-        columns=["lead_id", "ts", "event_type", "content_topic"],
-    )
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    return frame

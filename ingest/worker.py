@@ -21,7 +21,7 @@ from typing import Any
 
 from delivery import Webhook, deliver_pending
 from foundation.params import DeliveryParams, IngestParams
-from ingest.rescore import Rules, rescore
+from ingest.rescore import Rules, rescore_many
 from store import Store
 from store.events import EventStore
 
@@ -116,8 +116,10 @@ class Worker:
             return 0
         now = now or datetime.now(UTC)
         scores, alerts, outbox, done = [], [], [], []
-        for state in self.events.lead_states(list(taken)):
-            outcome = rescore(scorer, state, set(taken[state.lead_id]), self.rules, now)
+        states = self.events.lead_states(list(taken))
+        for state, outcome in zip(
+            states, rescore_many(scorer, states, taken, self.rules, now), strict=True
+        ):
             scores.append(outcome.score)
             alerts.extend(outcome.alerts)
             outbox.extend(outcome.outbox)
