@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from foundation.errors import DataError
 from foundation.io import read_table
 from ingest.segment import PROFILE_COLUMNS
 
@@ -44,6 +45,8 @@ def _iso(value: Any) -> str:
 def identify_messages(leads: pd.DataFrame) -> list[dict[str, Any]]:
     """One `identify` per lead, stamped at its creation, its contract columns as traits."""
     created = pd.to_datetime(leads["created_at"], utc=True)
+    if "company_size" in leads:  # a CSV is read as text: the API takes an integer
+        leads = leads.assign(company_size=_sizes(leads["company_size"]))
     out = []
     for row, ts in zip(leads.to_dict("records"), created, strict=True):
         traits = {c: _plain(row.get(c)) for c in PROFILE_COLUMNS if _plain(row.get(c)) is not None}
@@ -58,6 +61,16 @@ def identify_messages(leads: pd.DataFrame) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _sizes(values: pd.Series) -> pd.Series:
+    """company_size as numbers; a value that is not one is an error naming its row."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna() & (values.astype(str).str.strip() != "")
+    if bad.any():
+        row = int(bad.to_numpy().nonzero()[0][0])
+        raise DataError(f"leads row {row + 1:,}: company_size {values.iloc[row]!r} is not a number")
+    return numbers.astype(object).where(numbers.notna(), None)
 
 
 def track_messages(events: pd.DataFrame) -> list[dict[str, Any]]:
