@@ -22,9 +22,13 @@ def with_ingested_events(
     if not len(ingested):
         return events
     events, add = _alike(events, ingested.reindex(columns=events.columns))
-    both = pd.concat([events, add], ignore_index=True)
-    key = [c for c in EVENT_KEY if c in both.columns]
-    return both.drop_duplicates(subset=key, keep="first").reset_index(drop=True)
+    key = [c for c in EVENT_KEY if c in events.columns]
+    # An ingested event the exports hold too is left out; the exports' own rows are all kept
+    # (a log may hold the same event twice: the daily run counted both before).
+    exported = pd.MultiIndex.from_frame(events[key].astype(object).where(events[key].notna(), None))
+    mine = pd.MultiIndex.from_frame(add[key].astype(object).where(add[key].notna(), None))
+    add = add[~mine.isin(exported)]
+    return pd.concat([events, add], ignore_index=True)
 
 
 def with_ingested_leads(

@@ -78,14 +78,17 @@ def track_messages(events: pd.DataFrame) -> list[dict[str, Any]]:
     ts = pd.to_datetime(events["ts"], utc=True)
     topics = events["content_topic"] if "content_topic" in events else [None] * len(events)
     out = []
+    seen: dict[tuple, int] = {}  # a log may hold the same event twice: both are sent
     for lead, when, kind, topic in zip(
         events["lead_id"].astype(str), ts, events["event_type"].astype(str), topics, strict=True
     ):
         properties = {} if _plain(topic) is None else {"content_topic": str(topic)}
+        key = (lead, when.isoformat(), kind, _plain(topic))
+        seen[key] = seen.get(key, -1) + 1
         out.append(
             {
                 "type": "track",
-                "messageId": message_id(lead, when.isoformat(), kind, _plain(topic)),
+                "messageId": message_id(*key, seen[key] or None),
                 "userId": lead,
                 "event": kind,
                 "timestamp": _iso(when),

@@ -245,19 +245,28 @@ def test_the_daily_run_counts_ingested_events_once_with_the_exports() -> None:
     )
     ingested = pd.DataFrame(
         {
-            "lead_id": ["L1", "L2", "L2"],
+            "lead_id": ["L1", "L1", "L2", "L2"],
             "ts": pd.to_datetime(
-                ["2026-12-06T10:00Z", "2026-12-06T11:00Z", "2026-12-07T09:00Z"], utc=True
+                [
+                    "2026-12-05T10:00Z",
+                    "2026-12-06T10:00Z",
+                    "2026-12-06T11:00Z",
+                    "2026-12-07T09:00Z",
+                ],
+                utc=True,
             ),
-            "event_type": ["pricing_view", "demo_request", "site_visit"],
-            "content_topic": ["pricing", None, None],
+            "event_type": ["site_visit", "pricing_view", "demo_request", "site_visit"],
+            "content_topic": [None, "pricing", None, None],
         }
     )
-    both = with_ingested_events(exports, ingested, t)
-    # The exported pricing view posted live too is counted once; the one after the cut-off waits.
+    twice = pd.concat([exports, exports.head(1)], ignore_index=True)  # the log holds it twice
+    both = with_ingested_events(twice, ingested, t)
+    # Events posted live and exported too count once (topic or none); the exports' own rows
+    # are all kept; the one after the cut-off waits for the next run.
     assert both[["lead_id", "event_type"]].values.tolist() == [
         ["L1", "site_visit"],
         ["L1", "pricing_view"],
+        ["L1", "site_visit"],
         ["L2", "demo_request"],
     ]
     leads = pd.DataFrame(
