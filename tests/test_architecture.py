@@ -19,11 +19,24 @@ FORBIDDEN: dict[str, set[str]] = {
     # Dask runs the functions the pandas path runs; the CLI (pipeline) drives it, not the reverse.
     "engine": {"pipeline"},
     # The store of record and the webhook sender sit on foundation only (delivery reads the store).
-    "store": {"features", "models", "sla", "serve", "pipeline", "daily", "engine", "delivery"},
+    "store": {
+        "features",
+        "models",
+        "sla",
+        "serve",
+        "pipeline",
+        "daily",
+        "engine",
+        "delivery",
+        "sales",
+    },
     "delivery": {"features", "models", "sla", "serve", "pipeline", "daily", "engine"},
     # The daily hand-off logic: pure functions over foundation, features, models, sla (and the
     # store's records); serve reads it, pipeline drives it.
     "daily": {"serve", "pipeline", "engine", "delivery"},
+    # The sales desk (owners, actions, cadence): pure functions over sla and the store's
+    # actions; serve and the dashboard read it, pipeline drives its daily step.
+    "sales": {"features", "models", "serve", "pipeline", "daily", "engine", "delivery"},
 }
 
 
