@@ -23,7 +23,9 @@ METRIC_NAMES = {
 
 
 def _when(value: Any) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    # NaT too: a stored hand-off without a follow-up deadline reads back as NaT, whose strftime
+    # raises (the Today page answered 500 on such a day).
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
     ts = pd.Timestamp(value)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
@@ -294,9 +296,9 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
     )
     if len(overdue):
         # Oldest first, as the note says: the longest past its deadline on top.
+        deadlines = overdue.get("followup_deadline", pd.Series(None, index=overdue.index))
         overdue = overdue.assign(
-            deadline=overdue["followup_deadline"].map(_when),
-            _since=pd.to_datetime(overdue["followup_deadline"], utc=True),
+            deadline=deadlines.map(_when), _since=pd.to_datetime(deadlines, utc=True)
         ).sort_values(["_since", "lead_id"])
     page.panels.append(
         Panel(
