@@ -203,3 +203,23 @@ def desk_step(
         f"{len(moved)} reassigned (untouched {desk.reassign_after_hours:g} h), "
         f"{len(recycled)} back to nurture (out of attempts)"
     ]
+
+
+def lead_board(store: Store, desk: SalesDesk, lead_id: str, at: datetime) -> dict[str, Any] | None:
+    """One lead's row of the board at `at` (None: never handed over), read for that lead only."""
+    from store.actions import handoffs_of
+
+    handed = handoffs_of(store, lead_id)
+    if not len(handed):
+        return None
+    payload = _payload(handed["payload"].iloc[0])
+    band = payload.get("tier") if desk.cadence.by == "tier" else str(payload.get("grade") or "")[:1]
+    frame = pd.DataFrame(
+        {
+            "lead_id": [str(lead_id)],
+            "handed_at": [handed["handed_at"].iloc[0]],
+            "band": [band or None],
+        }
+    )
+    rows = board(frame, lead_actions(store, [lead_id], until=at), desk, at)
+    return rows.iloc[0].to_dict() if len(rows) else None

@@ -158,3 +158,21 @@ def outbox_of(store: Store, lead_id: str) -> pd.DataFrame:
     with store.engine.connect() as conn:
         rows = [tuple(r) for r in conn.execute(query).all()]
     return pd.DataFrame(rows, columns=list(columns))
+
+
+def handoffs_of(store: Store, lead_id: str) -> pd.DataFrame:
+    """The lead's hand-offs (normally one), oldest first: run_date, handed_at,
+    followup_deadline, payload (decoded)."""
+    import pandas as pd
+
+    table = schema.handoffs
+    query = (
+        sa.select(
+            table.c.run_date, table.c.handed_at, table.c.followup_deadline, table.c.payload_json
+        )
+        .where(table.c.lead_id == str(lead_id))
+        .order_by(table.c.run_date)
+    )
+    with store.engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(query).all()]
+    return pd.DataFrame(rows, columns=["run_date", "handed_at", "followup_deadline", "payload"])

@@ -98,7 +98,7 @@ def render(
 
 def install_dashboard(app: FastAPI, settings: Settings) -> None:
     """Dashboard pages, sign-in, self-hosted /docs and static files, on `app`."""
-    from serve.dashboard import routes_auth, routes_docs, routes_pages, routes_recap
+    from serve.dashboard import routes_auth, routes_docs, routes_lead, routes_pages, routes_recap
 
     app.state.dashboard = build_state(settings)
 
@@ -111,6 +111,7 @@ def install_dashboard(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(SignInRequired, to_signin)
     app.include_router(routes_auth.router)
     app.include_router(routes_recap.router)  # before the pages' /{key}/{name}.csv
+    app.include_router(routes_lead.router)  # /dashboard/leads/{id}: the lead page, its actions
     app.include_router(routes_pages.router)
     app.include_router(routes_docs.router)
     app.mount(
