@@ -116,6 +116,7 @@ def test_an_unknown_lead_is_404_and_lead_ids_on_the_today_page_link_to_their_pag
 
 def test_plain_reasons_never_show_a_rising_trend_as_a_reason_against() -> None:
     for_, against = plain_reasons(REASONS)
+    assert for_[0] == "requested a demo once in the last 30 days"
     assert not any("trend" in r or "heating" in r or "picking up" in r for r in against)
     assert "last activity 9 days ago" in against
     assert activity_words({"visits": 1, "return_visits": 0, "pages": 0}) == (
