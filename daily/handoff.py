@@ -29,8 +29,13 @@ SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86_400.0
 DISQUALIFIED_STAGE = "disqualified"
 
+# Whom to call (the leads export's own fields) and who calls (sla.yaml sales_desk: owner, team).
+CONTACT_COLUMNS: tuple[str, ...] = ("company", "email_domain", "job_role", "country")
+OWNER_COLUMNS: tuple[str, ...] = ("owner", "team")
 HANDOFF_COLUMNS: tuple[str, ...] = (
     "lead_id",
+    *CONTACT_COLUMNS,
+    *OWNER_COLUMNS,
     "channel",
     "persona",
     "probability",
@@ -64,6 +69,8 @@ OVERDUE_COLUMNS: tuple[str, ...] = (
     "persona",
     "score",
     "decision",
+    "owner",
+    "attempts",
 )
 
 
@@ -119,7 +126,8 @@ def handoff_records(
 ) -> pd.DataFrame:
     """The hand-off as sent to the CRM: one row per lead (HANDOFF_COLUMNS); `handed_at` is the
     run's cut-off (so a re-run of the day is identical), the deadline that plus the agreed hours.
-    `new_mqls` holds the scored columns plus `grade` and `reasons` (the scorer's dict)."""
+    `new_mqls` holds the scored columns plus `grade` and `reasons` (the scorer's dict), and the
+    contact and owner columns when known (None otherwise)."""
     as_of = as_utc_timestamp(as_of)
     deadline = as_of + pd.Timedelta(hours=follow_up_hours)
     rows = []
@@ -127,6 +135,7 @@ def handoff_records(
         rows.append(
             {
                 "lead_id": str(r["lead_id"]),
+                **{c: _maybe_text(r.get(c)) for c in (*CONTACT_COLUMNS, *OWNER_COLUMNS)},
                 "channel": r.get("channel"),
                 "persona": r.get("persona"),
                 "probability": float(r["probability"]),
@@ -141,6 +150,13 @@ def handoff_records(
             }
         )
     return pd.DataFrame(rows, columns=list(HANDOFF_COLUMNS))
+
+
+def _maybe_text(value: Any) -> str | None:
+    """Text or None (NaN, NA and None alike: a missing cell of the leads export)."""
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return None
+    return str(value)
 
 
 def _number(value: Any) -> float | None:

@@ -257,13 +257,20 @@ def main(
         handoff_diff,
         handoff_records,
         open_leads,
-        overdue_followups,
         returning_candidates,
         returning_leads,
         with_sales,
     )
     from daily.recap import cut_history, month_recap
     from delivery import resolve_webhook
+    from sales.service import (
+        desk_step,
+        overdue_at,
+        owners_for,
+        record_owners,
+        with_contacts,
+        with_owners,
+    )
     from serve.settings import Settings
     from sla.agreement import load_agreement
     from store import OutboxItem, RunRecord, Store
@@ -337,6 +344,13 @@ def main(
         step("hand-off")
 
         new = scores.loc[new.index]
+        # The sales desk (sales/): CRM touches, owners, reassignment and recycling as of the
+        # cut-off, then whom to call and who calls for today's hand-off.
+        desk = agreement.sales_desk
+        desk_step(store, desk, stages, t)
+        new = with_contacts(new, leads)
+        owners = owners_for(store, desk, new)
+        new = with_owners(new, owners)
         with_words = {
             str(i): records[str(i)] | {"activity": activity_text(records[str(i)])}
             for i in new["lead_id"]
@@ -354,8 +368,7 @@ def main(
         returning = returning_leads(candidates, events, since, t, params.daily.quiet_days)
         by_lead = scores.set_index(scores["lead_id"].astype(str))
         returning = _join_scores(returning, by_lead, ("decision", "score"), RETURNING_COLUMNS)
-        handed_for_overdue = handed.assign(handed_at=[cut_off(d) for d in handed["run_date"]])
-        overdue = overdue_followups(handed_for_overdue, stages, t)
+        overdue = overdue_at(store, desk, t)  # still owed per the cadence, oldest first
         overdue = _join_scores(
             overdue, by_lead, ("channel", "persona", "score", "decision"), OVERDUE_COLUMNS
         )
@@ -434,6 +447,7 @@ def main(
             else []
         )
         save_run(store, run, scores, handoff, returning, overdue, outbox)
+        record_owners(store, owners, t)
         mark_complete(out, "daily")  # the files and the store agree: the day is done
         step("store")
 

@@ -28,6 +28,8 @@ from store.actions import LeadAction, handed_over_leads, lead_actions, record_ac
 from store.records import Store
 
 SALES_TOUCH_STAGES = ("contacted", "sql", "opportunity", "customer")  # as sla.report's
+SQL_STAGES = ("sql", "opportunity", "customer")
+ACCEPTED = "accepted_sql"  # the desk's own close reason: the CRM shows the lead as SQL or beyond
 CRM = "crm"
 
 
@@ -100,20 +102,20 @@ def import_crm_touches(store: Store, stages: pd.DataFrame, at: datetime) -> int:
     known = lead_actions(store, st["lead_id"].unique().tolist())
     known = known[known["source"] == CRM]
     have = set(zip(known["lead_id"], known["at"], strict=True))
-    new = [
-        LeadAction(
-            lead_id=r.lead_id,
-            kind=CONTACTED,
-            at=r.ts.to_pydatetime(),
-            actor=CRM,
-            source=CRM,
-            note=f"CRM stage {r.stage}",
-        )
-        for r in st.sort_values(["ts", "lead_id"]).itertuples()
-        if (r.lead_id, r.ts) not in have
-    ]
+    closed = set(known.loc[known["kind"] == CLOSED, "lead_id"])
+    new = []
+    for r in st.sort_values(["ts", "lead_id"]).itertuples():
+        at_ts = r.ts.to_pydatetime()
+        if (r.lead_id, r.ts) not in have:
+            note = f"CRM stage {r.stage}"
+            new.append(LeadAction(r.lead_id, CONTACTED, at_ts, CRM, CRM, note=note))
+        # Accepted by sales (SQL or beyond): the cadence is done with it, once.
+        if r.stage in SQL_STAGES and r.lead_id not in closed:
+            closed.add(r.lead_id)
+            note = f"CRM stage {r.stage}"
+            new.append(LeadAction(r.lead_id, CLOSED, at_ts, CRM, CRM, reason=ACCEPTED, note=note))
     record_actions(store, new)
-    return len(new)
+    return sum(a.kind == CONTACTED for a in new)
 
 
 def assign_new(store: Store, desk: SalesDesk, at: datetime) -> pd.DataFrame:
@@ -190,6 +192,64 @@ def recycle_out_of_attempts(store: Store, desk: SalesDesk, at: datetime) -> list
     return done["lead_id"].tolist()
 
 
+def owners_for(store: Store, desk: SalesDesk, handoff: pd.DataFrame) -> pd.DataFrame:
+    """lead_id, team, owner for a day's hand-off before it is stored (the hand-off files carry
+    the owner): a lead that already has one keeps it (a re-run of the day), the others take
+    their team's next turns, in the hand-off's order (best score first)."""
+    actions = lead_actions(store, handoff["lead_id"].astype(str).tolist())
+    owned = actions[actions["kind"].isin((ASSIGNED, REASSIGNED))].drop_duplicates(
+        "lead_id", keep="last"
+    )
+    kept = owned[["lead_id", "team", "owner"]]
+    todo = handoff[~handoff["lead_id"].astype(str).isin(set(kept["lead_id"]))]
+    every = lead_actions(store)
+    counts = every[every["kind"] == ASSIGNED].groupby("team").size().to_dict()
+    new = assign_owners(todo, desk, {str(k): int(v) for k, v in counts.items()})
+    out = pd.concat([kept, new], ignore_index=True) if len(kept) else new
+    order = {lead: n for n, lead in enumerate(handoff["lead_id"].astype(str))}
+    return out.sort_values("lead_id", key=lambda c: c.map(order)).reset_index(drop=True)
+
+
+def record_owners(store: Store, owners: pd.DataFrame, at: datetime) -> int:
+    """Store the assignments of `owners` (owners_for) that the store does not hold yet."""
+    actions = lead_actions(store, owners["lead_id"].astype(str).tolist())
+    owned = set(actions.loc[actions["kind"].isin((ASSIGNED, REASSIGNED)), "lead_id"])
+    new = [
+        LeadAction(
+            lead_id=r.lead_id,
+            kind=ASSIGNED,
+            at=at,
+            actor=DESK,
+            source=DESK,
+            owner=r.owner,
+            team=r.team,
+        )
+        for r in owners.itertuples()
+        if r.lead_id not in owned
+    ]
+    record_actions(store, new)
+    return len(new)
+
+
+def overdue_at(store: Store, desk: SalesDesk, at: datetime) -> pd.DataFrame:
+    """The overdue list at `at` (still owed, oldest first) in the daily files' shape: lead_id,
+    handed_on, followup_deadline (the attempt owed), hours_overdue, owner, attempts."""
+    from sales.worklist import overdue_list
+
+    late = overdue_list(desk_board(store, desk, at))
+    return pd.DataFrame(
+        {
+            "lead_id": late["lead_id"].astype(str).to_numpy(),
+            "handed_on": [str(d)[:10] for d in late["run_date"]],
+            "followup_deadline": [pd.Timestamp(d).isoformat() for d in late["next_due"]],
+            "hours_overdue": late["hours_overdue"].to_numpy(dtype=float),
+            "owner": late["owner"].to_numpy(),
+            "attempts": late["attempts"].to_numpy(dtype=int),
+        },
+        columns=["lead_id", "handed_on", "followup_deadline", "hours_overdue", "owner", "attempts"],
+    )
+
+
 def desk_step(
     store: Store, desk: SalesDesk, stages: pd.DataFrame | None, at: datetime
 ) -> list[str]:
@@ -223,3 +283,26 @@ def lead_board(store: Store, desk: SalesDesk, lead_id: str, at: datetime) -> dic
     )
     rows = board(frame, lead_actions(store, [lead_id], until=at), desk, at)
     return rows.iloc[0].to_dict() if len(rows) else None
+
+
+def with_contacts(new_mqls: pd.DataFrame, leads: pd.DataFrame) -> pd.DataFrame:
+    """The day's new MQLs with whom to call: the leads export's company, e-mail domain, job role
+    and country, where it has them (the hand-off files and the owner rules read them)."""
+    fields = [c for c in ("company", "email_domain", "job_role", "country") if c in leads.columns]
+    contact = leads[["lead_id", *fields]].assign(lead_id=leads["lead_id"].astype(str))
+    contact = contact.drop_duplicates("lead_id").set_index("lead_id")
+    ids = new_mqls["lead_id"].astype(str)
+    out = new_mqls.copy()
+    for c in fields:
+        out[c] = ids.map(contact[c]).to_numpy()
+    return out
+
+
+def with_owners(new_mqls: pd.DataFrame, owners: pd.DataFrame) -> pd.DataFrame:
+    """The day's new MQLs with who calls (owners_for: owner, team)."""
+    by_lead = owners.set_index(owners["lead_id"].astype(str))
+    ids = new_mqls["lead_id"].astype(str)
+    out = new_mqls.copy()
+    for c in ("owner", "team"):
+        out[c] = ids.map(by_lead[c]).to_numpy() if len(by_lead) else None
+    return out

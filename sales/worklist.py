@@ -3,8 +3,9 @@ cadence of sla.yaml, the next attempt due, and its state.
 
 States (one per lead, first that applies):
 - closed: a rep (or the desk, for a lead out of attempts) closed it with a reason;
-- out_of_attempts: every attempt of its cadence was made: back to nurture (the desk closes it
-  with `recycled_to_nurture` at its next step);
+- out_of_attempts: every attempt of its cadence was made and the last interval passed without
+  an answer: back to nurture (the desk closes it with `recycled_to_nurture` at its next step);
+- awaiting_reply: every attempt was made; the lead has the last interval to answer;
 - snoozed: a rep snoozed it to a day still ahead; it comes back that day at 00:00 UTC;
 - overdue: its next attempt was due at or before the instant (still owed);
 - due: its next attempt is due within the next day;
@@ -29,7 +30,7 @@ from sla.sales_desk import SalesDesk
 
 SECONDS_PER_HOUR = 3600.0
 DUE_WINDOW = pd.Timedelta(days=1)
-OPEN_STATES = ("overdue", "due", "waiting", "snoozed")
+OPEN_STATES = ("overdue", "due", "waiting", "snoozed", "awaiting_reply")
 BOARD_COLUMNS = (
     "lead_id",
     "owner",
@@ -86,8 +87,10 @@ def lead_state(
     closed_at = closes["at"].iloc[0] if len(closes) else None
     if closed_at is not None:
         state = "closed"
-    elif attempts >= len(hours):
+    elif attempts >= len(hours) and last_contact + pd.Timedelta(hours=hours[-1]) <= at:
         state = "out_of_attempts"
+    elif attempts >= len(hours):
+        state = "awaiting_reply"  # the last attempt made: it has the last interval to answer
     elif until is not None and at < until:
         state = "snoozed"
     elif next_due is not None and next_due <= at:

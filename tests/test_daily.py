@@ -297,7 +297,9 @@ def test_recap_html_is_a_self_contained_document() -> None:
     assert "email&lt;script&gt;" in page and "pricing &amp; demo" in page
     assert "Today's hand-off" in recap_markdown(recap, handoff, counts, "Recap")
     csv = handoff_csv(handoff)
-    assert csv.splitlines()[0].startswith("lead_id,channel,persona,probability,score")
+    assert csv.splitlines()[0].startswith(
+        "lead_id,company,email_domain,job_role,country,owner,team,channel,persona,probability,score"
+    )
     assert json.loads(handoff_json(handoff, {"run_date": "2026-10-20"}))["n_leads"] == 1
     assert handoff_csv(handoff) == csv  # same input, same bytes
 

@@ -123,3 +123,45 @@ def test_plain_reasons_never_show_a_rising_trend_as_a_reason_against() -> None:
         "1 visit, no pages viewed"
     )
     assert len(EVENTS) == 9
+
+
+def _rows(page: str, table: str) -> list[list[str]]:
+    body = page.split(f'id="table-{table}"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", body.split("<tbody>")[1], flags=re.S)
+    return [
+        [
+            re.sub(r"<[^>]+>", "", c).strip()
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", r, flags=re.S)
+        ]
+        for r in rows
+    ]
+
+
+def test_the_sales_desk_page_lists_what_is_owed_per_rep_and_late_and_closed_by_reason(
+    project: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from sales.service import assign_new
+    from sla.agreement import load_agreement
+
+    with Store.open(None) as store:
+        assign_new(store, load_agreement(project / "sla.yaml").sales_desk, datetime.now(UTC))
+    with _client(project) as client:
+        sign_in(client, SALES)
+        before = client.get("/dashboard/desk").text
+        assert [r[:2] for r in _rows(before, "overdue")] == [[LEAD, "anna"]]
+        reps = {r[0]: r for r in _rows(before, "reps")}
+        assert set(reps) == {"anna", "ben", "carla"}
+        assert reps["anna"][2:5] == ["1", "0", "1"]  # owned, due, overdue
+        page = client.get(f"/dashboard/leads/{LEAD}").text
+        form = {"csrf": _csrf(page), "kind": "closed", "rep": "anna", "reason": "duplicate"}
+        assert client.post(f"/dashboard/leads/{LEAD}", data=form).status_code == 303
+        after = client.get("/dashboard/desk").text
+        assert _rows(after, "overdue") == [["Nothing to show."]]
+        assert [r[0] for r in _rows(after, "late")] == [LEAD]  # never contacted, deadline passed
+        assert _rows(after, "closed")[0] == ["duplicate", "duplicate", "1"]
+        loop = client.get("/dashboard/loop").text
+        assert 'id="table-closed"' in loop
+        csv = client.get("/dashboard/desk/reps.csv")
+        assert csv.status_code == 200 and "anna" in csv.text

@@ -40,6 +40,7 @@ STATE_WORDS = {
     "snoozed": "snoozed",
     "closed": "closed",
     "out_of_attempts": "out of attempts: back to nurture",
+    "awaiting_reply": "every attempt made: awaiting a reply",
 }
 
 
