@@ -135,6 +135,11 @@ class Settings(BaseSettings):
     mlflow_ui_url: str = Field(
         "", description="Base URL of the MLflow UI; the Model page links each run there."
     )
+    dashboard_url: str = Field(
+        "",
+        description="Base URL of this dashboard (e.g. https://leads.example.com); the daily "
+        "recap files then link each handed-over lead to its lead page.",
+    )
 
     @field_validator("session_secret")
     @classmethod

@@ -165,3 +165,60 @@ def test_the_sales_desk_page_lists_what_is_owed_per_rep_and_late_and_closed_by_r
         assert 'id="table-closed"' in loop
         csv = client.get("/dashboard/desk/reps.csv")
         assert csv.status_code == 200 and "anna" in csv.text
+
+
+def test_recap_files_link_each_handed_over_lead_to_its_page_and_name_its_owner() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from daily.recap import month_recap
+    from daily.render import recap_html, recap_markdown
+    from sla.agreement import load_agreement
+
+    ts = pd.Timestamp
+    leads = pd.DataFrame(
+        {"lead_id": ["A"], "created_at": [ts("2026-10-02", tz="UTC")], "channel": ["email"]}
+    )
+    stages = pd.DataFrame(
+        {
+            "lead_id": ["A", "A"],
+            "stage": ["mql", "contacted"],
+            "ts": [ts("2026-10-03", tz="UTC"), ts("2026-10-04", tz="UTC")],
+            "deal_value_eur": np.nan,
+        }
+    )
+    agreement = load_agreement(Path(__file__).resolve().parents[1] / "sla.yaml")
+    recap = month_recap(
+        leads,
+        stages,
+        pd.Series(["p"], index=["A"]),
+        agreement,
+        None,
+        np.array([0.1]),
+        ts("2026-10-21", tz="UTC"),
+        60,
+        0.9,
+    )
+    handoff = pd.DataFrame(
+        [
+            {
+                "lead_id": "L/1<b>",
+                "owner": "anna",
+                "score": 40,
+                "tier": "A",
+                "grade": "A1",
+                "channel": "email",
+                "persona": "p",
+                "reasons": ["requested a demo"],
+                "followup_deadline": "2026-10-21T00:00:00+00:00",
+            }
+        ]
+    )
+    counts = {"handoff": 1, "returning": 0, "overdue": 0}
+    page = recap_html(recap, handoff, counts, "Recap", "https://leads.example.com/")
+    text = recap_markdown(recap, handoff, counts, "Recap", "https://leads.example.com")
+    url = "https://leads.example.com/dashboard/leads/L%2F1%3Cb%3E"
+    assert f'<a href="{url}">L/1&lt;b&gt;</a>' in page and "anna" in page
+    assert f"[L/1&lt;b&gt;](<{url}>)" in text
+    plain = recap_html(recap, handoff, counts, "Recap")
+    assert "<a href" not in plain
