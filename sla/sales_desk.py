@@ -47,7 +47,7 @@ class Cadence(_Section):
 
     by: Literal["tier", "fit_grade"] = "tier"
     schedule: dict[str, tuple[float, ...]] = Field(
-        default_factory=lambda: {"A": (24.0, 48.0, 96.0), "B": (24.0, 72.0), "C": (48.0,)}
+        default_factory=lambda: {"A": (24.0, 48.0, 96.0), "B": (24.0, 72.0), "C": (24.0,)}
     )
     default: tuple[float, ...] = (24.0, 72.0)  # a band the schedule does not name
 

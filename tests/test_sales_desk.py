@@ -270,3 +270,45 @@ def test_the_desk_config_refuses_a_rule_naming_an_unknown_team() -> None:
     agreement["sales_desk"] = {**DESK, "owner_rules": [{"channel": "events", "team": "nope"}]}
     with pytest.raises(ConfigError, match=r"sales_desk.*owner_rules\[0\].*nope"):
         parse_agreement(agreement)
+
+
+def test_on_a_real_uvicorn_server_a_contacted_lead_leaves_the_overdue_list(
+    store_url: str, tmp_path: Path
+) -> None:
+    import os
+
+    import httpx
+
+    from tests.live_server import running_dashboard
+
+    agreement = yaml.safe_load((ROOT / "sla.yaml").read_text()) | {"sales_desk": DESK}
+    (tmp_path / "sla.yaml").write_text(yaml.safe_dump(agreement))
+    now = datetime.now(UTC).replace(microsecond=0)
+    with Store.open(store_url) as store:
+        save_handoff(store, now)
+    env = {
+        **os.environ,
+        "LEADSCORE_DB_URL": store_url,
+        "LEADSCORE_API_KEYS": KEYS,
+        "LEADSCORE_SLA_PATH": str(tmp_path / "sla.yaml"),
+    }
+    log = tmp_path / "server.log"
+    with (
+        running_dashboard(tmp_path, env, log, 60) as base,
+        httpx.Client(base_url=base, headers=_headers(SALES), timeout=30) as http,
+    ):
+        before = http.get("/v1/worklist").json()
+        assert [r["lead_id"] for r in before["overdue"]] == ["closing", "later", "late"]
+        body = {"kind": "contacted", "rep": "anna", "channel": "phone"}
+        answer = http.post("/v1/leads/late/actions", json=body)
+        assert answer.status_code == 201, answer.text
+        viewer = http.post("/v1/leads/later/actions", json=body, headers=_headers(VIEWER))
+        assert viewer.status_code == 403
+        after = http.get("/v1/worklist").json()
+    assert [r["lead_id"] for r in after["overdue"]] == ["closing", "later"]
+    assert after["compliance"]["counted"] == before["compliance"]["counted"]
+    with Store.open(store_url) as store:
+        stored = lead_actions(store, ["late", "later"])
+    assert stored[["lead_id", "kind", "actor", "source"]].values.tolist() == [
+        ["late", "contacted", "anna", "api"]
+    ]

@@ -247,6 +247,7 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
                 handoff,
                 [
                     col("lead_id", "Lead"),
+                    col("owner", "Owner"),
                     col("channel", "Channel"),
                     col("persona", "Persona"),
                     col("score", "Score", count),
@@ -308,16 +309,18 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
                 overdue,
                 [
                     col("lead_id", "Lead"),
+                    col("owner", "Owner"),
                     col("handed_on", "Handed on"),
-                    col("deadline", "Deadline (UTC)"),
+                    col("deadline", "Attempt due (UTC)"),
                     col("hours_overdue", "Hours overdue", number),
                     col("channel", "Channel"),
                     col("persona", "Persona"),
                     col("score", "Score", count),
                 ],
             ),
-            note="Leads leadscore handed over (any earlier run), deadline passed, no sales touch "
-            "in the CRM yet; oldest deadline first.",
+            note="Leads leadscore handed over (any earlier run) with a contact attempt still "
+            "owed at the run's cut-off (the cadence of sla.yaml), oldest first. The live list, "
+            "with the actions taken since: the Sales desk page.",
             wide=True,
         )
     )
