@@ -63,28 +63,33 @@ def _ts(value: Any) -> pd.Timestamp | None:
 
 
 def lead_state(
-    handed_at: pd.Timestamp, hours: tuple[float, ...], actions: pd.DataFrame, at: pd.Timestamp
+    handed_at: pd.Timestamp,
+    hours: tuple[float, ...],
+    actions: list[dict[str, Any]],
+    at: pd.Timestamp,
 ) -> dict[str, Any]:
-    """One lead's row of the board (without lead_id and band) from its actions up to `at`."""
-    mine = actions[actions["at"] <= at]
-    owners = mine[mine["kind"].isin((ASSIGNED, REASSIGNED))]
-    contacts = mine.loc[(mine["kind"] == CONTACTED) & (mine["at"] >= handed_at), "at"]
-    snoozes = mine[mine["kind"] == SNOOZED]
-    closes = mine[mine["kind"] == CLOSED]
+    """One lead's row of the board (without lead_id and band) from its actions (dicts with
+    kind, at, owner, team, until, reason; oldest first) up to `at`. Plain lists, not frames:
+    a pandas filter per lead made the board of a month's hand-offs take seconds."""
+    mine = [a for a in actions if a["at"] <= at]
+    owners = [a for a in mine if a["kind"] in (ASSIGNED, REASSIGNED)]
+    contacts = [a["at"] for a in mine if a["kind"] == CONTACTED and a["at"] >= handed_at]
+    snoozes = [a for a in mine if a["kind"] == SNOOZED]
+    closes = [a for a in mine if a["kind"] == CLOSED]
     attempts = len(contacts)
     first_deadline = handed_at + pd.Timedelta(hours=hours[0])
-    first_contact = contacts.iloc[0] if attempts else None
-    last_contact = contacts.iloc[-1] if attempts else None
+    first_contact = contacts[0] if attempts else None
+    last_contact = contacts[-1] if attempts else None
     if attempts == 0:
         next_due: pd.Timestamp | None = first_deadline
     elif attempts < len(hours):
         next_due = last_contact + pd.Timedelta(hours=hours[attempts])
     else:
         next_due = None
-    until = _ts(snoozes["until"].iloc[-1]) if len(snoozes) else None
+    until = _ts(snoozes[-1]["until"]) if snoozes else None
     if until is not None and next_due is not None:
         next_due = max(next_due, until)
-    closed_at = closes["at"].iloc[0] if len(closes) else None
+    closed_at = closes[0]["at"] if closes else None
     if closed_at is not None:
         state = "closed"
     elif attempts >= len(hours) and last_contact + pd.Timedelta(hours=hours[-1]) <= at:
@@ -103,10 +108,10 @@ def lead_state(
     counted = not closed_early and (first_contact is not None or first_deadline <= at)
     on_time = first_contact is not None and first_contact <= first_deadline
     return {
-        "owner": owners["owner"].iloc[-1] if len(owners) else None,
-        "team": owners["team"].iloc[-1] if len(owners) else None,
-        "assigned_at": owners["at"].iloc[0] if len(owners) else None,
-        "reassigned": int((owners["kind"] == REASSIGNED).sum()),
+        "owner": owners[-1]["owner"] if owners else None,
+        "team": owners[-1]["team"] if owners else None,
+        "assigned_at": owners[0]["at"] if owners else None,
+        "reassigned": sum(a["kind"] == REASSIGNED for a in owners),
         "attempts": attempts,
         "max_attempts": len(hours),
         "first_deadline": first_deadline,
@@ -114,7 +119,7 @@ def lead_state(
         "last_contact_at": last_contact,
         "next_due": next_due if state in ("overdue", "due", "waiting", "snoozed") else None,
         "snoozed_until": until,
-        "closed_reason": closes["reason"].iloc[0] if len(closes) else None,
+        "closed_reason": closes[0]["reason"] if closes else None,
         "closed_at": closed_at,
         "state": state,
         "hours_overdue": round((at - next_due).total_seconds() / SECONDS_PER_HOUR, 1)
@@ -132,8 +137,10 @@ def board(
     BOARD_COLUMNS, in `handed`'s order. `actions`: store.actions.lead_actions() rows."""
     at_ts = _ts(at)
     assert at_ts is not None
-    by_lead = {k: g for k, g in actions.groupby(actions["lead_id"].astype(str), sort=False)}
-    empty = actions.iloc[0:0]
+    by_lead: dict[str, list[dict[str, Any]]] = {}
+    columns = ["lead_id", "kind", "at", "owner", "team", "until", "reason"]
+    for a in actions[columns].to_dict("records"):
+        by_lead.setdefault(str(a["lead_id"]), []).append(a)
     rows = []
     for r in handed.to_dict("records"):
         lead = str(r["lead_id"])
@@ -141,7 +148,7 @@ def board(
         if handed_at is None or handed_at > at_ts:
             continue  # handed over after the instant: not on the board yet
         hours = desk.cadence.hours_for(r.get("band"))
-        state = lead_state(handed_at, hours, by_lead.get(lead, empty), at_ts)
+        state = lead_state(handed_at, hours, by_lead.get(lead, []), at_ts)
         rows.append({"lead_id": lead, "band": r.get("band"), "handed_at": handed_at, **state})
     return pd.DataFrame(rows, columns=list(BOARD_COLUMNS))
 
