@@ -112,10 +112,11 @@ def handoff_diff(
 
 
 def reason_words(reasons: Any, k: int = 3) -> list[str]:
-    """The top reasons for, in words (the scorer's `reasons_for[].text`)."""
-    if not isinstance(reasons, dict):
-        return []
-    return [str(r.get("text")) for r in (reasons.get("reasons_for") or [])[:k] if r.get("text")]
+    """The top reasons for, in the rep's words (sales/words.py: "meets 4 of the 4 criteria of
+    its persona", not "fit with the agreed personas: 1"; "1 visit", not "1 visits")."""
+    from sales.words import plain_reasons
+
+    return plain_reasons(reasons)[0][:k]
 
 
 def handoff_records(
