@@ -121,3 +121,21 @@ def test_a_rep_marks_the_lead_contacted_from_its_page(browser: object, served: S
     assert page.locator("#desk-state").get_attribute("data-state") in ("waiting", "due")
     assert watch.errors == [] and watch.foreign == []
     page.context.close()
+
+
+def test_the_sales_desk_page_draws_its_chart_and_its_lead_ids_open_the_lead_page(
+    browser: object, served: Served
+) -> None:
+    page, watch = new_page(browser, served)
+    sign_in(page, served, VIEWER, "/dashboard/desk")
+    charts, drawn = charts_drawn(page)
+    assert charts >= 1 and drawn == charts
+    late = table_rows(page, "late")
+    assert [r[0] for r in late] == [LEAD]
+    page.click(f'#table-late a.lead:has-text("{LEAD}")')
+    page.wait_for_load_state()
+    assert page.url.endswith(f"/dashboard/leads/{LEAD}")
+    assert page.locator("#lead-id").inner_text() == LEAD
+    screenshot(page, "desk")
+    assert watch.errors == [] and watch.foreign == []
+    page.context.close()

@@ -36,7 +36,7 @@ CONTACT_FIELDS = (
 STATE_WORDS = {
     "overdue": "contact attempt overdue",
     "due": "contact attempt due within a day",
-    "waiting": "next attempt due later",
+    "waiting": "no attempt owed yet",
     "snoozed": "snoozed",
     "closed": "closed",
     "out_of_attempts": "out of attempts: back to nurture",
@@ -104,7 +104,7 @@ def history_panel(history: pd.DataFrame) -> Panel:
             "series",
             x_title="Run",
             y_title="Score (0-100)",
-            x_type="temporal",
+            x_type="ordinal",
             y_format="d",
         ),
         note="The calibrated chance in %, each day the daily run scored the lead.",
