@@ -59,6 +59,7 @@ RETURNING_COLUMNS: tuple[str, ...] = (
     "back_at",
     "events_since",
     "looked_at",
+    "owner",
 )
 OVERDUE_COLUMNS: tuple[str, ...] = (
     "lead_id",

@@ -264,6 +264,7 @@ def main(
     from daily.recap import cut_history, month_recap
     from delivery import resolve_webhook
     from sales.service import (
+        current_owners,
         desk_step,
         overdue_at,
         owners_for,
@@ -368,6 +369,8 @@ def main(
         returning = returning_leads(candidates, events, since, t, params.daily.quiet_days)
         by_lead = scores.set_index(scores["lead_id"].astype(str))
         returning = _join_scores(returning, by_lead, ("decision", "score"), RETURNING_COLUMNS)
+        owned = current_owners(store, returning["lead_id"].astype(str).tolist())
+        returning["owner"] = returning["lead_id"].astype(str).map(owned)
         overdue = overdue_at(store, desk, t)  # still owed per the cadence, oldest first
         overdue = _join_scores(
             overdue, by_lead, ("channel", "persona", "score", "decision"), OVERDUE_COLUMNS

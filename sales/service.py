@@ -192,6 +192,13 @@ def recycle_out_of_attempts(store: Store, desk: SalesDesk, at: datetime) -> list
     return done["lead_id"].tolist()
 
 
+def current_owners(store: Store, lead_ids: list[str]) -> dict[str, str]:
+    """lead_id -> its owner now (the last assignment or reassignment), for those that have one."""
+    actions = lead_actions(store, lead_ids)
+    owned = actions[actions["kind"].isin((ASSIGNED, REASSIGNED))]
+    return dict(zip(owned["lead_id"].astype(str), owned["owner"], strict=True))
+
+
 def owners_for(store: Store, desk: SalesDesk, handoff: pd.DataFrame) -> pd.DataFrame:
     """lead_id, team, owner for a day's hand-off before it is stored (the hand-off files carry
     the owner): a lead that already has one keeps it (a re-run of the day), the others take

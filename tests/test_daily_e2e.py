@@ -275,6 +275,9 @@ def test_the_hand_off_says_whom_to_call_and_who_calls_and_the_desk_keeps_each_as
     overdue = pd.read_csv(sqlite_days.out / "overdue.csv", dtype={"lead_id": str})
     assert len(overdue) and overdue["owner"].isin(desk.reps()).all()
     assert (overdue["attempts"] == 0).all()  # none contacted in the CRM since the hand-off
+    returning = pd.read_csv(sqlite_days.out / "returning.csv", dtype={"lead_id": str})
+    handed_back = returning[returning["status"] == "handed_over"]
+    assert "owner" in returning.columns and handed_back["owner"].isin(desk.reps()).all()
     with Store.open(sqlite_days.url) as store:
         day1 = store.handoff(DAY1)["lead_id"].tolist()
         actions = lead_actions(store, [*day1, *handoff["lead_id"]])

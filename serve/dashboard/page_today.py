@@ -283,6 +283,7 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
                 returning,
                 [
                     col("lead_id", "Lead"),
+                    col("owner", "Owner"),
                     col("status", "Status"),
                     col("score", "Score", count),
                     col("quiet_days", "Quiet days", number),
