@@ -312,3 +312,36 @@ def test_on_a_real_uvicorn_server_a_contacted_lead_leaves_the_overdue_list(
     assert stored[["lead_id", "kind", "actor", "source"]].values.tolist() == [
         ["late", "contacted", "anna", "api"]
     ]
+
+
+def test_the_cadence_by_fit_grade_reads_the_grade_letter_and_unknown_bands_get_the_default() -> (
+    None
+):
+    import pandas as pd
+
+    from sales.worklist import board
+    from sla.sales_desk import SalesDesk
+    from store.actions import ACTION_COLUMNS
+
+    desk = SalesDesk.model_validate(
+        {**DESK, "cadence": {"by": "fit_grade", "schedule": {"A": [2, 5]}, "default": [10]}}
+    )
+    handed_at = pd.Timestamp("2026-10-20", tz="UTC")
+    handed = pd.DataFrame({"lead_id": ["a", "z"], "handed_at": [handed_at] * 2, "band": ["A", "Q"]})
+    actions = pd.DataFrame(columns=list(ACTION_COLUMNS))
+    at = handed_at + pd.Timedelta(hours=3)
+    rows = board(handed, actions, desk, at).set_index("lead_id")
+    assert rows.loc["a", "state"] == "overdue" and rows.loc["a", "max_attempts"] == 2
+    assert rows.loc["z", "state"] == "due" and rows.loc["z", "max_attempts"] == 1  # within a day
+    assert rows.loc["a", "hours_overdue"] == 1.0
+
+
+def test_the_desk_config_refuses_a_rep_in_two_teams_and_an_empty_cadence() -> None:
+    from pydantic import ValidationError
+
+    from sla.sales_desk import SalesDesk
+
+    with pytest.raises(ValidationError, match="rep 'anna' is in both"):
+        SalesDesk.model_validate({**DESK, "teams": {"a": ["anna"], "b": ["anna"]}})
+    with pytest.raises(ValidationError, match="at least one attempt"):
+        SalesDesk.model_validate({**DESK, "cadence": {"schedule": {"A": []}}})
