@@ -96,7 +96,9 @@ def main(
     feature params there)."""
     from contextlib import ExitStack
 
+    from daily.recap_links import RecapLinks
     from delivery import resolve_webhook
+    from sales.service import record_owners
     from scoring.settings import ScoringSettings
     from sla.agreement import load_agreement
     from store import Store
@@ -149,6 +151,7 @@ def main(
             (leads, stages, events),
             agreement.follow_up_hours,
             params,
+            agreement.sales_desk,
             handed_live,
         )
         recap, counts = month_to_date(
@@ -172,9 +175,12 @@ def main(
             counts,
             header,
             validation,
+            dashboard_url=RecapLinks().dashboard_url,
         )
         day.step("write")
         store_run(day, store, scores, compared, recap, counts, header, webhook)
+        if compared.owners is not None:  # after the run: the hand-off's owners (sales/)
+            record_owners(store, compared.owners, day.t)
         day.step("store")
         delivery = deliver(store, webhook, params) if webhook is not None else None
         day.step("deliver")

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from dashboard.web import install_dashboard
 from serve import (
+    routes_actions,
     routes_events,
     routes_health,
     routes_info,
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.include_router(routes_health.router)
     app.include_router(routes_info.router, prefix="/v1")
     app.state.store_access = routes_leads.StoreAccess(settings.db_url)  # opened on first read
+    app.include_router(routes_actions.router, prefix="/v1")  # before /leads/{id}: the sales desk
     app.include_router(routes_leads.router, prefix="/v1")
     app.include_router(routes_summary.router, prefix="/v1")
     app.include_router(routes_events.router, prefix="/v1")

@@ -2,11 +2,12 @@
 
 Keys come from `LEADSCORE_API_KEYS="admin:K1,viewer:K2,scorer:K3,ingest:K5,K4"` (and the same
 syntax per line of LEADSCORE_API_KEYS_FILE). A prefix is a role only when it is one of
-viewer|scorer|ingest|admin; a key without one is a scorer, so the single keys configured before
-roles existed keep scoring.
+viewer|scorer|sales|ingest|admin; a key without one is a scorer, so the single keys configured
+before roles existed keep scoring.
 
 - viewer: the dashboard pages (signed in through /signin) and /v1/summary, the figures they show;
 - scorer: /v1/score*, /v1/leads*, /v1/handoff, /v1/model, /v1/sla;
+- sales: what a viewer may, and POST /v1/leads/{id}/actions (a rep working the hand-off);
 - ingest: /v1/events (events as they happen) and /v1/status (the re-scoring lag); besides
   X-API-Key, an ingest key may come as the user name of HTTP basic auth, as Segment-style
   senders send their write key (`Authorization: Basic base64("<key>:")`);
@@ -34,6 +35,8 @@ from serve.auth_throttle import FailureThrottle
 API_KEY_HEADER = "X-API-Key"
 PROTECTED_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/admin/"
+VIEWER_PATHS = frozenset({"/v1/summary", "/v1/worklist"})  # what the dashboard shows, as JSON
+ACTIONS_SUFFIX = "/actions"  # POST /v1/leads/{id}/actions: a sales key (serve/routes_actions.py)
 VIEWER_PATHS = frozenset({"/v1/summary"})  # what the dashboard shows, as JSON
 INGEST_PATHS = frozenset({"/v1/events", "/v1/status"})  # events in, and how far behind
 UNAUTHORIZED = orjson.dumps({"detail": "missing or invalid API key (header X-API-Key)"})
@@ -50,6 +53,7 @@ class Role(StrEnum):
     SCORER = "scorer"
     INGEST = "ingest"
     ADMIN = "admin"
+    SALES = "sales"  # a rep: the dashboard, and acting on leads (serve/routes_actions.py)
 
 
 # The roles each role's key stands in for: an admin key does everything, the others one thing.
@@ -58,6 +62,7 @@ GRANTS: dict[Role, frozenset[Role]] = {
     Role.SCORER: frozenset({Role.SCORER}),
     Role.INGEST: frozenset({Role.INGEST}),
     Role.ADMIN: frozenset(Role),
+    Role.SALES: frozenset({Role.SALES, Role.VIEWER}),
 }
 
 
@@ -89,6 +94,8 @@ def required_role(path: str) -> Role | None:
         return None
     if path in VIEWER_PATHS:
         return Role.VIEWER
+    if path.startswith("/v1/leads/") and path.endswith(ACTIONS_SUFFIX):
+        return Role.SALES
     if path in INGEST_PATHS:
         return Role.INGEST
     return Role.ADMIN if path.startswith(ADMIN_PREFIX) else Role.SCORER

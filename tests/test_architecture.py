@@ -25,10 +25,13 @@ ALLOWED: dict[str, set[str]] = {
     "sla": {"foundation"},
     # The store of record sits on foundation only: the outbox's state machine is delivery's.
     "store": {"foundation"},
+    # The sales desk (owners, actions, cadence, the rep's words): pure functions over the
+    # agreement and the store's actions; daily, serve, dashboard and pipeline read it.
+    "sales": {"foundation", "sla", "store"},
     # One lead or a batch -> features -> probability -> decision -> reasons. No HTTP.
     "scoring": {"foundation", "features", "models", "sla"},
     # The daily loop's pure steps (and the store's records they read).
-    "daily": {"foundation", "features", "models", "sla", "store", "scoring"},
+    "daily": {"foundation", "features", "models", "sla", "store", "scoring", "sales"},
     # The outbox and the webhook sender read and write the store only.
     "delivery": {"foundation", "store"},
     # Events as they happen: parsed, stored, re-scored with the scoring core, alerts through the
@@ -47,9 +50,10 @@ ALLOWED: dict[str, set[str]] = {
         "daily",
         "ingest",
         "dashboard",
+        "sales",
     },
     # The web pages; they sign in with the service's keys and read its settings (see SHARED).
-    "dashboard": {"foundation", "features", "models", "sla", "store", "daily", "serve"},
+    "dashboard": {"foundation", "features", "models", "sla", "store", "daily", "serve", "sales"},
     # The top floor: DVC stages and the command line.
     "pipeline": {
         "foundation",
@@ -63,6 +67,7 @@ ALLOWED: dict[str, set[str]] = {
         "engine",
         "ingest",
         "serve",
+        "sales",
     },
 }
 

@@ -3,7 +3,7 @@ leads first known from `identify`, the anonymous ids merged into them, each lead
 score and the alerts the real-time path sent.
 
 Revision ID: 0005_events
-Revises: 0003_month_targets
+Revises: 0004_lead_actions
 Create Date: 2026-12-07
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_events"
-down_revision = "0003_month_targets"
+down_revision = "0004_lead_actions"
 branch_labels = None
 depends_on = None
 
