@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.mapping import CANONICAL_COLUMNS, SOURCE_SUFFIXES
+from features.mapping_file import CANONICAL_COLUMNS, SOURCE_SUFFIXES
 from foundation.errors import ConfigError
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the shipped sla.yaml and personas.yaml
