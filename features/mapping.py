@@ -86,27 +86,37 @@ class RuleTally:
 def map_event_types(
     events: pd.DataFrame, source: pd.DataFrame, mf: MappingFile, tally: RuleTally
 ) -> pd.Series:
-    """The event type of each row: the first matching rule's `as`, else the source name."""
-    name = events["event_type"].astype("string")
-    out = name.copy()
+    """The event type of each row: the first matching rule's `as`, else the source name.
+
+    Works on the codes of the distinct names: a name rule compares integers and a pattern on
+    the name runs once per distinct name, so a log of millions of rows costs a few passes over
+    an integer array; only a pattern on a property (a URL, a form name) reads row text."""
+    codes, uniques = pd.factorize(events["event_type"].astype("string"), use_na_sentinel=True)
+    labels = [str(u) for u in uniques]
+    code_of = {label: i for i, label in enumerate(labels)}
+    out = codes.copy()
     assigned = np.zeros(len(events), dtype=bool)
     for i, rule in enumerate(mf.mapping.events.types):
         candidates = ~assigned
         if rule.name is not None:
-            candidates &= (name == rule.name).fillna(False).to_numpy()
+            candidates &= codes == code_of.get(rule.name, -2)
         hit = candidates.copy()
-        if rule.pattern is not None:
-            searched = source[rule.property] if rule.property is not None else name
-            found = searched.astype("string").str.contains(rule.pattern, regex=True)
-            hit &= found.fillna(False).to_numpy()
+        if rule.pattern is not None and rule.property is None:
+            by_name = pd.Series(labels, dtype="string").str.contains(rule.pattern, regex=True)
+            hit &= np.append(by_name.fillna(False).to_numpy(bool), False)[codes]
+        elif rule.pattern is not None:
+            found = source[rule.property][hit].astype("string").str.contains(rule.pattern)
+            hit[hit] = found.fillna(False).to_numpy(bool)
         tally.hits[i] += int(hit.sum())
         tally.tried[i] += int(candidates.sum())
-        out[hit] = rule.as_
+        out[hit] = code_of.setdefault(rule.as_, len(code_of))
         assigned |= hit
-    tally.names = tally.names.add(name.value_counts(), fill_value=0)
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    tally.names = tally.names.add(pd.Series(counts, index=labels[: len(uniques)]), fill_value=0)
     tally.events += len(events)
     tally.mapped += int(assigned.sum())
-    return out
+    vocabulary = np.array([*code_of, None], dtype=object)  # code -1 (missing) -> None
+    return pd.Series(vocabulary[out], index=events.index, dtype="string")
 
 
 def judge_rules(mf: MappingFile, tally: RuleTally, report: MappingReport) -> None:
