@@ -30,6 +30,7 @@ GUESSES: dict[str, tuple[str, ...]] = {
     "event_type": ("event_type", "event", "activity", "type", "action", "name"),
     "stage": ("stage", "lifecyclestage", "lifecycle_stage", "status", "activity"),
     "channel": ("channel", "source", "lead_source", "original_source"),
+    "sequence": ("seq_in_case", "sequence", "seq", "event_index"),
 }
 TABLE_GUESSES: dict[str, tuple[str, ...]] = {
     "leads": ("leads", "contacts", "cases", "accounts", "customers", "users"),
@@ -236,6 +237,17 @@ def mapping_template(folder: Path | None) -> str:
             body += [
                 "  types: []  # rules, first match wins; e.g. (a URL matching /pricing):",
                 '  # - {name: "Page view", property: url, pattern: "/pricing", as: pricing_view}',
+            ]
+            sequence = _guess(GUESSES["sequence"], columns)
+            prefix = "  " if sequence else "  # "
+            body.append(
+                f"{prefix}sequence: {sequence or '<source column>'}  # each event's position "
+                "among its lead's (a log of dates only)"
+            )
+        if table == "leads":
+            body += [
+                "  # identity: <source column>  # e.g. e-mail: rows sharing it are one person",
+                "  # identity_map: {file: <export>, lead_id: <column>, person: <column>}",
             ]
         if table == "stages":
             body += [
