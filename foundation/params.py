@@ -206,6 +206,10 @@ class TrainParams(_Section):
     monotone: dict[str, Literal[-1, 0, 1]] = Field(default_factory=dict)
     min_positives: int = Field(50, ge=1)
     validation_snapshots: int = Field(1, ge=1)
+    # The latest snapshots held out for evaluation: one (the default) is the month a monthly
+    # project ships; a quarterly log may test on a whole year (four), and more rows make the
+    # test AUC less of a coin toss on a small log. Validation ends before the first of them.
+    test_snapshots: int = Field(1, ge=1)
     calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
     # Later validation snapshots count more in calibration (models/recency.py); null: equal.
     calibration_half_life_snapshots: float | None = Field(None, gt=0)
