@@ -194,9 +194,10 @@ def main(params: Params) -> dict[str, Any]:
         params.train.test_snapshots,
     )
     check_enough_data(split, params.train.min_positives)
+    tested = split.describe()["test"]["snapshots"]
     print(
         f"train: {len(split.train)} rows / valid: {len(split.valid)} / test: {len(split.test)} "
-        f"(test snapshot {split.describe()['test']['snapshots'][0]})"
+        f"(test snapshot {' .. '.join(dict.fromkeys(tested[:1] + tested[-1:]))})"
     )
 
     personas = load_personas(params.paths.interim / "personas.yaml")
