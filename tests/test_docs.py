@@ -21,6 +21,7 @@ from tests.docs_examples import (
     pages,
     parse_page,
     run_console,
+    same_but_last_digits,
 )
 
 PAGES = pages()
@@ -57,6 +58,17 @@ def test_the_readme_holds_the_two_ci_commands() -> None:
     ci_script = (ROOT / ".ci" / "run").read_text()
     assert "tests.docs_examples --ci test" in ci_script
     assert "tests.docs_examples --ci main" in ci_script
+
+
+def test_a_full_precision_float_may_differ_in_its_last_digits_only() -> None:
+    """Another CPU prints 0.9809300876689149 where the page recorded 0.980930087668915 (numpy's
+    exp on another SIMD path); anything a reader could see must still match exactly."""
+    shown = '"value": 0.980930087668915,\n"contribution": 0.3018183823616394'
+    assert same_but_last_digits(shown, shown.replace("0.980930087668915", "0.9809300876689149"))
+    assert not same_but_last_digits(shown, shown.replace("0.980930087668915", "0.980930187668915"))
+    assert not same_but_last_digits('"score": 87.1', '"score": 87.2')
+    assert not same_but_last_digits("weighted count 0.98", "weighted count 0.99")
+    assert not same_but_last_digits(shown, shown.replace('"value"', '"values"'))
 
 
 @pytest.mark.parametrize("block", blocks_of("yaml"), ids=ids(blocks_of("yaml")))

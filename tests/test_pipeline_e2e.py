@@ -24,7 +24,6 @@ SERVE_START_TIMEOUT_S = 120
 
 
 def mlflow_client(project: Project) -> MlflowClient:
-
     return MlflowClient(tracking_uri=project.tracking_uri, registry_uri=project.tracking_uri)
 
 
@@ -97,6 +96,21 @@ def wait_until_up(
     raise AssertionError(f"{url} did not answer within {timeout_s} s")
 
 
+def registry_state(project: Project) -> str:
+    """What the server should have found: one random-order run, with other pytest sessions
+    running beside it, saw `Registered Model with name=lead-propensity not found`."""
+    db = project.root / "mlflow.db"
+    settings = {k: v for k, v in project.env.items() if k.startswith("MLFLOW")}
+    lines = [f"store {db}: exists={db.exists()} size={db.stat().st_size if db.exists() else 0}"]
+    lines.append(f"MLflow settings of the project's environment: {settings}")
+    try:
+        found = mlflow_client(project).search_model_versions("name='lead-propensity'")
+        lines.append(f"versions: {[(v.version, v.aliases) for v in found]}")
+    except Exception as exc:  # a diagnostic: show whatever the store says
+        lines.append(f"registry unreadable: {exc}")
+    return "\n".join(lines)
+
+
 def start_mlflow_serve(project: Project, folder: Path) -> tuple[subprocess.Popen[bytes], int]:
     """`mlflow models serve` on a free port, up and answering /ping. A port found free can be
     taken by another process before the server binds it: only that case gets a second port."""
@@ -118,7 +132,7 @@ def start_mlflow_serve(project: Project, folder: Path) -> tuple[subprocess.Popen
             process.wait(timeout=30)
             said = str(exc).lower()  # uvicorn's and gunicorn's words for a taken port
             if attempt or not ("address already in use" in said or "connection in use" in said):
-                raise
+                raise AssertionError(f"{exc}\n{registry_state(project)}") from None
     raise AssertionError("unreachable")
 
 

@@ -48,6 +48,10 @@ def run_pytest(folder: Path, ci: str | None) -> subprocess.CompletedProcess[str]
             "no:randomly",
             "--rootdir",
             str(folder),
+            # Its own temp root: a session left to pytest's numbered folders would, on exit,
+            # prune the oldest ones, which can be the running suite's own.
+            "--basetemp",
+            str(folder.parent / f"{folder.name}-basetemp"),
             str(folder),
         ],
         cwd=ROOT,
