@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.mapping_file import (
@@ -203,9 +204,13 @@ class BeforeCreatedTally:
         return cls(created[~created.index.duplicated()])
 
     def add(self, events: pd.DataFrame) -> None:
-        when = parse_times(events["ts"]).astype("datetime64[ns, UTC]").reset_index(drop=True)
-        theirs = self.created.reindex(events["lead_id"].astype(str).to_numpy())
-        self.before += int((when < theirs.reset_index(drop=True)).sum())  # NaT: never before
+        when = parse_times(events["ts"]).astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]")
+        # get_indexer on the ids as they are (a string column): one hash look-up per event, no
+        # object array built on the way (several times faster than reindex on 1M-row chunks).
+        at = self.created.index.get_indexer(events["lead_id"].astype("string"))
+        created = self.created.to_numpy("datetime64[ns]")
+        theirs = np.where(at >= 0, created[np.maximum(at, 0)], np.datetime64("NaT"))
+        self.before += int(np.count_nonzero(when < theirs))  # NaT compares False: never before
         self.events += len(events)
 
     def judge(self, mf: MappingFile, names: dict[str, str], report: MappingReport) -> None:
