@@ -227,10 +227,14 @@ def mapping_template(folder: Path | None) -> str:
         )
         columns = [str(c) for c in samples[chosen].columns] if chosen is not None else []
         body.append(f"{table}:")
-        body.append(f"  file: {_stem(chosen) if chosen else table}")
-        body.append("  columns:")
-        for canonical in CANONICAL_COLUMNS[table]:
-            guess = _guess(GUESSES.get(canonical, (canonical,)), columns)
+        if chosen is None and table == "stages":  # no stage log: stage dates on the leads
+            body.append("  file: null  # no stage log found: name one, or use leads.stage_dates")
+        else:
+            body.append(f"  file: {_stem(chosen) if chosen else table}")
+        guesses = {c: _guess(GUESSES.get(c, (c,)), columns) for c in CANONICAL_COLUMNS[table]}
+        # Nothing guessed: an empty mapping, not a key holding only comments (YAML null).
+        body.append("  columns:" if any(guesses.values()) else "  columns: {}")
+        for canonical, guess in guesses.items():
             prefix = "    " if guess else "    # "
             body.append(f"{prefix}{canonical}: {guess or '<source column>'}")
         if table == "events":

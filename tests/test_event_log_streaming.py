@@ -264,3 +264,22 @@ def test_a_sequence_that_is_not_a_position_is_an_error_naming_the_row(tmp_path):
     message = str(err.value)
     assert "mapping.yaml line 7 (events.sequence): events.csv column 'seq'" in message
     assert "1 rows are not a position from 0 to 3,599" in message and "row 3: '2.5'" in message
+
+
+def test_init_guesses_a_sequence_column_and_leaves_it_out_when_there_is_none(tmp_path):
+    from pipeline.init_project import init_project
+
+    for name, extra in (("with", {"seq_in_case": ["0", "1"]}), ("without", {})):
+        exports = tmp_path / name / "exports"
+        exports.mkdir(parents=True)
+        dated = dated_log()
+        dated["leads"].rename(columns={"id": "lead_id", "created": "created_at"}).to_csv(
+            exports / "leads.csv", index=False
+        )
+        events = pd.DataFrame({"lead_id": ["F1", "F1"], "ts": ["2025-02-03"] * 2, **extra})
+        events.assign(event_type=["Add penalty", "Payment"]).to_csv(
+            exports / "events.csv", index=False
+        )
+        init_project(tmp_path / name / "project", exports)
+        mapping = load_mapping(tmp_path / name / "project" / "mapping.yaml").mapping
+        assert mapping.events.sequence == ("seq_in_case" if extra else None)
