@@ -28,7 +28,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]

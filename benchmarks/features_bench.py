@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from features.build import build_features  # noqa: E402
 from features.persona import load_personas  # noqa: E402
-from features.schemas import CONTENT_TOPICS, EVENT_TYPES  # noqa: E402
+from features.vocabularies import CONTENT_TOPICS, EVENT_TYPES  # noqa: E402
 from foundation.params import FeatureParams, SimulateParams  # noqa: E402
 from pipeline.features import read_interim  # noqa: E402
 

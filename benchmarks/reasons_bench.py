@@ -42,7 +42,7 @@ def main() -> None:
     from serve.state import build_serving
 
     scorer = build_serving(Settings(model_uri=str(args.model))).scorer
-    explainer = scorer._explainer
+    explainer = scorer.explaining._explainer
     if explainer is None:
         raise SystemExit("models._linear_treeshap is not built: `pip install -e .` builds it")
     booster = scorer.model.booster
@@ -65,9 +65,9 @@ def main() -> None:
     row = {name: None for name in scorer.feature_names}
     one = X[:1]
     fast = cpu_ms(lambda: scorer.reasons(one, [row]), r, 200) * 1e3
-    scorer._explainer = None  # the same scorer on pred_contrib
+    scorer.explaining._explainer = None  # the same scorer on pred_contrib
     slow = cpu_ms(lambda: scorer.reasons(one, [row]), r, 200) * 1e3
-    scorer._explainer = explainer
+    scorer.explaining._explainer = explainer
     print(f"{'reasons, one lead (us)':24}{slow:14.1f}{fast:12.1f}{slow / fast:10.1f}")
     diff = np.abs(explainer.contributions(X) - lightgbm(X)).max()
     print(f"largest |difference| over 1000 leads: {diff:.2e} (log-odds)")

@@ -21,7 +21,6 @@ Without `--model`: artifacts/train/model.joblib if the pipeline ran, else a synt
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
 import socket
@@ -41,7 +40,8 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-API_KEY = "bench-key"
+from benchmarks.http_load import API_KEY, Load, measure  # noqa: E402
+
 ADMIN_KEY = "bench-admin"
 
 
@@ -55,7 +55,7 @@ def train_synthetic_model(path: Path, n_leads: int = 6000, seed: int = 0) -> Pat
 
     from features.build import build_features, feature_spec
     from features.persona import load_personas
-    from features.schemas import CONTENT_TOPICS, EVENT_TYPES
+    from features.vocabularies import CONTENT_TOPICS, EVENT_TYPES
     from foundation.params import FeatureParams, LightGBMParams, TrainParams
     from models.propensity import fit_propensity
 
@@ -80,7 +80,7 @@ def train_synthetic_model(path: Path, n_leads: int = 6000, seed: int = 0) -> Pat
 def synthetic_leads(rng: np.random.Generator, n: int, t: Any) -> tuple[Any, Any]:
     import pandas as pd
 
-    from features.schemas import CONTENT_TOPICS, EVENT_TYPES
+    from features.vocabularies import CONTENT_TOPICS, EVENT_TYPES
 
     def pick(values: list[Any], k: int = n) -> list[Any]:
         return [values[i] for i in rng.integers(0, len(values), k)]
@@ -116,7 +116,7 @@ def request_bodies(n_rows: int = 1000, seed: int = 1) -> dict[str, Any]:
 
     from features.build import build_features
     from features.persona import load_personas
-    from features.schemas import EVENT_TYPES
+    from features.vocabularies import EVENT_TYPES
     from foundation.params import FeatureParams
 
     rng = np.random.default_rng(seed)
@@ -261,99 +261,6 @@ def export_tree(ref: str) -> Path:
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return dest
-
-
-# ---- the load ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Load:
-    """One measurement: requests (or leads) per second, p50 and p99 latency in ms."""
-
-    rate: float
-    p50_ms: float
-    p99_ms: float
-
-
-WRK_SCRIPT = """
-wrk.method = "POST"
-local f = io.open("{body}", "rb")
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-API-Key"] = "{key}"
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.status + e.timeout))
-end
-"""
-
-
-def run_wrk(port: int, path: str, body: Path, concurrency: int, seconds: float) -> Load:
-    script = body.with_suffix(".lua")
-    script.write_text(WRK_SCRIPT.format(body=body, key=API_KEY))
-    cmd = [
-        "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-        "-s", str(script), f"http://127.0.0.1:{port}{path}",
-    ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"wrk failed: {done.stderr or done.stdout}")
-    out = done.stdout
-    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-    n, duration_us, p50_us, p99_us, errors = (int(v) for v in line.split()[1:])
-    if errors:
-        raise SystemExit(f"{errors} failed or non-2xx answers on {path}\n{out}")
-    return Load(n / (duration_us / 1e6), p50_us / 1000, p99_us / 1000)
-
-
-def run_asyncio(port: int, path: str, body: Path, concurrency: int, seconds: float) -> Load:
-    """The same measurement without wrk: keep-alive raw-socket HTTP/1.1 client (slower)."""
-    payload = body.read_bytes()
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {API_KEY}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
-    ).encode() + payload
-    latencies: list[float] = []
-    errors = 0
-
-    async def worker(stop: float) -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while time.perf_counter() < stop:
-                start = time.perf_counter()
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    int(h[15:]) for h in head.split(b"\r\n") if h[:15].lower() == b"content-length:"
-                )
-                await reader.readexactly(length)
-                latencies.append(time.perf_counter() - start)
-                errors += head[9:12] != b"200"
-        finally:
-            writer.close()
-
-    async def main() -> float:
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(t0 + seconds) for _ in range(concurrency)))
-        return time.perf_counter() - t0
-
-    elapsed = asyncio.run(main())
-    if errors:
-        raise SystemExit(f"{errors} non-200 answers on {path}")
-    return Load(
-        len(latencies) / elapsed,
-        float(np.percentile(latencies, 50) * 1000),
-        float(np.percentile(latencies, 99) * 1000),
-    )
-
-
-def measure(port: int, path: str, body: Path, concurrency: int, seconds: float) -> Load:
-    run = run_wrk if shutil.which("wrk") else run_asyncio
-    return run(port, path, body, concurrency, seconds)
 
 
 # ---- scenarios --------------------------------------------------------------------------------

@@ -4,5 +4,5 @@ activity.py: what a lead did up to the run's cut-off, in the words a salesperson
 handoff.py: which leads are open, which became MQL since the last run, who came back, who waits;
 recap.py: month-to-date against the agreement's targets and a projected month end;
 render.py: the CSV / JSON / Markdown / HTML files a run writes.
-`pipeline/daily.py` reads, calls these, writes and stores.
+`pipeline/daily_cli.py` reads, calls these, writes and stores.
 """

@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.behaviour import as_utc_timestamp, behaviour_features, lead_events
+from features.behaviour import behaviour_features, lead_events
 from features.event_families import families_of, family_activity
-from features.schemas import CONTENT_TOPICS
+from features.vocabularies import CONTENT_TOPICS
 from foundation.params import FeatureParams
+from foundation.timestamps import as_utc_timestamp
 
 OTHER_TOPIC = "other"
 SECONDS_PER_DAY = 86_400

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.behaviour import WEB_EVENT_TYPES, as_utc_timestamp
+from features.behaviour import WEB_EVENT_TYPES
+from foundation.timestamps import as_utc_timestamp
 from sla.qualify import MQL, NURTURE
 from sla.report import SALES_TOUCH_STAGES, open_at
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.behaviour import as_utc_timestamp
+from foundation.timestamps import as_utc_timestamp
 from sla import measure
 from sla.agreement import Agreement
 from sla.forecast import sql_forecast_interval

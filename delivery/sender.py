@@ -32,10 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import httpx
+import httpx2 as httpx
 
 from delivery.bounded_post import post_within, retry_after_s
 from delivery.keys import header_key
+from delivery.outbox import Outbox
 from delivery.signing import signed_headers
 from foundation.params import DeliveryParams
 from store import OutboxItem, Store
@@ -107,7 +108,7 @@ def deliver_pending(
         return anchor + timedelta(seconds=time.monotonic() - started)
 
     report = DeliveryReport()
-    items = store.pending_outbox(anchor)
+    items = Outbox(store).pending(anchor)
     with httpx.Client(
         timeout=policy.timeout_s,
         follow_redirects=False,
@@ -117,7 +118,7 @@ def deliver_pending(
     ) as client:
         for index, item in enumerate(items):
             lease = clock() + timedelta(seconds=_lease_s(policy))
-            if not store.claim_outbox(item.key, anchor, lease):
+            if not Outbox(store).claim(item.key, anchor, lease):
                 report.skipped += 1  # another sender has it (or finished it) meanwhile
                 continue
             delivered_or_final = _deliver_one(
@@ -155,7 +156,7 @@ def _deliver_one(
     except (TypeError, ValueError) as exc:  # orjson's and the codecs' errors are ValueErrors
         # No request can carry it; retrying cannot help, and it must not hold the others up.
         error = f"cannot be sent: {type(exc).__name__}: {exc}"[:_ERROR_BODY_CHARS]
-        store.mark_attempt(item.key, ok=False, error=error, now=clock(), permanent=True)
+        Outbox(store).mark_attempt(item.key, ok=False, error=error, now=clock(), permanent=True)
         report.failed_permanent += 1
         report.errors.append(f"{item.key!r}: {error}")
         return True
@@ -163,11 +164,13 @@ def _deliver_one(
         outcome = _post(client, url, body, secret, header, policy)
         report.attempts += 1
         if outcome.ok:
-            store.mark_attempt(item.key, ok=True, error=None, now=clock())
+            Outbox(store).mark_attempt(item.key, ok=True, error=None, now=clock())
             report.delivered += 1
             return True
         if outcome.permanent:
-            store.mark_attempt(item.key, ok=False, error=outcome.error, now=clock(), permanent=True)
+            Outbox(store).mark_attempt(
+                item.key, ok=False, error=outcome.error, now=clock(), permanent=True
+            )
             report.failed_permanent += 1
             report.errors.append(f"{item.key!r}: {outcome.error}")
             return True
@@ -178,7 +181,7 @@ def _deliver_one(
             # Recorded before waiting, with the lease renewed to cover the wait and the next
             # POST: a crash during the wait leaves an honest attempt count, and no other
             # sender takes the item while this one may still send it.
-            store.mark_attempt(
+            Outbox(store).mark_attempt(
                 item.key,
                 ok=False,
                 error=outcome.error,
@@ -191,7 +194,7 @@ def _deliver_one(
         later = _backoff(max(runs_failed, 1), policy.retry_base_s, policy.retry_cap_s)
         if outcome.retry_after_s is not None:
             later = max(later, outcome.retry_after_s)
-        store.mark_attempt(
+        Outbox(store).mark_attempt(
             item.key,
             ok=False,
             error=outcome.error,

@@ -29,13 +29,13 @@ import pyarrow.parquet as pq
 
 from engine.cluster import compute_now, gather
 from engine.partition import lead_partitions, read_partition
-from features.behaviour import as_utc_timestamp
 from features.persona import Personas
 from features.snapshots import SNAPSHOT, SUMMARY_COLUMNS, TrainingTable, training_table
 from foundation.chunks import clear_output, parquet_files
 from foundation.completion import mark_complete, mark_started, require_complete
 from foundation.errors import DataError
 from foundation.params import EngineParams, FeatureParams
+from foundation.timestamps import as_utc_timestamp
 
 TABLES: tuple[str, ...] = ("leads", "events", "stages")
 

@@ -2,7 +2,7 @@
 
 Each worker builds the scorer once (the same `Scorer` the service and `leadscore score` use,
 from the same model URI, params, personas and agreement) and scores partitions with
-`serve.score_file.prepare` + `score_prepared`. A leads table with events (and stages) is
+`scoring.score_file.prepare` + `score_prepared`. A leads table with events (and stages) is
 partitioned by lead_id so each lead's rows meet its events; feature rows are scored as read.
 Scores are written as `OUT/part-NNNNN.parquet`, each part in its input order.
 
@@ -72,8 +72,8 @@ def worker_scorer(job: ScoringJob) -> Any:
     key = job.scorer_key()
     if key not in _SCORERS:
         from models.registry import load_lead_model
-        from serve.score_file import scoring_context
-        from serve.scorer import Scorer
+        from scoring.score_file import scoring_context
+        from scoring.scorer import Scorer
 
         loaded = load_lead_model(job.model_uri)
         context = scoring_context(
@@ -92,7 +92,7 @@ def score_partition(
     out: Path,
 ) -> dict[str, Any]:
     """Runs on a worker: score one partition, write its part, return its counts."""
-    from serve.score_file import prepare, score_prepared
+    from scoring.score_file import prepare, score_prepared
 
     scorer = worker_scorer(job)
     leads = restore_order(leads)

@@ -1,7 +1,7 @@
 """Events and stages validated in parallel: one task per Parquet row group or CSV block.
 
 Each task reads its rows (numbered as in the whole file), triages them with
-`features.schemas.TableTriage` against the kept leads (broadcast once to every worker), and
+`features.triage.TableTriage` against the kept leads (broadcast once to every worker), and
 writes its kept and quarantined rows as part files: `{table}.parquet/part-NNNNN.parquet`, in
 file order, so reading the folder gives the rows the pandas engine writes to one file. Only a
 summary per task travels back. Memory per worker: one row group (or block) and the lead index.
@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.cluster import gather
-from features.schemas import LeadIndex, TableTriage, merge_summaries
+from features.triage import LeadIndex, TableTriage
+from features.triage_results import merge_summaries
 from foundation.chunks import (
     CsvBlock,
     ParquetAppender,

@@ -4,7 +4,7 @@ Leakage guard: `lead_events` drops every event after T before anything is comput
 can see the future; `build_features` relies on that and never looks at the events again.
 
 Decisions a user relies on (docs/features.md would say the same):
-- Only known event types (`features.schemas.EVENT_TYPES`) count; unknown ones are ignored.
+- Only known event types (`features.vocabularies.EVENT_TYPES`) count; unknown ones are ignored.
 - Timestamps are used at one-second resolution. Events of the same lead and type in the same
   second count once: CRM exports and tracking pixels duplicate rows, and a double-fired click is
   not two clicks.
@@ -34,9 +34,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.schemas import CONTENT_TOPICS, EVENT_TYPES
+from features.vocabularies import CONTENT_TOPICS, EVENT_TYPES
 from foundation.errors import ConfigError, DataError
 from foundation.params import FeatureParams
+from foundation.timestamps import as_utc_timestamp
 
 SECONDS_PER_DAY = 86_400
 SECONDS_PER_MINUTE = 60
@@ -78,12 +79,6 @@ def behaviour_columns(params: FeatureParams) -> tuple[str, ...]:
     cols += [f"n_download_{topic}" for topic in CONTENT_TOPICS]
     cols += ["newsletter_subscribed", "email_ctr", "webinar_attendance_ratio", "engagement_score"]
     return tuple(cols)
-
-
-def as_utc_timestamp(value: object) -> pd.Timestamp:
-    """A snapshot time as a UTC Timestamp; a naive value means UTC (the data contract's rule)."""
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def utc_datetimes(values: pd.Series) -> np.ndarray:

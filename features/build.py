@@ -13,13 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.behaviour import (
-    as_utc_timestamp,
-    behaviour_columns,
-    behaviour_features,
-    lead_events,
-    utc_datetimes,
-)
+from features.behaviour import behaviour_columns, behaviour_features, lead_events, utc_datetimes
 from features.event_families import family_columns, family_features
 from features.funnel import funnel_columns, funnel_state
 from features.persona import (
@@ -33,6 +27,7 @@ from features.persona import (
 )
 from foundation.errors import DataError
 from foundation.params import FeatureParams
+from foundation.timestamps import as_utc_timestamp
 
 LEAD_ID = "lead_id"
 LEAD_COLUMNS: tuple[str, ...] = (LEAD_ID, "created_at")

@@ -37,10 +37,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from features.behaviour import as_utc_timestamp, codes_in, utc_datetimes
-from features.schemas import STAGES
+from features.behaviour import codes_in, utc_datetimes
+from features.vocabularies import STAGES
 from foundation.errors import DataError
 from foundation.params import FeatureParams
+from foundation.timestamps import as_utc_timestamp
 
 NO_STAGE = "prospect"  # a lead known to us (in the leads table) with no funnel row yet
 DISQUALIFIED = "disqualified"

@@ -22,11 +22,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from features.behaviour import as_utc_timestamp, utc_datetimes
+from features.behaviour import utc_datetimes
 from features.build import LEAD_ID, build_features, feature_spec, leads_at
 from features.persona import Personas
-from features.schemas import STAGES
+from features.vocabularies import STAGES
 from foundation.params import FeatureParams
+from foundation.timestamps import as_utc_timestamp
 
 SNAPSHOT = "snapshot"
 LABEL = "label"

@@ -20,11 +20,15 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from foundation.categories import category_key
 from foundation.errors import ConfigError, DataError, InsufficientDataError
 from foundation.io import read_yaml
-from foundation.params import CandidateParams, TrainParams, format_validation_error
-from models.leakage import LeakageParams
-from models.propensity import category_key
+from foundation.params import (
+    CandidateParams,
+    LeakageParams,
+    TrainParams,
+    format_validation_error,
+)
 
 TRUE_WORDS = frozenset({"yes", "y", "true", "t"})
 FALSE_WORDS = frozenset({"no", "n", "false", "f"})

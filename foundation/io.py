@@ -90,9 +90,3 @@ def read_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise DataError(f"{path}: not valid YAML ({exc})") from exc
-
-
-def write_yaml(obj: Any, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return publish_text(path, yaml.safe_dump(obj, sort_keys=False))

@@ -191,6 +191,22 @@ class CandidateParams(_Section):
         return value
 
 
+class LeakageParams(BaseModel):
+    """Audit thresholds of a flat table's leakage check (mapping file, `leakage:` section;
+    models/leakage.py runs the audit)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_auc: float = Field(0.95, gt=0.5, le=1.0)
+    # |missing rate among positives - among negatives| at or above this is flagged.
+    max_missing_gap: float = Field(0.3, gt=0.0, le=1.0)
+    # The AUC over filled rows is judged only when at least this share of rows is filled.
+    min_present_share: float = Field(0.1, gt=0.0, le=1.0)
+    folds: int = Field(5, ge=2)
+    # Columns a person checked and keeps (known before contact): still reported, never refused.
+    reviewed: tuple[str, ...] = ()
+
+
 class PointsParams(_Section):
     per_event: dict[str, float] = Field(default_factory=dict)
     # Points per unit of any other feature (funnel flags are 0/1): marketing-automation tools
@@ -255,7 +271,7 @@ class DriftParams(_Section):
 
 
 class DailyParams(_Section):
-    """`leadscore daily`: the day-by-day hand-off loop (daily/, pipeline/daily.py)."""
+    """`leadscore daily`: the day-by-day hand-off loop (daily/, pipeline/daily_cli.py)."""
 
     # A handed-over or nurtured lead "returns" when it is back on the site after at least this
     # many days without any on-site event.

@@ -22,11 +22,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from foundation.errors import LeadscoreError
+from foundation.params import LeakageParams
 
 # Pseudo-count pulling a rare category's rate towards the overall rate in the target encoding.
 TARGET_SMOOTHING = 10.0
@@ -48,21 +48,6 @@ AUDIT_COLUMNS = (
 
 class LeakageError(LeadscoreError):
     """--strict: a column the audit flagged is still used as a feature."""
-
-
-class LeakageParams(BaseModel):
-    """Audit thresholds (mapping file, `leakage:` section)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    max_auc: float = Field(0.95, gt=0.5, le=1.0)
-    # |missing rate among positives - among negatives| at or above this is flagged.
-    max_missing_gap: float = Field(0.3, gt=0.0, le=1.0)
-    # The AUC over filled rows is judged only when at least this share of rows is filled.
-    min_present_share: float = Field(0.1, gt=0.0, le=1.0)
-    folds: int = Field(5, ge=2)
-    # Columns a person checked and keeps (known before contact): still reported, never refused.
-    reviewed: tuple[str, ...] = ()
 
 
 def _folded_auc(y: np.ndarray, score: np.ndarray) -> float:

@@ -4,22 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on servers and CI
-import matplotlib.pyplot as plt
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FIGSIZE = (6.0, 5.0)
 DPI = 110
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _pyplot() -> Any:
+    """pyplot on the file-only backend, chosen when a plot is drawn, not when this module is
+    imported (an import must not change matplotlib's global state for its importer)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 
@@ -33,7 +44,7 @@ def curve_plot(
     labels: Mapping[str, str] | None = None,
 ) -> Path:
     """Several models' curves on one axes, so the reviewer compares them at a glance."""
-    fig, ax = plt.subplots(figsize=FIGSIZE)
+    fig, ax = _pyplot().subplots(figsize=FIGSIZE)
     for name, frame in curves.items():
         label = labels.get(name, name) if labels else name
         ax.plot(frame[x], frame[y], label=label)
@@ -49,7 +60,7 @@ def curve_plot(
 
 def reliability_plot(bins: Mapping[str, pd.DataFrame], path: Path) -> Path:
     """Mean predicted vs observed rate per bin: on the diagonal means the probability is honest."""
-    fig, ax = plt.subplots(figsize=FIGSIZE)
+    fig, ax = _pyplot().subplots(figsize=FIGSIZE)
     top = 0.0
     for name, frame in bins.items():
         ax.plot(frame["mean_predicted"], frame["observed_rate"], marker="o", label=name)
@@ -66,7 +77,7 @@ def reliability_plot(bins: Mapping[str, pd.DataFrame], path: Path) -> Path:
 def bar_plot(frame: pd.DataFrame, label: str, value: str, title: str, path: Path) -> Path:
     """Horizontal bars, largest on top (feature importance, SHAP summary)."""
     frame = frame.iloc[::-1]
-    fig, ax = plt.subplots(figsize=(7.0, max(3.0, 0.28 * len(frame) + 1)))
+    fig, ax = _pyplot().subplots(figsize=(7.0, max(3.0, 0.28 * len(frame) + 1)))
     ax.barh(frame[label], frame[value])
     ax.set_title(title)
     ax.set_xlabel(value.replace("_", " "))

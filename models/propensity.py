@@ -15,7 +15,6 @@ Why this shape:
 from __future__ import annotations
 
 import fnmatch
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
+from foundation.categories import category_key
 from foundation.errors import DataError, InsufficientDataError
 from foundation.params import LightGBMParams, TrainParams
 from models.recency import recency_weights
@@ -48,24 +48,6 @@ CALIBRATION_CV_FOLDS = 5
 # Isotonic calibration can output exactly 0 or 1 on a pure bin, which makes one unlucky lead cost
 # infinite log loss; no lead is ever that certain, so calibrated probabilities are clipped to this.
 PROBABILITY_FLOOR = 1e-4
-
-
-def category_key(value: Any) -> str | None:
-    """The string a categorical value is stored and looked up under (None: missing).
-
-    One function for the DataFrame path and the dict path, so `encode` and `encode_row` agree:
-    integral floats lose their `.0` (a CSV read as numbers and a JSON int name the same category).
-    """
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, float | np.floating):
-        if math.isnan(value):
-            return None
-        if float(value).is_integer():
-            return str(int(value))
-    return str(value)
 
 
 def category_strings(series: pd.Series) -> pd.Series:

@@ -149,7 +149,7 @@ def daily(
 ) -> None:
     """Score every open lead with the champion; write the day's hand-off, returning leads,
     overdue follow-ups and month-to-date recap; store the run; deliver (never retrains)."""
-    from pipeline import daily as stage
+    from pipeline import daily_cli as stage
 
     loaded = load_params(params)
     stage.run_in_terminal(

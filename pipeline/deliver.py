@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import typer
 
 from delivery import deliver_pending, resolve_webhook
+from delivery.outbox import Outbox
 from delivery.settings import display_url
 from foundation.params import Params
 from store import Store
@@ -31,11 +32,11 @@ def main(
     now = now or datetime.now(UTC)
     with Store.open(db_url) as store:
         if retry_failed:
-            requeued = store.requeue_failed(now)
+            requeued = Outbox(store).requeue_failed(now)
             typer.echo(f"re-queued {requeued} failed-permanent item(s)")
         report = deliver_pending(store, webhook.url, webhook.secret, now, policy=params.delivery)
         counts = store.outbox_counts()
-        waiting = store.pending_outbox()
+        waiting = Outbox(store).pending()
     due = report.delivered + report.failed_permanent + report.pending
     target = display_url(webhook.url)
     tries = f"{report.attempts} attempt(s)"

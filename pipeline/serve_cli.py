@@ -149,12 +149,12 @@ def score_command(
 
     from foundation.io import read_table, write_table
     from models.registry import load_lead_model
-    from serve.score_file import prepare, score_prepared, scoring_context
-    from serve.scorer import Scorer
-    from serve.settings import Settings
+    from scoring.score_file import prepare, score_prepared, scoring_context
+    from scoring.scorer import Scorer
+    from scoring.settings import ScoringSettings
 
     try:
-        settings = Settings()
+        settings = ScoringSettings()
         when = _as_of(as_of)
         # The inputs first: a typo in a path should not wait for a model download.
         table = read_table(input)
@@ -213,10 +213,10 @@ def _score_on_dask(
     """`leadscore score --engine dask`: the same scorer per partition (engine/score.py)."""
     from engine.cluster import dask_client
     from engine.score import ScoringJob, score_partitioned
-    from serve.settings import Settings
+    from scoring.settings import ScoringSettings
 
     try:
-        settings = Settings()
+        settings = ScoringSettings()
         job = ScoringJob(
             model_uri=_absolute_if_file(str(model or settings.model_uri)),
             params=params.resolve(),

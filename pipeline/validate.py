@@ -22,14 +22,9 @@ from typing import Any
 import pandas as pd
 
 from features.persona import load_personas
-from features.schemas import (
-    SCHEMAS,
-    TABLES,
-    LeadIndex,
-    TableResult,
-    TableTriage,
-    check_required_columns,
-)
+from features.schemas import SCHEMAS
+from features.triage import LeadIndex, TableTriage, check_required_columns
+from features.vocabularies import TABLES
 from foundation.chunks import (
     ParquetAppender,
     has_rows,
@@ -38,7 +33,7 @@ from foundation.chunks import (
     table_columns,
 )
 from foundation.errors import DataError
-from foundation.io import find_table, write_json, write_table
+from foundation.io import find_table, write_json
 from foundation.params import EngineParams, Params
 from pipeline.mapped_exports import map_exports, write_event_families
 
@@ -113,11 +108,6 @@ def check_headers(paths: dict[str, Path]) -> None:
                 f"{path}: the fields are separated by {delimiter}, not by a comma; export the "
                 "file comma-separated (the contract's CSV is RFC 4180, UTF-8)"
             ) from None
-
-
-def write_result(result: TableResult, interim: Path) -> None:
-    write_table(result.kept, interim / f"{result.table}.parquet")
-    write_table(result.quarantined, interim / "quarantine" / f"{result.table}.parquet")
 
 
 def output_paths(interim: Path, table: str) -> tuple[Path, Path]:

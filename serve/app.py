@@ -14,9 +14,9 @@ from functools import partial
 
 from fastapi import FastAPI
 
+from dashboard.web import install_dashboard
 from serve import routes_health, routes_info, routes_leads, routes_score, routes_summary
 from serve.auth_throttle import FailureThrottle
-from serve.dashboard.web import install_dashboard
 from serve.errors import BodySizeLimit, CatchAll, install_error_handlers
 from serve.fast_lane import FastLaneAPI
 from serve.headers import JsonBodiesOnly, SecurityHeaders
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         version="1",
         description=DESCRIPTION,
         lifespan=partial(lifespan, state=state) if load_model else no_load,
-        docs_url=None,  # self-hosted by serve/dashboard/routes_docs.py (no CDN, no inline script)
+        docs_url=None,  # self-hosted by dashboard/routes_docs.py (no CDN, no inline script)
         redoc_url=None,
     )
     app.state.service = state
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.include_router(routes_leads.router, prefix="/v1")
     app.include_router(routes_summary.router, prefix="/v1")
     install_openapi(app, (ScoreRequest, BatchRequest, ColumnBatchRequest))
-    install_dashboard(app, settings)  # pages, /signin, /docs, /static (serve/dashboard/)
+    install_dashboard(app, settings)  # pages, /signin, /docs, /static (dashboard/)
     app.add_middleware(
         BodySizeLimit, limit=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )

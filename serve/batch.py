@@ -23,9 +23,9 @@ import numpy as np
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+from scoring.scorer import Scorer
 from serve.errors import InputError, TooManyLeads, clean_errors, error_item
 from serve.schemas import BatchRequest, LeadInput, UtcTime
-from serve.scorer import Scorer
 
 _AS_OF = TypeAdapter(UtcTime | None)
 _COLUMN_KEYS = frozenset({"columns", "lead_ids", "explain", "as_of"})
@@ -222,7 +222,7 @@ def score_column_batch(
     Columnar in, columnar out: the answer's `columns` holds one list per result field (null
     where a lead failed; `errors` says why), so no per-lead object is built on either side.
     """
-    from serve.scorer import _utc
+    from scoring.scorer import _utc
 
     columns, lead_ids, explain, as_of, n = _column_envelope(data, max_batch)
     as_of = _utc(as_of) if as_of is not None else now

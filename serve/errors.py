@@ -15,12 +15,12 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from scoring.errors import InputError, error_item
 from serve.body_deadline import BodyDeadlines
 
 log = logging.getLogger("leadscore.serve")
@@ -68,17 +68,6 @@ class NotReady(Exception):
     """No model is loaded yet (or loading failed): answered 503 with the reason."""
 
 
-class InputError(Exception):
-    """A lead's input is well-formed JSON but not usable (e.g. a feature is not a number).
-
-    `items` are error items like pydantic's: loc (tuple), msg, type.
-    """
-
-    def __init__(self, items: list[dict[str, Any]]) -> None:
-        super().__init__("; ".join(i["msg"] for i in items))
-        self.items = items
-
-
 def json_response(content: Any, status_code: int = 200, headers: dict | None = None) -> Response:
     """orjson-encoded response: several times faster than the stdlib encoder for our bodies."""
     return Response(
@@ -87,11 +76,6 @@ def json_response(content: Any, status_code: int = 200, headers: dict | None = N
         media_type=JSON,
         headers=headers,
     )
-
-
-def error_item(loc: Sequence[str | int], msg: str, type_: str) -> dict[str, Any]:
-    loc = [p if isinstance(p, int) else str(p) for p in loc]
-    return {"loc": loc, "field": ".".join(str(p) for p in loc), "msg": msg, "type": type_}
 
 
 # Names pydantic appends to an error path for each member of a union it tried (FeatureValue is
@@ -115,10 +99,6 @@ def clean_errors(
         item = error_item(loc, msg, type_)
         out.setdefault((tuple(item["loc"]), item["msg"]), item)
     return list(out.values())
-
-
-def validation_error(exc: ValidationError, prefix: Sequence[str | int] = ("body",)) -> InputError:
-    return InputError(clean_errors(exc.errors(include_input=False, include_url=False), prefix))
 
 
 async def _request_validation(request: Request, exc: Exception) -> Response:

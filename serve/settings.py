@@ -9,16 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from foundation.errors import ConfigError
-from serve.schemas import EVENTS_CEILING, STAGES_CEILING
+from scoring.inputs import EVENTS_CEILING, STAGES_CEILING
+from scoring.settings import ScoringSettings
 
-DEFAULT_MODEL_URI = "models:/lead-propensity@champion"
 SESSION_SECRET_MIN_CHARS = 24
 
 
-class Settings(BaseSettings):
+class Settings(ScoringSettings):
     """Everything the service needs to know, each field settable as `LEADSCORE_<NAME>`.
 
     API keys come from `LEADSCORE_API_KEYS` (comma-separated) and/or `LEADSCORE_API_KEYS_FILE`
@@ -31,10 +31,6 @@ class Settings(BaseSettings):
         env_prefix="LEADSCORE_", extra="ignore", frozen=True, protected_namespaces=()
     )
 
-    model_uri: str = Field(
-        DEFAULT_MODEL_URI,
-        description="`models:/name@alias` (MLflow registry) or a path to a model.joblib.",
-    )
     api_keys: SecretStr = Field(SecretStr(""), description="Comma-separated API keys.")
     api_keys_file: Path | None = Field(None, description="File with one API key per line.")
     max_batch: int = Field(1000, ge=1, description="Most leads in one batch request (else 413).")
@@ -61,16 +57,6 @@ class Settings(BaseSettings):
     )
     max_stages_per_lead: int = Field(
         100, ge=1, le=STAGES_CEILING, description="Most funnel rows sent for one lead (else 422)."
-    )
-    params_path: Path = Field(Path("params.yaml"), description="Feature parameters (features:).")
-    personas_path: Path = Field(Path("personas.yaml"), description="The agreed personas.")
-    sla_path: Path = Field(Path("sla.yaml"), description="The agreement (thresholds, tiers).")
-    mql_threshold: float | None = Field(
-        None, ge=0, le=100, description="Override the agreement's MQL score threshold (0-100)."
-    )
-    threshold_path: Path = Field(
-        Path("artifacts/sla/threshold.json"),
-        description="Where `leadscore sla report` writes the resolved `auto` threshold.",
     )
     db_url: str | None = Field(
         None,
@@ -119,7 +105,7 @@ class Settings(BaseSettings):
     )
     backlog: int = Field(2048, ge=1, description="Connections the kernel queues before accept.")
     log_level: str = "info"
-    # The dashboard (serve/dashboard/): browser sessions and where its pages read from.
+    # The dashboard (dashboard/): browser sessions and where its pages read from.
     session_secret: SecretStr = Field(
         SecretStr(""),
         description="Signs dashboard session cookies; unset: random per process (sessions end "

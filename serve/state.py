@@ -19,8 +19,9 @@ from typing import Any
 from anyio import CapacityLimiter
 from starlette.concurrency import run_in_threadpool
 
+from scoring.context import ScoringContext, load_context
+from scoring.scorer import Scorer
 from serve.errors import NotReady
-from serve.scorer import Scorer, ScoringContext, load_context
 from serve.settings import Settings
 from serve.warmup import settle_heap, warm
 
@@ -85,7 +86,7 @@ def compiled_trees_for(settings: Settings, loaded: Any) -> Any:
     booster = getattr(loaded.model, "booster", None)
     if not settings.compiled_trees or booster is None:
         return None
-    from serve.compiled_trees import cache_dir_for, compile_trees
+    from scoring.compiled_trees import cache_dir_for, compile_trees
 
     cache = cache_dir_for(settings.model_uri, settings.compiled_trees_dir)
     return compile_trees(booster, len(loaded.model.feature_names), cache)

@@ -27,7 +27,7 @@ import orjson
 from serve.errors import json_response
 
 if TYPE_CHECKING:
-    from serve.scorer import Scorer
+    from scoring.scorer import Scorer
 
 # Single-lead rounds per body: CPython specialises a function after a few calls; a few dozen
 # rounds also let every allocator size class and branch be seen (measured: ~20 ms per start).

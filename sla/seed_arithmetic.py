@@ -1,5 +1,5 @@
 """The month's targets written out step by step, and what the MQL threshold does against them,
-in the words a manager reads on the Agreement page (serve/dashboard/page_sla.py).
+in the words a manager reads on the Agreement page (dashboard/page_sla.py).
 
 Pure functions over the frozen targets (sla.targets.Targets.to_dict) and the threshold result
 (artifacts/sla/threshold.json, sla.threshold.ThresholdResult): no file, no store.

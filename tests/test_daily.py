@@ -310,7 +310,7 @@ def test_daily_scorer_reads_feature_params_from_the_params_file_it_ran_with(
     import yaml
 
     from foundation.params import load_params
-    from pipeline.daily import load_scorer
+    from pipeline.daily_steps import load_scorer
     from tests.serve_fixtures import ROOT, settings_for, train_small_model
 
     model = train_small_model(tmp_path / "model.joblib", n_leads=300)

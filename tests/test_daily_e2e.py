@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from features.behaviour import WEB_EVENT_TYPES
-from features.schemas import EVENT_TYPES
+from features.vocabularies import EVENT_TYPES
 from store import Store
 from tests.conftest import Project
 from tests.daily_run import daily, ok

@@ -24,7 +24,7 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2 as httpx
 import pandas as pd
 import pytest
 
@@ -319,7 +319,7 @@ def test_dashboard_without_session_redirects_to_signin(dashboard: Dashboard, pat
 def _cookie(secret: str, payload: dict[str, str], age_s: int = 0) -> str:
     from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-    from serve.dashboard.session import SESSION_SALT
+    from dashboard.session import SESSION_SALT
 
     class Signer(TimestampSigner):
         def get_timestamp(self) -> int:
@@ -329,7 +329,7 @@ def _cookie(secret: str, payload: dict[str, str], age_s: int = 0) -> str:
 
 
 def test_forged_or_expired_session_cookie_is_refused(dashboard: Dashboard) -> None:
-    from serve.dashboard.session import SESSION_COOKIE, key_fingerprint
+    from dashboard.session import SESSION_COOKIE, key_fingerprint
 
     good = {"r": "admin", "c": "t", "k": key_fingerprint(SECRET.encode(), ADMIN.encode())}
     valid = _cookie(SECRET, good)
@@ -356,7 +356,7 @@ def test_signin_form_refuses_a_post_without_its_csrf_token(dashboard: Dashboard)
 
 
 def test_signout_refuses_a_post_without_the_session_csrf_token(dashboard: Dashboard) -> None:
-    from serve.dashboard.session import SESSION_COOKIE, key_fingerprint
+    from dashboard.session import SESSION_COOKIE, key_fingerprint
 
     cookie = _cookie(
         SECRET,
@@ -370,7 +370,7 @@ def test_signout_refuses_a_post_without_the_session_csrf_token(dashboard: Dashbo
 
 def test_static_files_are_served_from_the_package() -> None:
     """The vendored builds are package data (a wheel without them would draw no chart)."""
-    static = ROOT / "serve" / "dashboard" / "static"
+    static = ROOT / "dashboard" / "static"
     for name in ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js", "vega-interpreter.min.js"):
         assert (static / "vendor" / name).stat().st_size > 1000
     assert shutil.which("chromium") or Path(CHROMIUM).exists()

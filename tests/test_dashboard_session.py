@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from dashboard.routes_auth import safe_next
+from dashboard.session import SESSION_COOKIE, SessionSigner
 from serve.app import create_app
-from serve.dashboard.routes_auth import safe_next
-from serve.dashboard.session import SESSION_COOKIE, SessionSigner
 from serve.security import Role
 from serve.settings import Settings
 

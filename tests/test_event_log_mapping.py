@@ -317,7 +317,7 @@ def test_family_reasons_read_in_the_sources_words():
 def test_the_service_computes_families_as_the_batch_does():
     from datetime import datetime
 
-    from serve.features_fast import FastFeatures
+    from scoring.features_fast import FastFeatures
 
     personas = load_personas(ROOT / "personas.yaml")
     params = FeatureParams(event_families=("Send Fine", OTHER_FAMILY))

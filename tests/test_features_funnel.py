@@ -11,7 +11,7 @@ import pytest
 
 from features.build import build_features, feature_spec
 from features.funnel import FUNNEL_CATEGORICAL, FUNNEL_NUMERIC, funnel_state, funnel_state_one
-from features.schemas import STAGES
+from features.vocabularies import STAGES
 from tests.features_fixtures import T, at, events, leads, params, personas
 
 DAY_NS = 86_400 * 10**9
@@ -163,7 +163,7 @@ def test_service_request_stages_give_the_batch_features() -> None:
     path, the funnel features the batch path computes from the stages table."""
     import json
 
-    from serve.features_fast import FastFeatures
+    from scoring.features_fast import FastFeatures
     from serve.schemas import LeadInput
 
     frame = stage_rows(
@@ -196,7 +196,7 @@ def test_a_model_trained_before_funnel_state_is_served_without_it(tmp_path) -> N
     from types import SimpleNamespace
 
     from foundation.params import FeatureParams
-    from serve.scorer import feature_inputs
+    from scoring.context import feature_inputs
 
     old = FeatureParams().model_dump(mode="json")
     old.pop("funnel_state")

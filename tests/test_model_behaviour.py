@@ -89,7 +89,7 @@ def test_scoring_uses_the_feature_params_the_model_was_trained_with(
     trained_project: Project, tmp_path: Path
 ) -> None:
     """Editing params.yaml or personas.yaml after training must not skew a served model."""
-    from serve.scorer import feature_inputs
+    from scoring.context import feature_inputs
 
     model = joblib.load(trained_project.root / "artifacts/train/model.joblib")
     assert model.metadata["source"] == "pipeline"

@@ -93,7 +93,7 @@ def test_the_recap_arrives_by_smtp_after_daily_with_the_summary_figures(
 def test_without_an_smtp_host_the_run_says_the_recap_was_not_sent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from pipeline.daily import mail_recap
+    from pipeline.daily_record import mail_recap
 
     monkeypatch.delenv("LEADSCORE_SMTP_HOST", raising=False)
     notes = mail_recap(None, DAY, ("a@example.com",))

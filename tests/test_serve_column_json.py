@@ -10,10 +10,10 @@ import numpy as np
 import orjson
 import pytest
 
+from scoring.scorer import Scorer
 from serve.batch import score_batch, standard_json
 from serve.column_json import read_columnar
 from serve.errors import InputError
-from serve.scorer import Scorer
 from tests.serve_fixtures import feature_rows, small_scorer, train_small_model
 
 pytest.importorskip("simdjson", reason="the `serve` extra is not installed")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import pandas as pd
 import pytest
 
@@ -99,7 +99,7 @@ def test_http_scores_equal_leadscore_score_on_the_same_leads(
         assert batch["failed"] == 0, batch
         singles = [client.post("/v1/score", json=b).json() for b in bodies[:5]]
     by_id = {i["lead_id"]: i["result"] for i in batch["items"]}
-    # Batches run on the compiled trees (serve/compiled_trees.py): within 1e-12 of the booster.
+    # Batches run on the compiled trees (scoring/compiled_trees.py): within 1e-12 of the booster.
     for single in singles:
         assert single["probability"] == pytest.approx(
             by_id[single["lead_id"]]["probability"], rel=0, abs=1e-12

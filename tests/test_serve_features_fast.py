@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from features.build import build_features, feature_spec
-from features.schemas import CONTENT_TOPICS, EVENT_TYPES
-from serve.features_fast import FastFeatures
+from features.vocabularies import CONTENT_TOPICS, EVENT_TYPES
+from scoring.features_fast import FastFeatures
 from tests.features_fixtures import T, events, leads, params, personas
 
 CHANNELS = ["organic_search", " Paid_Search", "email", "", None, "partner"]
@@ -187,6 +187,6 @@ def nan_as_none(row: dict) -> dict:
 def test_the_python_behaviour_twin_is_in_use(windows: tuple[int, ...]) -> None:
     fast = FastFeatures(params(windows_days=windows, half_life_days=9), personas())
     assert fast.twin is not None, (
-        "serve/behaviour_one.py no longer matches features/behaviour.py bit for bit: single "
+        "scoring/behaviour_one.py no longer matches features/behaviour.py bit for bit: single "
         "leads are scored with the slower numpy path until it is updated"
     )

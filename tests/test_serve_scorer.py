@@ -13,9 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app as cli
+from scoring.decide import _ABSENT as ABSENT
+from scoring.decide import qualify_arrays, unsubscribed_of
+from scoring.scorer import Scorer
 from serve.schemas import LeadInput
-from serve.scorer import _ABSENT as ABSENT
-from serve.scorer import Scorer, qualify_arrays, unsubscribed_of
 from sla.agreement import load_agreement
 from sla.qualify import compile_rules, qualify
 from tests.serve_fixtures import (
@@ -176,7 +177,7 @@ def test_leadscore_score_takes_feature_rows_and_says_what_is_missing(
 
 
 def test_single_row_fast_path_equals_predict_proba(scorer: Scorer) -> None:
-    from serve.fast_booster import single_row_predictor
+    from scoring.fast_booster import single_row_predictor
 
     fast = single_row_predictor(scorer.model.booster, len(scorer.feature_names))
     assert fast is not None, "LightGBM's single-row fast path is missing: single leads got slower"

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 
 from models.explain import describe
 from models.registry import load_lead_model
+from scoring.compiled_trees import compile_trees
+from scoring.scorer import Scorer
 from serve.app import create_app
-from serve.compiled_trees import compile_trees
-from serve.scorer import Scorer
 from serve.state import build_serving
 from tests.serve_fixtures import (
     ADMIN_HEADERS,

@@ -15,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from delivery.outbox import Outbox
 from foundation.errors import ConfigError, DataError
 from store import OutboxItem, RunRecord, Store, outbox_key, resolve_url
 from store.migrations_config import alembic_config
@@ -170,7 +171,7 @@ def test_timestamps_are_stored_as_utc_whatever_zone_they_come_in(store_url: str)
         item = OutboxItem.new(DAY1, "L1", {}, datetime(2026, 10, 20, 8, 0, tzinfo=paris))
         naive = OutboxItem.new(DAY1, "L2", {}, datetime(2026, 10, 20, 6, 0))  # taken as UTC
         store.save_run(make_run(DAY1), make_scores(["L1"]), None, None, [item, naive])
-        got = {i.key: i.created_at for i in store.pending_outbox()}
+        got = {i.key: i.created_at for i in Outbox(store).pending()}
         expected = datetime(2026, 10, 20, 6, 0, tzinfo=UTC)
         assert got == {outbox_key(DAY1, "L1"): expected, outbox_key(DAY1, "L2"): expected}
 
@@ -230,12 +231,12 @@ def test_a_rerun_never_requeues_an_acknowledged_delivery(store_url: str) -> None
     with Store.open(store_url) as store:
         save_day(store, DAY1, ["L1", "L2"])
         key = outbox_key(DAY1, "L2")
-        store.mark_attempt(key, ok=True, error=None, now=NOW)
+        Outbox(store).mark_attempt(key, ok=True, error=None, now=NOW)
         save_day(store, DAY1, ["L1", "L2"])
         item = store.outbox_item(key)
         assert item is not None
         assert (item.status, item.attempts, item.acknowledged_at) == ("delivered", 1, NOW)
-        assert store.pending_outbox() == []
+        assert Outbox(store).pending() == []
         assert row_counts(store_url)["outbox"] == 1
 
 
@@ -308,26 +309,28 @@ def test_pending_outbox_holds_items_until_due_and_records_attempts(store_url: st
         )
         a, b = outbox_key(DAY1, "A"), outbox_key(DAY1, "B")
         later = NOW + timedelta(minutes=5)
-        store.mark_attempt(a, ok=False, error="HTTP 503", now=NOW, next_attempt_at=later)
-        assert [i.key for i in store.pending_outbox(NOW)] == [b]
+        Outbox(store).mark_attempt(a, ok=False, error="HTTP 503", now=NOW, next_attempt_at=later)
+        assert [i.key for i in Outbox(store).pending(NOW)] == [b]
         # Never-tried items first, then those that failed before: one failing item never
         # holds up the others (issue 31).
-        assert [i.key for i in store.pending_outbox(later)] == [b, a]
-        store.mark_attempt(b, ok=False, error="HTTP 400: bad field", now=NOW, permanent=True)
+        assert [i.key for i in Outbox(store).pending(later)] == [b, a]
+        Outbox(store).mark_attempt(
+            b, ok=False, error="HTTP 400: bad field", now=NOW, permanent=True
+        )
         item = store.outbox_item(b)
         assert item is not None and (item.status, item.last_error) == (
             "failed-permanent",
             "HTTP 400: bad field",
         )
-        store.mark_acknowledged(a, later)
+        Outbox(store).mark_acknowledged(a, later)
         assert store.outbox_counts() == {"pending": 0, "delivered": 1, "failed-permanent": 1}
         # A late failure report never reopens an acknowledged item.
-        store.mark_attempt(a, ok=False, error="timeout", now=later, next_attempt_at=later)
+        Outbox(store).mark_attempt(a, ok=False, error="timeout", now=later, next_attempt_at=later)
         assert store.outbox_item(a).status == "delivered"  # type: ignore[union-attr]
-        assert store.requeue_failed(later) == 1
-        assert [i.key for i in store.pending_outbox(later)] == [b]
+        assert Outbox(store).requeue_failed(later) == 1
+        assert [i.key for i in Outbox(store).pending(later)] == [b]
         with pytest.raises(KeyError):
-            store.mark_acknowledged("no-such-key", NOW)
+            Outbox(store).mark_acknowledged("no-such-key", NOW)
 
 
 # ----------------------------------------------------------------------------- migrations

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from features.schemas import validate_table
+from features.triage import validate_table
 from foundation.errors import DataError
 from foundation.text_limits import CATEGORY_MAX, LEAD_ID_MAX
 from serve.schemas import LeadProfile

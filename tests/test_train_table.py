@@ -28,7 +28,8 @@ from foundation.io import read_table
 from models.leakage import LeakageError, LeakageParams, audit_leakage
 from models.metrics import roc_auc
 from pipeline.cli import app
-from pipeline.train_table import cv_folds, main, train_table
+from pipeline.train_table import main, train_table
+from pipeline.train_table_cv import cv_folds
 
 ROOT = Path(__file__).resolve().parents[1]
 X_EDUCATION = ROOT.parent / "shared" / "data" / "x_education" / "Leads.csv"

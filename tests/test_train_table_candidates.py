@@ -27,13 +27,8 @@ from models.propensity import encode_frame, learn_categories
 from models.table_logistic import LogisticSettings, fit_table_logistic, logistic_grid
 from models.tuning import TuneParams
 from pipeline.cli import app
-from pipeline.train_table import (
-    calibration_check,
-    cross_validate,
-    cv_folds,
-    fit_candidates_on,
-    train_table,
-)
+from pipeline.train_table import train_table
+from pipeline.train_table_cv import calibration_check, cross_validate, cv_folds, fit_candidates_on
 from tests.test_train_table import write
 
 ROWS = 1000

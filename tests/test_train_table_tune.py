@@ -18,15 +18,8 @@ from foundation.io import read_table
 from models.metrics import log_loss
 from models.tuning import Trial, TuneParams, fit_tuned, inner_folds, search
 from pipeline.cli import app
-from pipeline.train_table import (
-    FINAL_SCOPE,
-    cross_validate,
-    cv_folds,
-    fit_model,
-    train_table,
-    tune_settings,
-    tuning_progress,
-)
+from pipeline.train_table import FINAL_SCOPE, train_table, tune_settings, tuning_progress
+from pipeline.train_table_cv import cross_validate, cv_folds, fit_model
 from tests.test_train_table import (
     BASE_MAPPING,
     QUICK,

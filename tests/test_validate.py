@@ -14,16 +14,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.schemas import (
-    EVENTS_SCHEMA,
-    LEADS_SCHEMA,
-    STAGES_SCHEMA,
-    TIMESTAMP,
-    TableResult,
-    validate_events,
-    validate_leads,
-    validate_stages,
-)
+from features.schemas import EVENTS_SCHEMA, LEADS_SCHEMA, STAGES_SCHEMA, TIMESTAMP
+from features.triage import validate_events, validate_leads, validate_stages
+from features.triage_results import TableResult
 from foundation.errors import DataError
 from foundation.io import read_table
 from foundation.params import Params

@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 import foundation.chunks as chunks
-from features.schemas import validate_events, validate_leads, validate_stages
+from features.triage import validate_events, validate_leads, validate_stages
 from foundation.errors import DataError
 from foundation.io import read_table
 from foundation.params import Params

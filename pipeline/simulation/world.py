@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from features.schemas import EVENT_TYPES
+from features.vocabularies import EVENT_TYPES
 
 # Leads are generated in chunks of this many (memory stays flat at 1M leads). The chunk layout is
 # part of the random stream: changing it changes the data for a given seed, so it is not a knob.

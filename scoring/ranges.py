@@ -122,7 +122,7 @@ class FeatureBounds:
 
     def errors(self, names: Sequence[str], loc: Callable[[str], tuple]) -> list[dict[str, Any]]:
         """422 items for impossible values of `names`, at `loc(name)`."""
-        from serve.errors import error_item
+        from scoring.errors import error_item
 
         return [
             error_item(loc(name), impossible_message(name, *self.limits[name]), "impossible_value")

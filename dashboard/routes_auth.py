@@ -13,14 +13,14 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from serve.dashboard.session import (
+from dashboard.session import (
     DASHBOARD_ROLES,
     SESSION_COOKIE,
     SIGNIN_CSRF_COOKIE,
     SIGNIN_FORM_MAX_AGE_S,
     csrf_ok,
 )
-from serve.dashboard.web import dashboard_state, render, session_of
+from dashboard.web import dashboard_state, render, session_of
 from serve.security import role_for_key
 
 router = APIRouter(include_in_schema=False)

@@ -8,10 +8,10 @@ from typing import Any
 
 import pandas as pd
 
+from dashboard import charts
+from dashboard.panels import Page, Panel, col, count, eur, number, percent, records, table
+from dashboard.sources import Sources
 from foundation.errors import LeadscoreError
-from serve.dashboard import charts
-from serve.dashboard.panels import Page, Panel, col, count, eur, number, percent, records, table
-from serve.dashboard.sources import Sources
 
 METRIC_NAMES = {
     "leads": "Leads",

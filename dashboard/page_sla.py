@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from serve.dashboard import charts
-from serve.dashboard.panels import Page, Panel, col, count, eur, percent, records, table, text
-from serve.dashboard.sources import Missing, Sources
+from dashboard import charts
+from dashboard.panels import Page, Panel, col, count, eur, percent, records, table, text
+from dashboard.sources import Missing, Sources
 from sla.seed_arithmetic import rate_sources, seed_steps, threshold_verdict
 
 

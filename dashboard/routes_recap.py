@@ -8,10 +8,10 @@ from datetime import date
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from serve.dashboard.routes_pages import sources_of
-from serve.dashboard.session import Session
-from serve.dashboard.sources import Missing
-from serve.dashboard.web import render, require_session
+from dashboard.routes_pages import sources_of
+from dashboard.session import Session
+from dashboard.sources import Missing
+from dashboard.web import render, require_session
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 

@@ -35,7 +35,7 @@ from features.behaviour import (
     behaviour_columns,
     engagement_weights,
 )
-from features.schemas import CONTENT_TOPICS, EVENT_TYPES
+from features.vocabularies import CONTENT_TOPICS, EVENT_TYPES
 from foundation.params import FeatureParams
 
 NEVER = -1

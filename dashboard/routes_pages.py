@@ -13,11 +13,11 @@ from datetime import date
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
-from serve.dashboard import page_loop, page_model, page_sla, page_today
-from serve.dashboard.panels import Page
-from serve.dashboard.session import Session
-from serve.dashboard.sources import Sources
-from serve.dashboard.web import dashboard_state, render, require_session
+from dashboard import page_loop, page_model, page_sla, page_today
+from dashboard.panels import Page
+from dashboard.session import Session
+from dashboard.sources import Sources
+from dashboard.web import dashboard_state, render, require_session
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 TEMPLATES = {"today": "today.html", "loop": "page.html", "model": "model.html", "sla": "sla.html"}

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from serve.dashboard import charts
-from serve.dashboard.panels import Page, Panel, col, count, percent, table, three
-from serve.dashboard.sources import Missing, Sources
+from dashboard import charts
+from dashboard.panels import Page, Panel, col, count, percent, table, three
+from dashboard.sources import Missing, Sources
 
 TOP_MOVERS = 12
 LEVELS = ["ok", "warn", "alert"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from serve.dashboard import charts
-from serve.dashboard.panels import Page, Panel, col, count, eur, percent, records, table
-from serve.dashboard.sources import Missing, Sources
+from dashboard import charts
+from dashboard.panels import Page, Panel, col, count, eur, percent, records, table
+from dashboard.sources import Missing, Sources
 
 STAGES = ("mql", "sql", "opportunity", "customer")
 STEP_NAMES = {

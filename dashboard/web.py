@@ -18,12 +18,12 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from serve.dashboard.cache import TTLCache
-from serve.dashboard.session import DASHBOARD_ROLES, SESSION_COOKIE, Session, SessionSigner
+from dashboard.cache import TTLCache
+from dashboard.session import DASHBOARD_ROLES, SESSION_COOKIE, Session, SessionSigner
 from serve.security import Role, parse_api_keys
 from serve.settings import Settings
 
-PACKAGE = files("serve.dashboard")
+PACKAGE = files("dashboard")
 STATIC_URL = "/static"
 NAV = (
     ("today", "/dashboard", "Today"),
@@ -98,7 +98,7 @@ def render(
 
 def install_dashboard(app: FastAPI, settings: Settings) -> None:
     """Dashboard pages, sign-in, self-hosted /docs and static files, on `app`."""
-    from serve.dashboard import routes_auth, routes_docs, routes_pages, routes_recap
+    from dashboard import routes_auth, routes_docs, routes_pages, routes_recap
 
     app.state.dashboard = build_state(settings)
 

@@ -1,7 +1,7 @@
 """The daily run's scores of the open leads, in this process or on a Dask cluster.
 
 `day_scores` is the one implementation: features of the open leads as of the cut-off
-(`serve.score_file.prepare`, the code training used), the scorer's columns (`score_prepared`,
+(`scoring.score_file.prepare`, the code training used), the scorer's columns (`score_prepared`,
 the service's scorer), then what the hand-off and the store need: the lead's channel, the
 fit x engagement grade, the top reasons of every MQL (SHAP) and the activity counts read off the
 features (daily/activity.py). `leadscore daily` calls it on the whole table with the pandas
@@ -37,7 +37,7 @@ JSON_COLUMNS: tuple[str, ...] = ("reasons", "activity")
 
 def explain(scorer: Any, features: pd.DataFrame, as_of: pd.Timestamp) -> list[dict[str, Any]]:
     """The scorer's top reasons for and against (SHAP), for the given feature rows."""
-    from serve.score_file import Prepared, score_prepared
+    from scoring.score_file import Prepared, score_prepared
 
     if not len(features):
         return []
@@ -64,7 +64,7 @@ def day_scores(
     besides the scorer's columns: `channel`, `grade` (e.g. `A2`), `reasons` (for every MQL,
     None otherwise) and `activity` (the counts of daily.activity, every lead)."""
     from daily.activity import activity_dicts
-    from serve.score_file import prepare, score_prepared
+    from scoring.score_file import prepare, score_prepared
 
     when = as_of.to_pydatetime()
     prepared = prepare(scope, scorer, events, when, source="leads", stages=stages)

@@ -43,9 +43,9 @@ from features.persona import (
     SIZE_BANDS,
     Personas,
 )
-from features.schemas import CONTENT_TOPICS, EVENT_TYPES
+from features.vocabularies import CONTENT_TOPICS, EVENT_TYPES
 from foundation.params import FeatureParams
-from serve.behaviour_one import BehaviourOne
+from scoring.behaviour_one import BehaviourOne
 
 log = logging.getLogger("leadscore.serve")
 
@@ -345,8 +345,8 @@ class FastFeatures:
             theirs = {name: float(values[0]) for name, values in batch.items()}
             if list(mine) != list(theirs) or any(not _same(mine[k], theirs[k]) for k in theirs):
                 log.warning(
-                    "serve.behaviour_one disagrees with features.behaviour; scoring single "
-                    "leads with the numpy path (slower). Update serve/behaviour_one.py."
+                    "scoring.behaviour_one disagrees with features.behaviour; scoring single "
+                    "leads with the numpy path (slower). Update scoring/behaviour_one.py."
                 )
                 return None
         return twin

@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from dashboard.cache import TTLCache
 from foundation.errors import LeadscoreError
 from foundation.params import Params, load_params
-from serve.dashboard.cache import TTLCache
 from serve.settings import Settings
 
 

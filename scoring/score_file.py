@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from foundation.errors import DataError
-from serve.scorer import Scorer, ScoringContext, build_context
+from scoring.context import ScoringContext, build_context
+from scoring.scorer import Scorer
 
 RESULT_COLUMNS = (
     "lead_id",
@@ -70,7 +71,7 @@ def scoring_context(
     pipeline's features, so persona fit and the agreement's rules do not apply to it)."""
     if is_table_model(model):
         return build_context(None, None, None)
-    from serve.scorer import feature_inputs
+    from scoring.context import feature_inputs
     from sla.agreement import load_agreement
 
     feature_params, personas = feature_inputs(model, params_path, personas_path)

@@ -7,9 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from serve.dashboard import charts
-from serve.dashboard.panel_drift import add_drift_panels
-from serve.dashboard.panels import (
+from dashboard import charts
+from dashboard.panel_drift import add_drift_panels
+from dashboard.panels import (
     Page,
     Panel,
     col,
@@ -21,7 +21,7 @@ from serve.dashboard.panels import (
     table,
     three,
 )
-from serve.dashboard.sources import Missing, Sources
+from dashboard.sources import Missing, Sources
 
 METRICS = (
     ("auc", "AUC", "higher is better"),

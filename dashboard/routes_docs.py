@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from serve.dashboard.web import render
+from dashboard.web import render
 
 router = APIRouter(include_in_schema=False)
 
