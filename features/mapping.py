@@ -52,7 +52,7 @@ from features.mapping_file import (
     MappingFile,
     source_column,
 )
-from features.schemas import STAGES
+from features.vocabularies import STAGES
 
 STAGE_COLUMNS = ["lead_id", "stage", "ts"]
 

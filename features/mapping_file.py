@@ -20,7 +20,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from features.schemas import STAGES
+from features.vocabularies import STAGES
 from foundation.errors import ConfigError, DataError
 
 # Canonical columns of each table (the data contract, features/schemas.py) a mapping may rename.

@@ -32,7 +32,7 @@ from features.event_families import resolve_families
 from features.mapping import LogMapper
 from features.mapping_checks import parse_times
 from features.mapping_file import find_source, load_mapping
-from features.schemas import EVENT_TYPES
+from features.vocabularies import EVENT_TYPES
 from foundation.chunks import CSV_TEXT, ParquetAppender, parquet_files, table_chunks, table_columns
 from foundation.errors import DataError
 from foundation.io import read_json, write_json
