@@ -114,25 +114,36 @@ def _topics(frame: pd.DataFrame) -> list[dict[str, int]]:
     return topics
 
 
+def _n(count: Any, word: str, many: str | None = None) -> str:
+    """'1 visit', '3 visits', 'no visits': the summary never says "1 visits"."""
+    n = int(count or 0)
+    if n == 0:
+        return f"no {many or word + 's'}"
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
 def activity_text(row: dict[str, Any]) -> str:
-    """One line in words, e.g. "5 visits (4 return), 12 pages, 2 downloads (case_study 2), ..."."""
-    parts = [f"{row['visits']} visits ({row['return_visits']} return)", f"{row['pages']} pages"]
+    """One line in words, e.g. "5 visits (4 return); 12 pages; 2 downloads (case_study 2); ..."."""
+    visits = int(row["visits"] or 0)
+    back = f" ({row['return_visits']} return)" if visits > 1 else ""
+    parts = [_n(visits, "visit") + back, _n(row["pages"], "page")]
     if row["downloads"]:
         shown = ", ".join(f"{t} {n}" for t, n in row["download_topics"].items())
-        parts.append(f"{row['downloads']} downloads ({shown})")
+        parts.append(f"{_n(row['downloads'], 'download')} ({shown})")
     if row["newsletter"] != "no":
         parts.append(f"newsletter {row['newsletter']}")
     if row["webinars_registered"] or row["webinars_attended"]:
         attended, registered = row["webinars_attended"], row["webinars_registered"]
         parts.append(f"webinars {attended} attended / {registered} registered")
     if row["email_opens"] or row["email_clicks"]:
-        parts.append(f"e-mail {row['email_opens']} opens, {row['email_clicks']} clicks")
+        opens, clicks = _n(row["email_opens"], "open"), _n(row["email_clicks"], "click")
+        parts.append(f"e-mail {opens}, {clicks}")
     intent = [
-        (row["pricing_views"], "pricing views"),
-        (row["demo_requests"], "demo requests"),
-        (row["form_submits"], "forms"),
+        (row["pricing_views"], "pricing view"),
+        (row["demo_requests"], "demo request"),
+        (row["form_submits"], "form"),
     ]
-    shown_intent = ", ".join(f"{n} {what}" for n, what in intent if n)
+    shown_intent = ", ".join(_n(n, what) for n, what in intent if n)
     parts.append(f"intent: {shown_intent}" if shown_intent else "no intent events")
     if row.get("source_activity"):
         parts.append(", ".join(f"{name} {n}" for name, n in row["source_activity"].items()))

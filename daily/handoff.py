@@ -30,8 +30,13 @@ SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86_400.0
 DISQUALIFIED_STAGE = "disqualified"
 
+# Whom to call (the leads export's own fields) and who calls (sla.yaml sales_desk: owner, team).
+CONTACT_COLUMNS: tuple[str, ...] = ("company", "email_domain", "job_role", "country")
+OWNER_COLUMNS: tuple[str, ...] = ("owner", "team")
 HANDOFF_COLUMNS: tuple[str, ...] = (
     "lead_id",
+    *CONTACT_COLUMNS,
+    *OWNER_COLUMNS,
     "channel",
     "persona",
     "probability",
@@ -55,6 +60,7 @@ RETURNING_COLUMNS: tuple[str, ...] = (
     "back_at",
     "events_since",
     "looked_at",
+    "owner",
 )
 OVERDUE_COLUMNS: tuple[str, ...] = (
     "lead_id",
@@ -65,6 +71,8 @@ OVERDUE_COLUMNS: tuple[str, ...] = (
     "persona",
     "score",
     "decision",
+    "owner",
+    "attempts",
 )
 
 
@@ -106,10 +114,11 @@ def handoff_diff(
 
 
 def reason_words(reasons: Any, k: int = 3) -> list[str]:
-    """The top reasons for, in words (the scorer's `reasons_for[].text`)."""
-    if not isinstance(reasons, dict):
-        return []
-    return [str(r.get("text")) for r in (reasons.get("reasons_for") or [])[:k] if r.get("text")]
+    """The top reasons for, in the rep's words (sales/words.py: "meets 4 of the 4 criteria of
+    its persona", not "fit with the agreed personas: 1"; "1 visit", not "1 visits")."""
+    from sales.words import plain_reasons
+
+    return plain_reasons(reasons)[0][:k]
 
 
 def handoff_records(
@@ -120,7 +129,8 @@ def handoff_records(
 ) -> pd.DataFrame:
     """The hand-off as sent to the CRM: one row per lead (HANDOFF_COLUMNS); `handed_at` is the
     run's cut-off (so a re-run of the day is identical), the deadline that plus the agreed hours.
-    `new_mqls` holds the scored columns plus `grade` and `reasons` (the scorer's dict)."""
+    `new_mqls` holds the scored columns plus `grade` and `reasons` (the scorer's dict), and the
+    contact and owner columns when known (None otherwise)."""
     as_of = as_utc_timestamp(as_of)
     deadline = as_of + pd.Timedelta(hours=follow_up_hours)
     rows = []
@@ -128,6 +138,7 @@ def handoff_records(
         rows.append(
             {
                 "lead_id": str(r["lead_id"]),
+                **{c: _maybe_text(r.get(c)) for c in (*CONTACT_COLUMNS, *OWNER_COLUMNS)},
                 "channel": r.get("channel"),
                 "persona": r.get("persona"),
                 "probability": float(r["probability"]),
@@ -142,6 +153,13 @@ def handoff_records(
             }
         )
     return pd.DataFrame(rows, columns=list(HANDOFF_COLUMNS))
+
+
+def _maybe_text(value: Any) -> str | None:
+    """Text or None (NaN, NA and None alike: a missing cell of the leads export)."""
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return None
+    return str(value)
 
 
 def _number(value: Any) -> float | None:

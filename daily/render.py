@@ -149,12 +149,22 @@ def _cell_rows(recap: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def lead_page_url(dashboard_url: str | None, lead_id: Any) -> str | None:
+    """The lead page's address on the dashboard at `dashboard_url` (None: no dashboard set)."""
+    from urllib.parse import quote
+
+    if not dashboard_url:
+        return None
+    return f"{dashboard_url.rstrip('/')}/dashboard/leads/{quote(str(lead_id), safe='')}"
+
+
 def _handoff_rows(handoff: pd.DataFrame) -> list[list[str]]:
     rows = []
     for r in handoff.head(TOP_HANDOFF_ROWS).to_dict("records"):
         rows.append(
             [
                 str(r["lead_id"]),
+                str(r.get("owner") or "-"),
                 f"{r['score']} ({r.get('tier') or '-'}, {r.get('grade') or '-'})",
                 f"{r.get('channel') or '-'} / {r.get('persona') or '-'}",
                 "; ".join(r.get("reasons") or []) or "-",
@@ -164,7 +174,14 @@ def _handoff_rows(handoff: pd.DataFrame) -> list[list[str]]:
     return rows
 
 
-HANDOFF_HEADERS = ("lead", "score (tier, grade)", "channel / persona", "why", "call by (UTC)")
+HANDOFF_HEADERS = (
+    "lead",
+    "owner",
+    "score (tier, grade)",
+    "channel / persona",
+    "why",
+    "call by (UTC)",
+)
 
 
 _MARKDOWN_INERT = str.maketrans(
@@ -180,22 +197,42 @@ def md_cell(text: str) -> str:
     return text.translate(_MARKDOWN_INERT)
 
 
-def _md_table(headers: tuple[str, ...], rows: list[list[str]]) -> str:
-    def line(cells: list[str] | tuple[str, ...]) -> str:
-        return "| " + " | ".join(md_cell(c) for c in cells) + " |"
+def _md_table(
+    headers: tuple[str, ...], rows: list[list[str]], links: list[str | None] | None = None
+) -> str:
+    """`links[i]`: the address row i's first cell links to (our own URL, percent-quoted; the
+    cell's text stays inert)."""
 
-    return "\n".join([line(headers), line(["---"] * len(headers)), *(line(r) for r in rows)])
+    def line(cells: list[str] | tuple[str, ...], link: str | None = None) -> str:
+        shown = [md_cell(c) for c in cells]
+        if link and shown:
+            shown[0] = f"[{shown[0]}](<{link}>)"
+        return "| " + " | ".join(shown) + " |"
+
+    links = links or [None] * len(rows)
+    body = (line(r, link) for r, link in zip(rows, links, strict=True))
+    return "\n".join([line(headers), line(["---"] * len(headers)), *body])
+
+
+def _links(handoff: pd.DataFrame, dashboard_url: str | None) -> list[str | None]:
+    return [lead_page_url(dashboard_url, i) for i in handoff.head(TOP_HANDOFF_ROWS)["lead_id"]]
 
 
 def recap_markdown(
-    recap: dict[str, Any], handoff: pd.DataFrame, counts: dict[str, int], title: str
+    recap: dict[str, Any],
+    handoff: pd.DataFrame,
+    counts: dict[str, int],
+    title: str,
+    dashboard_url: str | None = None,
 ) -> str:
+    """The recap in Markdown; with `dashboard_url` each hand-off lead links to its lead page."""
     parts = [f"# {title}", "", *(f"- {line}" for line in _headline(recap, counts)), ""]
+    links = _links(handoff, dashboard_url)
     parts += ["## Month to date", "", _md_table(HEADERS, metric_rows(recap)), ""]
     if len(handoff):
         shown = min(len(handoff), TOP_HANDOFF_ROWS)
         parts += [f"## Today's hand-off (top {shown} of {len(handoff)})", ""]
-        parts += [_md_table(HANDOFF_HEADERS, _handoff_rows(handoff)), ""]
+        parts += [_md_table(HANDOFF_HEADERS, _handoff_rows(handoff), links), ""]
     if recap["cells"]:
         parts += ["## Channel x persona (so far / month target)", ""]
         parts += [_md_table(CELL_HEADERS, _cell_rows(recap)), ""]
@@ -207,19 +244,31 @@ _TH = "text-align:left;border-bottom:2px solid #444;padding:4px 8px;background:#
 _TD = "border-bottom:1px solid #ddd;padding:4px 8px;vertical-align:top"
 
 
-def _html_table(headers: tuple[str, ...], rows: list[list[str]]) -> str:
+def _html_table(
+    headers: tuple[str, ...], rows: list[list[str]], links: list[str | None] | None = None
+) -> str:
     head = "".join(f'<th style="{_TH}">{html.escape(h)}</th>' for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f'<td style="{_TD}">{html.escape(c)}</td>' for c in row) + "</tr>"
-        for row in rows
-    )
+    links = links or [None] * len(rows)
+
+    def cells(row: list[str], link: str | None) -> str:
+        shown = [html.escape(c) for c in row]
+        if link and shown:
+            shown[0] = f'<a href="{html.escape(link)}">{shown[0]}</a>'
+        return "".join(f'<td style="{_TD}">{c}</td>' for c in shown)
+
+    body = "".join(f"<tr>{cells(row, link)}</tr>" for row, link in zip(rows, links, strict=True))
     return f'<table style="{_TABLE}"><tr>{head}</tr>{body}</table>'
 
 
 def recap_html(
-    recap: dict[str, Any], handoff: pd.DataFrame, counts: dict[str, int], title: str
+    recap: dict[str, Any],
+    handoff: pd.DataFrame,
+    counts: dict[str, int],
+    title: str,
+    dashboard_url: str | None = None,
 ) -> str:
-    """A complete HTML document with inline styles only (see the module docstring)."""
+    """A complete HTML document with inline styles only (see the module docstring); with
+    `dashboard_url` each hand-off lead links to its lead page there."""
     h2 = 'style="font-size:16px;margin:16px 0 4px 0"'
     items = "".join(f"<li>{html.escape(line)}</li>" for line in _headline(recap, counts))
     parts = [
@@ -235,7 +284,9 @@ def recap_html(
     if len(handoff):
         shown = min(len(handoff), TOP_HANDOFF_ROWS)
         parts += [f"<h2 {h2}>Today's hand-off (top {shown} of {len(handoff)})</h2>"]
-        parts += [_html_table(HANDOFF_HEADERS, _handoff_rows(handoff))]
+        parts += [
+            _html_table(HANDOFF_HEADERS, _handoff_rows(handoff), _links(handoff, dashboard_url))
+        ]
     if recap["cells"]:
         parts += [f"<h2 {h2}>Channel x persona (so far / month target)</h2>"]
         parts += [_html_table(CELL_HEADERS, _cell_rows(recap))]

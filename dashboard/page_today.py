@@ -23,7 +23,9 @@ METRIC_NAMES = {
 
 
 def _when(value: Any) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    # NaT too: a stored hand-off without a follow-up deadline reads back as NaT, whose strftime
+    # raises (the Today page answered 500 on such a day).
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
     ts = pd.Timestamp(value)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
@@ -245,6 +247,7 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
                 handoff,
                 [
                     col("lead_id", "Lead"),
+                    col("owner", "Owner"),
                     col("channel", "Channel"),
                     col("persona", "Persona"),
                     col("score", "Score", count),
@@ -280,6 +283,7 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
                 returning,
                 [
                     col("lead_id", "Lead"),
+                    col("owner", "Owner"),
                     col("status", "Status"),
                     col("score", "Score", count),
                     col("quiet_days", "Quiet days", number),
@@ -294,9 +298,9 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
     )
     if len(overdue):
         # Oldest first, as the note says: the longest past its deadline on top.
+        deadlines = overdue.get("followup_deadline", pd.Series(None, index=overdue.index))
         overdue = overdue.assign(
-            deadline=overdue["followup_deadline"].map(_when),
-            _since=pd.to_datetime(overdue["followup_deadline"], utc=True),
+            deadline=deadlines.map(_when), _since=pd.to_datetime(deadlines, utc=True)
         ).sort_values(["_since", "lead_id"])
     page.panels.append(
         Panel(
@@ -306,16 +310,18 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
                 overdue,
                 [
                     col("lead_id", "Lead"),
+                    col("owner", "Owner"),
                     col("handed_on", "Handed on"),
-                    col("deadline", "Deadline (UTC)"),
+                    col("deadline", "Attempt due (UTC)"),
                     col("hours_overdue", "Hours overdue", number),
                     col("channel", "Channel"),
                     col("persona", "Persona"),
                     col("score", "Score", count),
                 ],
             ),
-            note="Leads leadscore handed over (any earlier run), deadline passed, no sales touch "
-            "in the CRM yet; oldest deadline first.",
+            note="Leads leadscore handed over (any earlier run) with a contact attempt still "
+            "owed at the run's cut-off (the cadence of sla.yaml), oldest first. The live list, "
+            "with the actions taken since: the Sales desk page.",
             wide=True,
         )
     )

@@ -70,11 +70,15 @@ def col(field: str, header: str, fmt: Formatter = text) -> Column:
     return Column(field, header, fmt, numeric=fmt is not text)
 
 
+LEAD_LINK_FIELDS = frozenset({"lead_id"})  # cells shown as a link to /dashboard/leads/{id}
+
+
 @dataclass(frozen=True)
 class Table:
     headers: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     numeric: tuple[bool, ...]
+    lead_links: tuple[bool, ...] = ()  # per column: its cells are lead ids (macros.html links)
 
     def csv(self) -> str:
         """The table as a download, cells made inert for spreadsheets (foundation/csv_safe)."""
@@ -89,6 +93,7 @@ def table(frame: pd.DataFrame | Sequence[dict[str, Any]], columns: Sequence[Colu
         headers=tuple(c.header for c in columns),
         rows=rows,
         numeric=tuple(c.numeric for c in columns),
+        lead_links=tuple(c.field in LEAD_LINK_FIELDS for c in columns),
     )
 
 

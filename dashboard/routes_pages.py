@@ -13,14 +13,20 @@ from datetime import date
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
-from dashboard import page_loop, page_model, page_sla, page_today
+from dashboard import page_desk, page_loop, page_model, page_sla, page_today
 from dashboard.panels import Page
 from dashboard.session import Session
 from dashboard.sources import Sources
 from dashboard.web import dashboard_state, render, require_session
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
-TEMPLATES = {"today": "today.html", "loop": "page.html", "model": "model.html", "sla": "sla.html"}
+TEMPLATES = {
+    "today": "today.html",
+    "loop": "page.html",
+    "model": "model.html",
+    "sla": "sla.html",
+    "desk": "page.html",  # the sales desk (page_desk.py, routes_desk.py)
+}
 
 
 def sources_of(request: Request) -> Sources:
@@ -33,7 +39,8 @@ def sources_of(request: Request) -> Sources:
 def _builders(run_date: date | None) -> dict[str, Callable[[Sources], Page]]:
     return {
         "today": lambda s: page_today.build(s, run_date),
-        "loop": page_loop.build,
+        "loop": lambda s: page_desk.with_closed(page_loop.build(s), s),
+        "desk": page_desk.build,
         "model": page_model.build,
         "sla": page_sla.build,
     }

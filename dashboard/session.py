@@ -28,7 +28,7 @@ SIGNIN_CSRF_COOKIE = "leadscore_signin_csrf"
 SESSION_SALT = "leadscore.dashboard.session"
 SIGNIN_SALT = "leadscore.dashboard.signin"
 # Roles allowed to open the dashboard; a scorer key is for machines (CRM, automation) only.
-DASHBOARD_ROLES = frozenset({Role.VIEWER, Role.ADMIN})
+DASHBOARD_ROLES = frozenset({Role.VIEWER, Role.SALES, Role.ADMIN})
 # A sign-in form older than this is refused: long enough to find the key, short enough that a
 # token lifted from a page cannot be replayed for days.
 SIGNIN_FORM_MAX_AGE_S = 1800

@@ -31,6 +31,7 @@ NAV = (
     ("model", "/dashboard/model", "Model"),
     ("sla", "/dashboard/sla", "Agreement"),
     ("recap", "/dashboard/recap", "Recap"),
+    ("desk", "/dashboard/desk", "Sales desk"),
 )
 
 
@@ -98,7 +99,14 @@ def render(
 
 def install_dashboard(app: FastAPI, settings: Settings) -> None:
     """Dashboard pages, sign-in, self-hosted /docs and static files, on `app`."""
-    from dashboard import routes_auth, routes_docs, routes_pages, routes_recap
+    from dashboard import (
+        routes_auth,
+        routes_desk,
+        routes_docs,
+        routes_lead,
+        routes_pages,
+        routes_recap,
+    )
 
     app.state.dashboard = build_state(settings)
 
@@ -111,6 +119,8 @@ def install_dashboard(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(SignInRequired, to_signin)
     app.include_router(routes_auth.router)
     app.include_router(routes_recap.router)  # before the pages' /{key}/{name}.csv
+    app.include_router(routes_lead.router)  # /dashboard/leads/{id}: the lead page, its actions
+    app.include_router(routes_desk.router)  # /dashboard/desk: overdue list, reps, closed
     app.include_router(routes_pages.router)
     app.include_router(routes_docs.router)
     app.mount(

@@ -75,6 +75,7 @@ LEADS_SCHEMA = pa.DataFrameSchema(
         "job_role": _text(required=False),
         "country": _text(required=False),
         "email_domain": _text(required=False, max_length=EMAIL_DOMAIN_MAX),
+        "company": _text(required=False),  # for the rep (lead page, hand-off); not a feature
     },
     name="leads",
 )
@@ -119,7 +120,11 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
 
 
 def dtype_name(column: pa.Column) -> str:
-    return "str" if str(column.dtype) in {"str", "string"} else str(column.dtype)
+    # Text is pandas' `str` whether the schema spells it str, string or string[pyarrow]: an
+    # absent optional text column was typed string[pyarrow] (NA) while a present one is `str`
+    # (NaN), so CSV and Parquet inputs, or a re-validation, typed the same data differently.
+    name = str(column.dtype)
+    return "str" if name in {"str", "string"} or name.startswith("string[") else name
 
 
 def ensure_contract(kept: pd.DataFrame, schema: pa.DataFrameSchema) -> None:

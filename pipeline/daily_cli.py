@@ -95,7 +95,9 @@ def main(
     feature params there)."""
     from contextlib import ExitStack
 
+    from daily.recap_links import RecapLinks
     from delivery import resolve_webhook
+    from sales.service import record_owners
     from scoring.settings import ScoringSettings
     from sla.agreement import load_agreement
     from store import Store
@@ -140,7 +142,13 @@ def main(
         day.step("score")
 
         compared = compare_with_last_run(
-            day, store, scores, (leads, stages, events), agreement.follow_up_hours, params
+            day,
+            store,
+            scores,
+            (leads, stages, events),
+            agreement.follow_up_hours,
+            params,
+            agreement.sales_desk,
         )
         recap, counts = month_to_date(
             day, store, scorer, leads, stages, scores, compared, agreement, params
@@ -163,9 +171,12 @@ def main(
             counts,
             header,
             validation,
+            dashboard_url=RecapLinks().dashboard_url,
         )
         day.step("write")
         store_run(day, store, scores, compared, recap, counts, header, webhook)
+        if compared.owners is not None:  # after the run: the hand-off's owners (sales/)
+            record_owners(store, compared.owners, day.t)
         day.step("store")
         delivery = deliver(store, webhook, params) if webhook is not None else None
         day.step("deliver")

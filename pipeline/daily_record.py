@@ -86,10 +86,12 @@ def write_outputs(
     counts: dict[str, int],
     header: dict[str, Any],
     validation: dict[str, dict[str, Any]],
+    dashboard_url: str = "",
 ) -> None:
     """The day's files; each written to a temporary name of its own and renamed, so a reader
     never sees half a file and a failed run leaves the previous version of a file whole. The
-    completion marker goes first: it is written back only once the store has the run."""
+    completion marker goes first: it is written back only once the store has the run. The
+    recap's lead ids link to their lead pages on `dashboard_url` when it is set."""
     from daily import render
     from daily.handoff import OVERDUE_COLUMNS, RETURNING_COLUMNS
 
@@ -99,8 +101,8 @@ def write_outputs(
         "handoff.json": render.handoff_json(handoff, header),
         "returning.csv": render.table_csv(returning, RETURNING_COLUMNS),
         "overdue.csv": render.table_csv(overdue, OVERDUE_COLUMNS),
-        "recap.md": render.recap_markdown(recap, handoff, counts, title),
-        "recap.html": render.recap_html(recap, handoff, counts, title),
+        "recap.md": render.recap_markdown(recap, handoff, counts, title, dashboard_url),
+        "recap.html": render.recap_html(recap, handoff, counts, title, dashboard_url),
         "summary.json": render.summary_json(header, counts, recap, validation),
     }
     out.mkdir(parents=True, exist_ok=True)

@@ -59,6 +59,7 @@ class Comparison:
     handoff: pd.DataFrame
     returning: pd.DataFrame
     overdue: pd.DataFrame
+    owners: pd.DataFrame | None = None  # the hand-off's owners, stored after the run (sales/)
 
 
 def parse_run_date(text: str | None, today: date | None = None) -> date:
@@ -238,22 +239,34 @@ def compare_with_last_run(
     leads_stages_events: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None],
     follow_up_hours: float,
     params: Params,
+    desk: Any = None,
 ) -> Comparison:
     """The hand-off (MQLs new since the last stored run, none handed over before, none already
-    with sales), the leads that came back since that run, the follow-ups now overdue."""
+    with sales), the leads that came back since that run, the follow-ups now overdue. `desk`
+    (sla.yaml sales_desk; default: the agreement's defaults) assigns owners and sets what is
+    overdue: the contact attempts its cadence still owes (sales/)."""
     from daily.activity import activity_text
     from daily.handoff import (
         OVERDUE_COLUMNS,
         RETURNING_COLUMNS,
         handoff_diff,
         handoff_records,
-        overdue_followups,
         returning_candidates,
         returning_leads,
         with_sales,
     )
+    from sales.service import (
+        current_owners,
+        desk_step,
+        overdue_at,
+        owners_for,
+        with_contacts,
+        with_owners,
+    )
+    from sla.sales_desk import SalesDesk
 
-    _, stages, events = leads_stages_events
+    leads, stages, events = leads_stages_events
+    desk = desk if desk is not None else SalesDesk()
     run_date, t, out = day.run_date, day.t, day.out
     previous = store.last_run(before=run_date)
     prev_scores = store.scores(previous.run_date) if previous is not None else None
@@ -267,6 +280,12 @@ def compare_with_last_run(
     day.step("hand-off")
 
     new = scores.loc[new.index]
+    # The sales desk: CRM touches, owners, reassignment, recycling as of the cut-off; then
+    # whom to call (the leads export) and who calls, for today's hand-off.
+    desk_step(store, desk, stages, t)
+    new = with_contacts(new, leads) if leads is not None else new
+    owners = owners_for(store, desk, new)
+    new = with_owners(new, owners)
     with_words = {
         str(i): records[str(i)] | {"activity": activity_text(records[str(i)])}
         for i in new["lead_id"]
@@ -282,13 +301,14 @@ def compare_with_last_run(
     returning = returning_leads(candidates, events, since, t, params.daily.quiet_days)
     by_lead = scores.set_index(scores["lead_id"].astype(str))
     returning = _join_scores(returning, by_lead, ("decision", "score"), RETURNING_COLUMNS)
-    handed_for_overdue = handed.assign(handed_at=[cut_off(d) for d in handed["run_date"]])
-    overdue = overdue_followups(handed_for_overdue, stages, t)
+    owned = current_owners(store, returning["lead_id"].astype(str).tolist())
+    returning["owner"] = returning["lead_id"].astype(str).map(owned)
+    overdue = overdue_at(store, desk, t)  # still owed per the cadence, oldest first
     overdue = _join_scores(
         overdue, by_lead, ("channel", "persona", "score", "decision"), OVERDUE_COLUMNS
     )
     day.step("returning, overdue")
-    return Comparison(previous, handoff, returning, overdue)
+    return Comparison(previous, handoff, returning, overdue, owners)
 
 
 # ---------------------------------------------------------------------------- 4. the month

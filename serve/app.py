@@ -15,7 +15,14 @@ from functools import partial
 from fastapi import FastAPI
 
 from dashboard.web import install_dashboard
-from serve import routes_health, routes_info, routes_leads, routes_score, routes_summary
+from serve import (
+    routes_actions,
+    routes_health,
+    routes_info,
+    routes_leads,
+    routes_score,
+    routes_summary,
+)
 from serve.auth_throttle import FailureThrottle
 from serve.errors import BodySizeLimit, CatchAll, install_error_handlers
 from serve.fast_lane import FastLaneAPI
@@ -87,6 +94,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.include_router(routes_health.router)
     app.include_router(routes_info.router, prefix="/v1")
     app.state.store_access = routes_leads.StoreAccess(settings.db_url)  # opened on first read
+    app.include_router(routes_actions.router, prefix="/v1")  # before /leads/{id}: the sales desk
     app.include_router(routes_leads.router, prefix="/v1")
     app.include_router(routes_summary.router, prefix="/v1")
     install_openapi(app, (ScoreRequest, BatchRequest, ColumnBatchRequest))

@@ -1,11 +1,13 @@
 """API keys with roles, and the guard that checks them on every /v1 route (header `X-API-Key`).
 
 Keys come from `LEADSCORE_API_KEYS="admin:K1,viewer:K2,scorer:K3,K4"` (and the same syntax per
-line of LEADSCORE_API_KEYS_FILE). A prefix is a role only when it is one of viewer|scorer|admin;
-a key without one is a scorer, so the single keys configured before roles existed keep scoring.
+line of LEADSCORE_API_KEYS_FILE). A prefix is a role only when it is one of
+viewer|scorer|sales|admin; a key without one is a scorer, so the single keys configured before
+roles existed keep scoring.
 
 - viewer: the dashboard pages (signed in through /signin) and /v1/summary, the figures they show;
 - scorer: /v1/score*, /v1/leads*, /v1/handoff, /v1/model, /v1/sla;
+- sales: what a viewer may, and POST /v1/leads/{id}/actions (a rep working the hand-off);
 - admin: everything, and alone the admin routes (/v1/admin/*, e.g. reload).
 
 The check is a small ASGI middleware rather than a FastAPI dependency: dependency resolution
@@ -28,7 +30,8 @@ from serve.auth_throttle import FailureThrottle
 API_KEY_HEADER = "X-API-Key"
 PROTECTED_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/admin/"
-VIEWER_PATHS = frozenset({"/v1/summary"})  # what the dashboard shows, as JSON
+VIEWER_PATHS = frozenset({"/v1/summary", "/v1/worklist"})  # what the dashboard shows, as JSON
+ACTIONS_SUFFIX = "/actions"  # POST /v1/leads/{id}/actions: a sales key (serve/routes_actions.py)
 UNAUTHORIZED = orjson.dumps({"detail": "missing or invalid API key (header X-API-Key)"})
 _HEADER = API_KEY_HEADER.lower().encode()
 
@@ -39,6 +42,7 @@ class Role(StrEnum):
     VIEWER = "viewer"
     SCORER = "scorer"
     ADMIN = "admin"
+    SALES = "sales"  # a rep: the dashboard, and acting on leads (serve/routes_actions.py)
 
 
 # The roles each role's key stands in for: an admin key does everything, the others one thing.
@@ -46,6 +50,7 @@ GRANTS: dict[Role, frozenset[Role]] = {
     Role.VIEWER: frozenset({Role.VIEWER}),
     Role.SCORER: frozenset({Role.SCORER}),
     Role.ADMIN: frozenset(Role),
+    Role.SALES: frozenset({Role.SALES, Role.VIEWER}),
 }
 
 
@@ -77,6 +82,8 @@ def required_role(path: str) -> Role | None:
         return None
     if path in VIEWER_PATHS:
         return Role.VIEWER
+    if path.startswith("/v1/leads/") and path.endswith(ACTIONS_SUFFIX):
+        return Role.SALES
     return Role.ADMIN if path.startswith(ADMIN_PREFIX) else Role.SCORER
 
 

@@ -25,6 +25,7 @@ from pydantic import (
 from foundation.errors import ConfigError
 from foundation.io import read_yaml
 from foundation.params import format_validation_error
+from sla.sales_desk import SalesDesk
 
 DEFAULT_SLA = Path("sla.yaml")
 MEASURED = "measured"
@@ -229,6 +230,7 @@ class Agreement(_Section):
     sales_capacity: SalesCapacity
     forecast: Forecast = Forecast()
     recap: Recap = Recap()
+    sales_desk: SalesDesk = SalesDesk()  # owners, contact cadence, reassignment (sla/sales_desk.py)
 
     @field_validator("tiers", mode="before")
     @classmethod

@@ -205,6 +205,31 @@ month_targets = sa.Table(
     sa.Column("targets_json", JSONText, nullable=False),
 )
 
+# Added by revision 0004_lead_actions: what sales did with a handed-over lead (contacted,
+# snoozed, closed) and who owns it (assigned, reassigned), one row per act, never updated; the
+# worklist (sales/) is computed from it. store/actions.py reads and writes it.
+ACTION_KINDS = ("contacted", "snoozed", "closed", "assigned", "reassigned")
+lead_actions = sa.Table(
+    "lead_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("lead_id", sa.String(LEAD_ID_MAX), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("channel", sa.String(50), nullable=True),
+    sa.Column("until", sa.Date, nullable=True),
+    sa.Column("reason", sa.String(50), nullable=True),
+    sa.Column("owner", sa.String(200), nullable=True),
+    sa.Column("team", sa.String(200), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.CheckConstraint(
+        "kind IN ('contacted', 'snoozed', 'closed', 'assigned', 'reassigned')", name="kind"
+    ),
+)
+sa.Index("ix_lead_actions_lead_id", lead_actions.c.lead_id)
+
 # Added by revision 0002_read_indexes.
 sa.Index("ix_scores_lead_id", scores.c.lead_id)
 sa.Index("ix_handoffs_lead_id", handoffs.c.lead_id)

@@ -89,6 +89,29 @@ def copy_project(dest: Path, params_override: dict[str, Any]) -> None:
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
 
 
+def store_env(uri: str) -> dict[str, str]:
+    """Runs and registry in one store. Both named: `mlflow.set_registry_uri` (called by every
+    in-process command, models/tracking.py) also writes MLFLOW_REGISTRY_URI into os.environ, and
+    a child given only MLFLOW_TRACKING_URI would look for models in that other test's registry
+    (`mlflow models serve`: "Registered Model with name=lead-propensity not found")."""
+    return {"MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
+
+
+MLFLOW_SETTINGS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_NAME")
+
+
+@pytest.fixture(autouse=True)
+def mlflow_settings_restored() -> Iterator[None]:
+    """What one test's in-process MLflow calls write into os.environ ends with that test."""
+    before = {name: os.environ.get(name) for name in MLFLOW_SETTINGS}
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """No test writes to the developer's ./mlflow.db or ./mlruns: the whole session gets its own
@@ -98,7 +121,7 @@ def isolated_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     file that still lands in the checkout)."""
     folder = tmp_path_factory.mktemp("mlflow")
     settings = {
-        "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
+        **store_env(f"sqlite:///{folder / 'mlflow.db'}"),
         "_MLFLOW_SERVER_ARTIFACT_ROOT": str(folder / "artifacts"),
     }
     before = {name: os.environ.get(name) for name in settings}
@@ -117,7 +140,7 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     root = tmp_path_factory.mktemp("project")
     copy_project(root, SMALL_PARAMS)
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+    env = {**os.environ, **store_env(tracking_uri)}
     done = subprocess.run(
         ["dvc", "repro"], cwd=root, env=env, capture_output=True, text=True, timeout=REPRO_TIMEOUT_S
     )
@@ -133,5 +156,5 @@ def copy_of(project: Project, dest: Path) -> Project:
     project folders, see `isolated_mlflow`) and logs new runs under new ids."""
     shutil.copytree(project.root, dest, symlinks=True, ignore=shutil.ignore_patterns("tmp"))
     tracking_uri = f"sqlite:///{dest / 'mlflow.db'}"
-    env = {**project.env, "MLFLOW_TRACKING_URI": tracking_uri}
+    env = {**project.env, **store_env(tracking_uri)}
     return Project(root=dest, env=env, tracking_uri=tracking_uri, repro_output="")

@@ -25,18 +25,31 @@ ALLOWED: dict[str, set[str]] = {
     "sla": {"foundation"},
     # The store of record sits on foundation only: the outbox's state machine is delivery's.
     "store": {"foundation"},
+    # The sales desk (owners, actions, cadence, the rep's words): pure functions over the
+    # agreement and the store's actions; daily, serve, dashboard and pipeline read it.
+    "sales": {"foundation", "sla", "store"},
     # One lead or a batch -> features -> probability -> decision -> reasons. No HTTP.
     "scoring": {"foundation", "features", "models", "sla"},
     # The daily loop's pure steps (and the store's records they read).
-    "daily": {"foundation", "features", "models", "sla", "store", "scoring"},
+    "daily": {"foundation", "features", "models", "sla", "store", "scoring", "sales"},
     # The outbox and the webhook sender read and write the store only.
     "delivery": {"foundation", "store"},
     # Dask runs the functions the pandas path runs; the CLI (pipeline) drives it.
     "engine": {"foundation", "features", "models", "sla", "store", "scoring", "daily"},
     # The HTTP API; serve/app.py mounts the dashboard (see MOUNTS).
-    "serve": {"foundation", "features", "models", "sla", "store", "scoring", "daily", "dashboard"},
+    "serve": {
+        "foundation",
+        "features",
+        "models",
+        "sla",
+        "store",
+        "scoring",
+        "daily",
+        "dashboard",
+        "sales",
+    },
     # The web pages; they sign in with the service's keys and read its settings (see SHARED).
-    "dashboard": {"foundation", "features", "models", "sla", "store", "daily", "serve"},
+    "dashboard": {"foundation", "features", "models", "sla", "store", "daily", "serve", "sales"},
     # The top floor: DVC stages and the command line.
     "pipeline": {
         "foundation",
@@ -49,6 +62,7 @@ ALLOWED: dict[str, set[str]] = {
         "delivery",
         "engine",
         "serve",
+        "sales",
     },
 }
 

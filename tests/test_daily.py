@@ -76,9 +76,11 @@ def test_activity_counts_visits_pages_downloads_intent_and_touches_up_to_the_cut
     assert (a["pricing_views"], a["demo_requests"], a["form_submits"]) == (1, 1, 0)
     assert a["first_touch"] == "2026-10-01T09:00:00+00:00"
     assert a["last_touch"] == "2026-10-19T23:59:59+00:00"
-    assert "1 demo requests" in a["activity"]
+    # Counts of one read in the singular: "1 page", "1 demo request", never "1 visits".
+    assert "1 demo request;" in a["activity"] and "; 1 page;" in a["activity"]
     b = activity_records(summary)["B"]
     assert b["visits"] == 0 and b["first_touch"] is None and b["last_touch"] is None
+    assert b["activity"].startswith("no visits; no pages")
 
 
 # ---------------------------------------------------------------------------- hand-off
@@ -297,7 +299,9 @@ def test_recap_html_is_a_self_contained_document() -> None:
     assert "email&lt;script&gt;" in page and "pricing &amp; demo" in page
     assert "Today's hand-off" in recap_markdown(recap, handoff, counts, "Recap")
     csv = handoff_csv(handoff)
-    assert csv.splitlines()[0].startswith("lead_id,channel,persona,probability,score")
+    assert csv.splitlines()[0].startswith(
+        "lead_id,company,email_domain,job_role,country,owner,team,channel,persona,probability,score"
+    )
     assert json.loads(handoff_json(handoff, {"run_date": "2026-10-20"}))["n_leads"] == 1
     assert handoff_csv(handoff) == csv  # same input, same bytes
 

@@ -24,7 +24,7 @@ import yaml
 
 from foundation.io import read_table
 from store import Store
-from tests.conftest import Project
+from tests.conftest import Project, store_env
 from tests.daily_run import daily, ok
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -86,7 +86,7 @@ def engines(trained_project: Project, tmp_path_factory) -> dict[str, Engine]:
     shutil.copytree(tmp, dask_tmp, dirs_exist_ok=True)  # the same first day for both engines
     pandas_run = second_day(trained_project, tmp, "--engine", "pandas")
     # The workers of a cluster reached by address read the registry from their own environment.
-    with local_cluster({"MLFLOW_TRACKING_URI": trained_project.tracking_uri}) as cluster:
+    with local_cluster(store_env(trained_project.tracking_uri)) as cluster:
         dask_run = second_day(trained_project, dask_tmp, "--scheduler", cluster.scheduler_address)
     return {"pandas": pandas_run, "dask": dask_run}
 
@@ -153,7 +153,7 @@ def test_dask_day_ran_on_the_cluster_and_wrote_part_files(engines: dict[str, Eng
 def cluster_without_the_registry(tmp_path: Path) -> Iterator[str]:
     """A cluster reached by address whose workers cannot use their MLflow store (a file store,
     which MLflow refuses): workers set up without the project's MLFLOW_TRACKING_URI."""
-    with local_cluster({"MLFLOW_TRACKING_URI": f"file://{tmp_path}/mlruns"}) as c:
+    with local_cluster(store_env(f"file://{tmp_path}/mlruns")) as c:
         yield c.scheduler_address
 
 

@@ -26,6 +26,8 @@ from tests.webhook_receiver import WebhookReceiver
 
 __all__ = ["pg_database", "store_url"]  # fixtures, imported for pytest
 
+ROOT = Path(__file__).resolve().parents[1]
+
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 DAY1, DAY2, DAY3 = date(2026, 10, 20), date(2026, 10, 21), date(2026, 10, 22)
@@ -256,3 +258,31 @@ def test_missing_champion_broken_agreement_and_empty_exports_exit_2(
     assert "Traceback" not in done.stderr
     with Store.open(env["LEADSCORE_DB_URL"]) as store:
         assert store.runs().empty
+
+
+def test_the_hand_off_says_whom_to_call_and_who_calls_and_the_desk_keeps_each_assignment_once(
+    sqlite_days: TwoDays,
+) -> None:
+    from sla.agreement import load_agreement
+    from store.actions import lead_actions
+
+    desk = load_agreement(ROOT / "sla.yaml").sales_desk
+    handoff = pd.read_csv(sqlite_days.out / "handoff.csv", dtype={"lead_id": str})
+    for column in ("company", "email_domain", "job_role", "country", "owner", "team"):
+        assert column in handoff.columns, column
+    assert handoff["owner"].isin(desk.reps()).all()
+    assert handoff["email_domain"].notna().all() and handoff["job_role"].notna().any()
+    overdue = pd.read_csv(sqlite_days.out / "overdue.csv", dtype={"lead_id": str})
+    assert len(overdue) and overdue["owner"].isin(desk.reps()).all()
+    assert (overdue["attempts"] == 0).all()  # none contacted in the CRM since the hand-off
+    returning = pd.read_csv(sqlite_days.out / "returning.csv", dtype={"lead_id": str})
+    handed_back = returning[returning["status"] == "handed_over"]
+    assert "owner" in returning.columns and handed_back["owner"].isin(desk.reps()).all()
+    with Store.open(sqlite_days.url) as store:
+        day1 = store.handoff(DAY1)["lead_id"].tolist()
+        actions = lead_actions(store, [*day1, *handoff["lead_id"]])
+    assigned = actions[actions["kind"] == "assigned"]
+    # Each handed-over lead assigned once, the day's re-run included.
+    assert sorted(assigned["lead_id"]) == sorted([*day1, *handoff["lead_id"]])
+    by_lead = dict(zip(assigned["lead_id"], assigned["owner"], strict=True))
+    assert [by_lead[i] for i in handoff["lead_id"]] == handoff["owner"].tolist()

@@ -19,6 +19,7 @@ import yaml
 from foundation.completion import COMPLETE, STARTED
 from foundation.errors import DataError
 from foundation.params import EngineParams, load_params
+from tests.conftest import store_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -121,7 +122,7 @@ def test_train_reads_a_training_table_the_dask_engine_built(
     data["train"] = {**data["train"], "min_positives": 5}
     data["train"]["lightgbm"] = {**data["train"]["lightgbm"], "n_estimators": 50}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    env = {**os.environ, **store_env(f"sqlite:///{tmp_path / 'mlflow.db'}")}
     done = subprocess.run(
         ["leadscore", "train", "--params", str(tmp_path / "params.yaml")],
         cwd=tmp_path,

@@ -30,7 +30,8 @@ TEST_PARAMS = '  last_snapshot: "2025-12-01"\n'
 
 def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LEADSCORE_DB_URL": f"sqlite:///{cwd}/ls.db"}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("MLFLOW_TRACKING_URI", None)  # the project's own ./mlflow.db, runs and registry
+    env.pop("MLFLOW_REGISTRY_URI", None)
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, (
         f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"

@@ -85,7 +85,7 @@ def test_files_follow_the_raw_data_contract(world, tmp_path):
     leads, events, stages, truth = (world[n] for n in ("leads", "events", "stages", "truth"))
     assert list(leads.columns) == [
         "lead_id", "created_at", "channel", "company_size", "industry", "job_role", "country",
-        "email_domain",
+        "email_domain", "company",
     ]  # fmt: skip
     assert list(events.columns) == ["lead_id", "ts", "event_type", "content_topic"]
     assert list(stages.columns) == ["lead_id", "stage", "ts", "deal_value_eur"]

@@ -111,3 +111,38 @@ def test_a_test_that_writes_into_the_checkout_fails_the_run_naming_the_file(
     assert "2 passed" in done.stdout
     assert "the tests changed the checkout" in done.stdout
     assert "created data/leads.parquet" in done.stdout
+
+
+LEAKING = """
+import os
+
+from models.tracking import configure_mlflow
+
+
+def test_1_an_in_process_command_points_mlflow_at_its_store(tmp_path):
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    configure_mlflow()
+    # MLflow's own set_registry_uri writes the variable for child processes to inherit
+    assert os.environ["MLFLOW_REGISTRY_URI"] == os.environ["MLFLOW_TRACKING_URI"]
+
+
+def test_2_a_later_test_does_not_inherit_that_store():
+    assert "MLFLOW_REGISTRY_URI" not in os.environ
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+"""
+
+
+def test_mlflow_settings_made_in_process_end_with_their_test(tmp_path: Path) -> None:
+    """A later fixture that copies os.environ into a child's environment (a trained project's,
+    then `mlflow models serve`) must not carry an earlier test's registry: that order made
+    `Registered Model ... not found` in two random-order runs."""
+    folder = write_test(tmp_path / "suite", "test_leak.py", LEAKING)
+    (folder / "conftest.py").write_text("from tests.conftest import mlflow_settings_restored\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW") and k != "CI"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "--rootdir", str(folder), "--basetemp", str(tmp_path / "basetemp"), str(folder)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout

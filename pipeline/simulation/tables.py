@@ -49,8 +49,35 @@ def leads_table(leads: Leads, ids: pa.Array, vocab: Vocabulary, calendar: Calend
             "job_role": strings(leads.role, vocab.roles),
             "country": strings(leads.country, vocab.countries),
             "email_domain": strings(leads.email_domain, vocab.domains),
+            "company": strings(company_codes(leads.email_domain, vocab), company_names(vocab)),
         }
     )
+
+
+COMPANY_FORMS = {"de": "GmbH", "at": "GmbH", "ch": "AG", "co.uk": "Ltd", "fr": "SAS", "nl": "B.V."}
+
+
+def company_names(vocab: Vocabulary) -> tuple[str, ...]:
+    """The company behind each corporate domain, in the domains' order ("nordlabs.de" ->
+    "Nord Labs GmbH"): derived, not drawn, so the simulator's random streams (and with them
+    the training table) are exactly as before the column existed."""
+    first, last = vocab.domain_groups["corporate"]
+    names = []
+    words = {f"{a}{b}": (a, b) for a in world.COMPANY_WORDS for b in world.COMPANY_SUFFIXES}
+    for domain in vocab.domains[first:last]:
+        stem, _, tld = domain.partition(".")
+        a, b = words[stem]
+        form = COMPANY_FORMS.get(tld, "Inc.")
+        names.append(f"{a.title()} {b.title()} {form}")
+    return tuple(names)
+
+
+def company_codes(domains: np.ndarray, vocab: Vocabulary) -> np.ndarray:
+    """Index into company_names for leads with a corporate e-mail domain, -1 (no company
+    known: free mail, students, competitors' own domains) otherwise."""
+    first, last = vocab.domain_groups["corporate"]
+    corporate = (domains >= first) & (domains < last)
+    return np.where(corporate, domains - first, -1)
 
 
 def events_table(events: Events, ids: pa.Array, calendar: Calendar) -> pa.Table:
