@@ -162,7 +162,7 @@ def run_rate(
 
 def baseline(messages: list[dict], batch: int, work: Path) -> float:
     """Messages/s the store itself writes (EventStore.add, same batches, no HTTP, no scoring)."""
-    from features.mapping import load_mapping
+    from features.mapping_file import load_mapping
     from features.mapping_one import EventNamer
     from ingest.segment import messages_of as parse
     from store import Store

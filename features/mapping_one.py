@@ -1,6 +1,7 @@
-"""The event mapping (features/mapping.py) applied to ONE event as it arrives: the same rules, in
-the same order, with the same meaning, so an event posted to `POST /v1/events` gets the event
-type and content topic the daily run would give the same event read from an export.
+"""The event mapping (features/mapping_file.py, features/mapping.py) applied to ONE event as it
+arrives: the same rules, in the same order, with the same meaning, so an event posted to
+`POST /v1/events` gets the event type and content topic the daily run would give the same event
+read from an export.
 
 `map_event_types` works on a whole column at once (and reports unmatched rules); here a rule is a
 plain loop: an arriving event is one row, and the answer must take microseconds.
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from features.mapping import MappingFile
+from features.mapping_file import MappingFile
 
 
 @dataclass(frozen=True)

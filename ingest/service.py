@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from delivery import resolve_webhook
-from features.mapping import load_mapping
+from features.mapping_file import load_mapping
 from features.mapping_one import EventNamer
 from foundation.params import IngestParams, load_params
 from ingest.rescore import Rules

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from features.mapping import load_mapping
+from features.mapping_file import load_mapping
 from features.mapping_one import EventNamer
 from foundation.params import DeliveryParams, IngestParams
 from ingest.daily_merge import with_ingested_events, with_ingested_leads
