@@ -299,6 +299,24 @@ class DeliveryParams(_Section):
     lease_margin_s: float = Field(60, gt=0)
 
 
+class IngestParams(_Section):
+    """Events as they happen (`POST /v1/events`, ingest/): how much may wait for re-scoring
+    before the service slows senders down, and how the re-scoring worker takes its work."""
+
+    # Events stored but not yet re-scored: past this many, POST /v1/events answers 429 with
+    # Retry-After (nothing is dropped; the sender retries). Bounds the lag, not the store.
+    max_waiting: int = Field(20_000, ge=1)
+    # The Retry-After a 429 carries, in seconds.
+    retry_after_s: int = Field(1, ge=1)
+    # Most messages in one request (a Segment batch); more is a 413 naming the limit.
+    max_batch: int = Field(500, ge=1)
+    # Events the worker takes from the store at once (grouped by lead, one transaction).
+    worker_batch: int = Field(500, ge=1)
+    # How long the worker sleeps when nothing waits, before it looks at the store again (it is
+    # woken at once by an accepted event; this catches events written by another process).
+    idle_poll_s: float = Field(0.5, gt=0)
+
+
 class EngineParams(_Section):
     """Where validation, features and batch scoring run. `pandas`: this process, chunk by
     chunk. `dask`: a LocalCluster sized to this machine, or the cluster at `scheduler`; tables
@@ -332,6 +350,7 @@ class Params(_Section):
     daily: DailyParams = DailyParams()
     delivery: DeliveryParams = DeliveryParams()
     engine: EngineParams = EngineParams()
+    ingest: IngestParams = IngestParams()
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:

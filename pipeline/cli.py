@@ -22,6 +22,7 @@ from pipeline.cli_support import (
     user_errors,
 )
 from pipeline.engine_options import EngineOption, SchedulerOption, engine_for
+from pipeline.events_cli import events_app
 from pipeline.serve_cli import score_command, serve_command
 from pipeline.sla_cli import sla_app
 from pipeline.store_cli import db_app
@@ -165,6 +166,7 @@ app.add_typer(sla_app, name="sla")
 app.command("serve")(serve_command)
 app.command("score")(score_command)
 app.add_typer(db_app, name="db")
+app.add_typer(events_app, name="events")
 
 
 @app.command()

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from dashboard.web import install_dashboard
 from serve import (
     routes_actions,
+    routes_events,
     routes_health,
     routes_info,
     routes_leads,
@@ -59,7 +60,11 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[None]:
     if not app.state.api_keys:
         log.warning("no API key configured (LEADSCORE_API_KEYS[_FILE]): every /v1 call gets 401")
     await load_initial(state)
-    yield
+    routes_events.start_ingest(app, state)  # only with an ingest key configured
+    try:
+        yield
+    finally:
+        routes_events.stop_ingest(app)
 
 
 def create_app(settings: Settings | None = None, *, load_model: bool = True) -> FastAPI:
@@ -97,6 +102,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.include_router(routes_actions.router, prefix="/v1")  # before /leads/{id}: the sales desk
     app.include_router(routes_leads.router, prefix="/v1")
     app.include_router(routes_summary.router, prefix="/v1")
+    app.include_router(routes_events.router, prefix="/v1")
     install_openapi(app, (ScoreRequest, BatchRequest, ColumnBatchRequest))
     install_dashboard(app, settings)  # pages, /signin, /docs, /static (dashboard/)
     app.add_middleware(

@@ -1,7 +1,7 @@
 """The house flows one way: every arrow between the project's packages is listed here.
 
     foundation -> features / models / sla / store -> scoring -> daily / delivery / engine
-    -> serve / dashboard -> pipeline
+    -> ingest -> serve / dashboard -> pipeline
 
 A package may import only the packages listed for it (and itself); anything else fails, and so
 does a top-level package this file does not know (a new room states its arrows first).
@@ -34,6 +34,9 @@ ALLOWED: dict[str, set[str]] = {
     "daily": {"foundation", "features", "models", "sla", "store", "scoring", "sales"},
     # The outbox and the webhook sender read and write the store only.
     "delivery": {"foundation", "store"},
+    # Events as they happen: parsed, stored, re-scored with the scoring core, alerts through the
+    # outbox (delivery) with the daily run's own hand-off record (daily).
+    "ingest": {"foundation", "features", "models", "sla", "store", "scoring", "daily", "delivery"},
     # Dask runs the functions the pandas path runs; the CLI (pipeline) drives it.
     "engine": {"foundation", "features", "models", "sla", "store", "scoring", "daily"},
     # The HTTP API; serve/app.py mounts the dashboard (see MOUNTS).
@@ -45,6 +48,7 @@ ALLOWED: dict[str, set[str]] = {
         "store",
         "scoring",
         "daily",
+        "ingest",
         "dashboard",
         "sales",
     },
@@ -61,6 +65,7 @@ ALLOWED: dict[str, set[str]] = {
         "daily",
         "delivery",
         "engine",
+        "ingest",
         "serve",
         "sales",
     },
