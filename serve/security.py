@@ -37,7 +37,6 @@ PROTECTED_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/admin/"
 VIEWER_PATHS = frozenset({"/v1/summary", "/v1/worklist"})  # what the dashboard shows, as JSON
 ACTIONS_SUFFIX = "/actions"  # POST /v1/leads/{id}/actions: a sales key (serve/routes_actions.py)
-VIEWER_PATHS = frozenset({"/v1/summary"})  # what the dashboard shows, as JSON
 INGEST_PATHS = frozenset({"/v1/events", "/v1/status"})  # events in, and how far behind
 UNAUTHORIZED = orjson.dumps({"detail": "missing or invalid API key (header X-API-Key)"})
 _HEADER = API_KEY_HEADER.lower().encode()
