@@ -165,12 +165,15 @@ def free_port() -> str:
 
 def command_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The reader's shell: the project's interpreter first on PATH, no LEADSCORE_* or MLflow
-    settings of the developer's own, plain output at a fixed width."""
+    settings of the developer's own, plain output at a fixed width. The commands import this
+    checkout's code: a venv shared by several checkouts (worktrees, a second clone) has its
+    editable install pointing at only one of them."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("LEADSCORE_", "MLFLOW_", "_MLFLOW_")) and k != "PYTHONPATH"
     }
+    env["PYTHONPATH"] = str(ROOT)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update({"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb", "PYTHONUNBUFFERED": "1"})
     env.update(extra or {})
