@@ -34,6 +34,9 @@ ALLOWED: dict[str, set[str]] = {
     "daily": {"foundation", "features", "models", "sla", "store", "scoring", "sales"},
     # The outbox and the webhook sender read and write the store only.
     "delivery": {"foundation", "store"},
+    # CRMs in and out (HubSpot, Salesforce): parse, verify, map to stages for the store, write
+    # scores back; the status -> stage names come from sla, Retry-After from delivery.
+    "crm": {"foundation", "sla", "store", "delivery"},
     # Dask runs the functions the pandas path runs; the CLI (pipeline) drives it.
     "engine": {"foundation", "features", "models", "sla", "store", "scoring", "daily"},
     # The HTTP API; serve/app.py mounts the dashboard (see MOUNTS).
@@ -47,6 +50,7 @@ ALLOWED: dict[str, set[str]] = {
         "daily",
         "dashboard",
         "sales",
+        "crm",
     },
     # The web pages; they sign in with the service's keys and read its settings (see SHARED).
     "dashboard": {"foundation", "features", "models", "sla", "store", "daily", "serve", "sales"},
@@ -63,6 +67,7 @@ ALLOWED: dict[str, set[str]] = {
         "engine",
         "serve",
         "sales",
+        "crm",
     },
 }
 
