@@ -21,6 +21,7 @@ from pipeline.cli_support import (
     new_app,
     user_errors,
 )
+from pipeline.crm_cli import crm_app
 from pipeline.engine_options import EngineOption, SchedulerOption, engine_for
 from pipeline.serve_cli import score_command, serve_command
 from pipeline.sla_cli import sla_app
@@ -165,6 +166,7 @@ app.add_typer(sla_app, name="sla")
 app.command("serve")(serve_command)
 app.command("score")(score_command)
 app.add_typer(db_app, name="db")
+app.add_typer(crm_app, name="crm")
 
 
 @app.command()

@@ -188,12 +188,38 @@ class HubSpotApi:
                 self.end_headers()
                 self.wfile.write(answer)
 
+            def do_GET(self) -> None:  # the properties API `leadscore crm check` reads
+                status, answer = api._properties(self.path, dict(self.headers.items()))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
             def log_message(self, *args: Any) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
+
+    def _properties(self, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        lower = {k.lower(): v for k, v in headers.items()}
+        if path != "/crm/properties/2026-03/contacts":
+            return 404, b'{"status":"error","message":"not found"}'
+        if self.status is not None or lower.get("authorization") != f"Bearer {TOKEN}":
+            status = self.status or 401
+            return status, b'{"status":"error","category":"INVALID_AUTHENTICATION"}'
+        statuses = ["NEW", "OPEN", "IN_PROGRESS", "CONNECTED", "UNQUALIFIED"]
+        results: list[dict[str, Any]] = [{"name": n, "type": "string"} for n in self.properties]
+        results.append(
+            {
+                "name": "hs_lead_status",
+                "type": "enumeration",
+                "options": [{"label": v.title(), "value": v} for v in statuses],
+            }
+        )
+        return 200, json.dumps({"results": results}).encode()
 
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
