@@ -44,6 +44,10 @@ from store import OutboxItem, Store
 from store.schema import dumps
 
 EVENT = "leadscore.handoff"
+# The real-time path's returning-prospect alerts (ingest/rescore.py) share the outbox; their key
+# says what they are, and the body names them so a receiver routes them without parsing keys.
+RETURNING_EVENT = "leadscore.returning"
+RETURNING_KEY_PREFIX = "live-returning:"
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 _ERROR_BODY_CHARS = 300
 
@@ -75,7 +79,18 @@ class _Outcome:
 
 def envelope(item: OutboxItem) -> bytes:
     """The request body for one hand-off: the idempotency key, run date and lead id next to the
-    hand-off record itself (the bytes that are signed)."""
+    hand-off record itself (the bytes that are signed); a returning alert carries its record
+    under `returning` instead."""
+    if item.key.startswith(RETURNING_KEY_PREFIX):
+        return dumps(
+            {
+                "event": RETURNING_EVENT,
+                "idempotency_key": item.key,
+                "run_date": item.run_date.isoformat(),
+                "lead_id": item.lead_id,
+                "returning": item.payload,
+            }
+        ).encode()
     return dumps(
         {
             "event": EVENT,

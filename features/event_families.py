@@ -35,12 +35,12 @@ from features.behaviour import (
     NEVER,
     SECONDS_PER_DAY,
     _sorted_unique_keys,
-    as_utc_timestamp,
     codes_in,
     utc_datetimes,
 )
-from features.schemas import EVENT_TYPES
+from features.vocabularies import EVENT_TYPES
 from foundation.params import FeatureParams
+from foundation.timestamps import as_utc_timestamp
 
 OTHER_FAMILY = "(other)"
 PREFIX = "family_"

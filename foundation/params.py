@@ -130,6 +130,10 @@ class LightGBMParams(_Section):
     colsample_bytree: float = Field(0.8, gt=0, le=1)
     reg_lambda: float = Field(1.0, ge=0)
     early_stopping_rounds: int = Field(100, gt=0)
+    # What early stopping watches on the validation snapshots. `binary_logloss` also counts the
+    # gap between the training and validation base rates, which calibration closes afterwards
+    # anyway; when the rate moves (a real log), `auc` stops on ranking alone.
+    early_stopping_metric: Literal["binary_logloss", "auc"] = "binary_logloss"
     # LightGBM's own encoding of a categorical split (its defaults): `cat_smooth` shrinks each
     # level's gradient ratio towards the mean, `min_data_per_group` refuses levels with fewer rows,
     # so a high-cardinality column cannot split on a handful of leads. `--tune` searches both.
@@ -218,7 +222,13 @@ class TrainParams(_Section):
     monotone: dict[str, Literal[-1, 0, 1]] = Field(default_factory=dict)
     min_positives: int = Field(50, ge=1)
     validation_snapshots: int = Field(1, ge=1)
+    # The latest snapshots held out for evaluation: one (the default) is the month a monthly
+    # project ships; a quarterly log may test on a whole year (four), and more rows make the
+    # test AUC less of a coin toss on a small log. Validation ends before the first of them.
+    test_snapshots: int = Field(1, ge=1)
     calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
+    # Later validation snapshots count more in calibration (models/recency.py); null: equal.
+    calibration_half_life_snapshots: float | None = Field(None, gt=0)
     lightgbm: LightGBMParams = LightGBMParams()
     logistic: LogisticParams = LogisticParams()
     points: PointsParams = PointsParams()
@@ -297,6 +307,24 @@ class DeliveryParams(_Section):
     signature_format: SignatureFormat = "leadscore"
 
 
+class IngestParams(_Section):
+    """Events as they happen (`POST /v1/events`, ingest/): how much may wait for re-scoring
+    before the service slows senders down, and how the re-scoring worker takes its work."""
+
+    # Events stored but not yet re-scored: past this many, POST /v1/events answers 429 with
+    # Retry-After (nothing is dropped; the sender retries). Bounds the lag, not the store.
+    max_waiting: int = Field(20_000, ge=1)
+    # The Retry-After a 429 carries, in seconds.
+    retry_after_s: int = Field(1, ge=1)
+    # Most messages in one request (a Segment batch); more is a 413 naming the limit.
+    max_batch: int = Field(500, ge=1)
+    # Events the worker takes from the store at once (grouped by lead, one transaction).
+    worker_batch: int = Field(500, ge=1)
+    # How long the worker sleeps when nothing waits, before it looks at the store again (it is
+    # woken at once by an accepted event; this catches events written by another process).
+    idle_poll_s: float = Field(0.5, gt=0)
+
+
 class EngineParams(_Section):
     """Where validation, features and batch scoring run. `pandas`: this process, chunk by
     chunk. `dask`: a LocalCluster sized to this machine, or the cluster at `scheduler`; tables
@@ -330,6 +358,7 @@ class Params(_Section):
     daily: DailyParams = DailyParams()
     delivery: DeliveryParams = DeliveryParams()
     engine: EngineParams = EngineParams()
+    ingest: IngestParams = IngestParams()
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:

@@ -31,6 +31,7 @@ from sklearn.model_selection import StratifiedKFold
 from foundation.categories import category_key
 from foundation.errors import DataError, InsufficientDataError
 from foundation.params import LightGBMParams, TrainParams
+from models.recency import recency_weights
 
 CalibrationMethod = Literal["isotonic", "sigmoid"]
 CALIBRATION_METHODS: tuple[CalibrationMethod, ...] = ("isotonic", "sigmoid")
@@ -147,34 +148,39 @@ class Calibrator:
 
 
 def configured_calibrator(
-    raw: np.ndarray, y: np.ndarray, params: TrainParams
+    raw: np.ndarray, y: np.ndarray, params: TrainParams, weight: np.ndarray | None = None
 ) -> tuple[Calibrator, dict[str, float]]:
     """The calibration `params.calibration` asks for (`auto`: the method with the lower
-    cross-validated log loss, whose losses are returned too) fitted on `raw` -> `y`."""
+    cross-validated log loss, whose losses are returned too) fitted on `raw` -> `y`, each row
+    counting `weight` (models/recency.py: later validation snapshots count more)."""
     cv_losses: dict[str, float] = {}
     if params.calibration == "auto":
-        method, cv_losses = choose_calibration(raw, y, params.seed)
+        method, cv_losses = choose_calibration(raw, y, params.seed, weight=weight)
     else:
         method = params.calibration
-    return fit_calibrator(raw, y, method), cv_losses
+    return fit_calibrator(raw, y, method, weight), cv_losses
 
 
-def fit_calibrator(raw: np.ndarray, y: np.ndarray, method: CalibrationMethod) -> Calibrator:
+def fit_calibrator(
+    raw: np.ndarray, y: np.ndarray, method: CalibrationMethod, weight: np.ndarray | None = None
+) -> Calibrator:
     """Fit isotonic regression or Platt scaling of labels on raw scores (log-odds)."""
     raw = np.asarray(raw, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
+    w = None if weight is None else np.asarray(weight, dtype=np.float64)
     if method == "isotonic":
-        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+        iso.fit(raw, y, sample_weight=w)
         return Calibrator(
             "isotonic", thresholds=iso.X_thresholds_.copy(), values=iso.y_thresholds_.copy()
         )
     if method == "sigmoid":
-        a, b = _platt(raw, y)
+        a, b = _platt(raw, y, w)
         return Calibrator("sigmoid", a=a, b=b)
     raise ValueError(f"unknown calibration method {method!r} (use one of {CALIBRATION_METHODS})")
 
 
-def _platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def _platt(raw: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
     """Maximum-likelihood a, b of expit(a*raw + b), started at the identity (a=1, b=0).
 
     Starting at the identity means the fitted map never has a worse in-sample log loss than the
@@ -184,9 +190,11 @@ def _platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     def loss_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
         z = theta[0] * raw + theta[1]
         # log(1 + e^z) - y*z, numerically stable
-        loss = np.mean(np.logaddexp(0.0, z) - y * z)
+        # np.average without weights is np.mean: unweighted fits stay bit for bit as they were.
+        loss = np.average(np.logaddexp(0.0, z) - y * z, weights=w)
         resid = expit(z) - y
-        return float(loss), np.array([np.mean(resid * raw), np.mean(resid)])
+        grad = [np.average(resid * raw, weights=w), np.average(resid, weights=w)]
+        return float(loss), np.array(grad)
 
     result = minimize(loss_and_grad, x0=np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
     start, _ = loss_and_grad(np.array([1.0, 0.0]))
@@ -194,15 +202,19 @@ def _platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
-def binary_log_loss(y: np.ndarray, p: np.ndarray) -> float:
+def binary_log_loss(y: np.ndarray, p: np.ndarray, weight: np.ndarray | None = None) -> float:
     """Mean log loss; p is clipped to the probability floor so one pure bin is not infinite."""
     y = np.asarray(y, dtype=np.float64)
     p = np.clip(np.asarray(p, dtype=np.float64), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
-    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
+    return float(-np.average(y * np.log(p) + (1.0 - y) * np.log1p(-p), weights=weight))
 
 
 def choose_calibration(
-    raw: np.ndarray, y: np.ndarray, seed: int, folds: int = CALIBRATION_CV_FOLDS
+    raw: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    folds: int = CALIBRATION_CV_FOLDS,
+    weight: np.ndarray | None = None,
 ) -> tuple[CalibrationMethod, dict[str, float]]:
     """Pick isotonic or sigmoid by cross-validated log loss on the validation data.
 
@@ -218,8 +230,9 @@ def choose_calibration(
     for method in CALIBRATION_METHODS:
         oof = np.empty(len(y))
         for fit_idx, held_idx in splitter.split(raw.reshape(-1, 1), y):
-            oof[held_idx] = fit_calibrator(raw[fit_idx], y[fit_idx], method)(raw[held_idx])
-        losses[method] = binary_log_loss(y, oof)
+            w = None if weight is None else weight[fit_idx]
+            oof[held_idx] = fit_calibrator(raw[fit_idx], y[fit_idx], method, w)(raw[held_idx])
+        losses[method] = binary_log_loss(y, oof, weight)
     best: CalibrationMethod = min(CALIBRATION_METHODS, key=lambda m: losses[m])
     return best, losses
 
@@ -418,6 +431,7 @@ def fit_propensity(
     lgb_names = _lightgbm_names(feature_names)
     cat_idx = list(range(len(numeric), len(feature_names)))
     config = lightgbm_params(params.lightgbm, params.seed, num_threads)
+    config["metric"] = params.lightgbm.early_stopping_metric
     directions = monotone_directions(feature_names, categorical, params.monotone)
     if any(directions):
         # A marketer's promise the trees must keep: e.g. more recent activity never lowers the
@@ -441,7 +455,8 @@ def fit_propensity(
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best_iteration))
 
     raw_valid = booster.predict(X_valid, raw_score=True, num_threads=num_threads)
-    calibrator, cv_losses = configured_calibrator(raw_valid, y_valid, params)
+    weight = recency_weights(valid, params.calibration_half_life_snapshots)
+    calibrator, cv_losses = configured_calibrator(raw_valid, y_valid, params, weight)
 
     model = LeadModel(
         booster=booster,

@@ -34,15 +34,24 @@ class TimeSplit:
         return {"train": span(self.train), "valid": span(self.valid), "test": span(self.test)}
 
 
-def time_split(table: pd.DataFrame, horizon_days: int, validation_snapshots: int) -> TimeSplit:
-    """Test = the latest snapshot; validation = the latest `validation_snapshots` whose horizon
-    ends by the test snapshot; train = every snapshot whose horizon ends by the validation start.
+def time_split(
+    table: pd.DataFrame, horizon_days: int, validation_snapshots: int, test_snapshots: int = 1
+) -> TimeSplit:
+    """Test = the latest `test_snapshots` snapshots (a quarterly log may test on a whole year);
+    validation = the latest `validation_snapshots` whose horizon ends by the first test snapshot;
+    train = every snapshot whose horizon ends by the validation start.
     """
     horizon = pd.Timedelta(days=horizon_days)
     snapshots = sorted(pd.to_datetime(table[SNAPSHOT].unique(), utc=True))
     if not snapshots:
         raise InsufficientDataError("the training table has no snapshots")
-    test_at = snapshots[-1]
+    if len(snapshots) < test_snapshots:
+        raise InsufficientDataError(
+            f"{len(snapshots)} snapshot(s) are fewer than the {test_snapshots} test "
+            "snapshot(s): lower train.test_snapshots or move features.first_snapshot earlier"
+        )
+    tested = snapshots[-test_snapshots:]
+    test_at = tested[0]
     valid_candidates = [s for s in snapshots if s + horizon <= test_at]
     if len(valid_candidates) < validation_snapshots:
         raise InsufficientDataError(
@@ -61,5 +70,5 @@ def time_split(table: pd.DataFrame, horizon_days: int, validation_snapshots: int
     return TimeSplit(
         train=table[snap.isin(train_at)].reset_index(drop=True),
         valid=table[snap.isin(valid_at)].reset_index(drop=True),
-        test=table[snap == test_at].reset_index(drop=True),
+        test=table[snap.isin(tested)].reset_index(drop=True),
     )

@@ -23,6 +23,7 @@ from pipeline.cli_support import (
 )
 from pipeline.crm_cli import crm_app
 from pipeline.engine_options import EngineOption, SchedulerOption, engine_for
+from pipeline.events_cli import events_app
 from pipeline.serve_cli import score_command, serve_command
 from pipeline.sla_cli import sla_app
 from pipeline.store_cli import db_app
@@ -167,6 +168,7 @@ app.command("serve")(serve_command)
 app.command("score")(score_command)
 app.add_typer(db_app, name="db")
 app.add_typer(crm_app, name="crm")
+app.add_typer(events_app, name="events")
 
 
 @app.command()

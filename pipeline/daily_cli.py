@@ -48,6 +48,7 @@ from pipeline.daily_record import (
 from pipeline.daily_steps import (
     VALIDATION_DIR,
     Day,
+    add_ingested,
     check_drift,
     compare_with_last_run,
     cut_off,
@@ -127,6 +128,8 @@ def main(
         tables, validation = validate_exports(params, day.out / VALIDATION_DIR, engine, client)
         leads, stages = tables["leads"], tables["stages"]
         events = tables.get("events")  # None on Dask: the event log stays with the workers
+        # Events posted as they happened (POST /v1/events) count with the exports'.
+        leads, events, handed_live = add_ingested(store, leads, events, day.t)
         day.step("validate")
         scorer = load_scorer(params, params_path, settings)
         day.step("model")
@@ -151,6 +154,7 @@ def main(
             agreement.follow_up_hours,
             params,
             agreement.sales_desk,
+            handed_live,
         )
         recap, counts = month_to_date(
             day, store, scorer, leads, stages, scores, compared, agreement, params

@@ -111,6 +111,23 @@ def validate_exports(
     return tables, summary
 
 
+def add_ingested(
+    store: Any, leads: pd.DataFrame, events: pd.DataFrame | None, t: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame | None, set[str]]:
+    """The events posted to `POST /v1/events` up to the cut-off, added to the exports' (each
+    event once), the leads first known from an `identify`, and the leads the real-time path
+    handed over already (ingest/daily_merge.py). With Dask (`events` None) the workers read
+    the exports only: the ingested events are not added there."""
+    from ingest.daily_merge import with_ingested_events, with_ingested_leads
+    from store.events import EventStore
+
+    live = EventStore(store)
+    leads = with_ingested_leads(leads, live.live_leads(), t)
+    if events is not None:
+        events = with_ingested_events(events, live.events_until(t.to_pydatetime()), t)
+    return leads, events, live.handed_over_live()
+
+
 # ---------------------------------------------------------------------------- 2. score
 
 
@@ -240,11 +257,13 @@ def compare_with_last_run(
     follow_up_hours: float,
     params: Params,
     desk: Any = None,
+    handed_live: set[str] | frozenset[str] = frozenset(),
 ) -> Comparison:
-    """The hand-off (MQLs new since the last stored run, none handed over before, none already
-    with sales), the leads that came back since that run, the follow-ups now overdue. `desk`
-    (sla.yaml sales_desk; default: the agreement's defaults) assigns owners and sets what is
-    overdue: the contact attempts its cadence still owes (sales/)."""
+    """The hand-off (MQLs new since the last stored run, none handed over before, by a run or
+    in real time (`handed_live`), none already with sales), the leads that came back since
+    that run, the follow-ups now overdue. `desk` (sla.yaml sales_desk; default: the
+    agreement's defaults) assigns owners and sets what is overdue: the contact attempts its
+    cadence still owes (sales/)."""
     from daily.activity import activity_text
     from daily.handoff import (
         OVERDUE_COLUMNS,
@@ -274,6 +293,7 @@ def compare_with_last_run(
     if len(handed):
         handed = handed[pd.to_datetime(handed["run_date"]).dt.date < run_date]
     already = set(handed["lead_id"].astype(str)) if len(handed) else set()
+    already |= set(handed_live)
     new = handoff_diff(scores, prev_scores, already | with_sales(stages, t))
     # The activity counts of every open lead (stored); the words only for the hand-off.
     records = dict(zip(scores["lead_id"].astype(str), scores["activity"], strict=True))

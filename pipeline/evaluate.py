@@ -157,9 +157,30 @@ def write_plots(
     ]
 
 
+def per_test_snapshot(
+    test: pd.DataFrame, y: np.ndarray, scores: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """Several test snapshots: their dates, and each one's rows, rate and AUC per scorer."""
+    out: dict[str, Any] = {"test_snapshots": [], "by_test_snapshot": {}}
+    for snapshot, rows in test.groupby("snapshot", sort=True).indices.items():
+        day = pd.Timestamp(snapshot).date().isoformat()
+        out["test_snapshots"].append(day)
+        out["by_test_snapshot"][day] = {
+            "rows": len(rows),
+            "positive_rate": float(y[rows].mean()),
+            **{f"{k}_auc": m.roc_auc(y[rows], p[rows]) for k, p in scores.items()},
+        }
+    return out
+
+
 def main(params: Params) -> dict[str, Any]:
     table = read_table(training_table_path(params))
-    split = time_split(table, params.features.horizon_days, params.train.validation_snapshots)
+    split = time_split(
+        table,
+        params.features.horizon_days,
+        params.train.validation_snapshots,
+        params.train.test_snapshots,
+    )
     test = split.test
     model = joblib.load(train_dir(params) / MODEL_FILE)
     logistic = joblib.load(train_dir(params) / LOGISTIC_FILE)
@@ -167,7 +188,7 @@ def main(params: Params) -> dict[str, Any]:
     scores = score_all(split.train, test, model, logistic, params)
 
     results: dict[str, Any] = {
-        "test_snapshot": pd.Timestamp(test["snapshot"].iloc[0]).date().isoformat(),
+        "test_snapshot": pd.Timestamp(test["snapshot"].max()).date().isoformat(),
         "rows": len(test),
         "positives": int(y.sum()),
     }
@@ -175,14 +196,21 @@ def main(params: Params) -> dict[str, Any]:
         results[name] = m.summary(y, p, params.evaluate.n_bins)
     # Next to the model's ECE: what a perfectly calibrated model would show on these rows.
     results["model"]["ece_noise_floor"] = m.ece_noise_floor(scores["model"], params.evaluate.n_bins)
-    selection = sla_selection(params, test, scores["model"], model)
+    if test["snapshot"].nunique() > 1:
+        results.update(per_test_snapshot(test, y, scores))
+    # The agreement's MQL rule works on one day's leads: the latest test snapshot's.
+    latest = (test["snapshot"] == test["snapshot"].max()).to_numpy()
+    selection = sla_selection(params, test[latest], scores["model"][latest], model)
     if selection is not None:
         threshold, mql = selection
         results["sla_score_threshold"] = threshold
         results["sla_mqls"] = int(mql.sum())
         # The MQL rule as a 0/1 score: precision and recall of what sales would receive.
-        results["model"]["precision_at_threshold"] = m.precision_at(y, mql.astype(float), 1.0)
-        results["model"]["recall_at_threshold"] = m.recall_at(y, mql.astype(float), 1.0)
+        y_latest = y[latest]
+        results["model"]["precision_at_threshold"] = m.precision_at(
+            y_latest, mql.astype(float), 1.0
+        )
+        results["model"]["recall_at_threshold"] = m.recall_at(y_latest, mql.astype(float), 1.0)
     p_true = attach_truth(test, params.paths.truth, params)
     if p_true is not None and p_true.notna().any():
         known = p_true.notna().to_numpy()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.mapping import CANONICAL_COLUMNS, SOURCE_SUFFIXES
+from features.mapping_file import CANONICAL_COLUMNS, SOURCE_SUFFIXES
 from foundation.errors import ConfigError
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the shipped sla.yaml and personas.yaml
@@ -30,6 +30,7 @@ GUESSES: dict[str, tuple[str, ...]] = {
     "event_type": ("event_type", "event", "activity", "type", "action", "name"),
     "stage": ("stage", "lifecyclestage", "lifecycle_stage", "status", "activity"),
     "channel": ("channel", "source", "lead_source", "original_source"),
+    "sequence": ("seq_in_case", "sequence", "seq", "event_index"),
 }
 TABLE_GUESSES: dict[str, tuple[str, ...]] = {
     "leads": ("leads", "contacts", "cases", "accounts", "customers", "users"),
@@ -226,16 +227,31 @@ def mapping_template(folder: Path | None) -> str:
         )
         columns = [str(c) for c in samples[chosen].columns] if chosen is not None else []
         body.append(f"{table}:")
-        body.append(f"  file: {_stem(chosen) if chosen else table}")
-        body.append("  columns:")
-        for canonical in CANONICAL_COLUMNS[table]:
-            guess = _guess(GUESSES.get(canonical, (canonical,)), columns)
+        if chosen is None and table == "stages":  # no stage log: stage dates on the leads
+            body.append("  file: null  # no stage log found: name one, or use leads.stage_dates")
+        else:
+            body.append(f"  file: {_stem(chosen) if chosen else table}")
+        guesses = {c: _guess(GUESSES.get(c, (c,)), columns) for c in CANONICAL_COLUMNS[table]}
+        # Nothing guessed: an empty mapping, not a key holding only comments (YAML null).
+        body.append("  columns:" if any(guesses.values()) else "  columns: {}")
+        for canonical, guess in guesses.items():
             prefix = "    " if guess else "    # "
             body.append(f"{prefix}{canonical}: {guess or '<source column>'}")
         if table == "events":
             body += [
                 "  types: []  # rules, first match wins; e.g. (a URL matching /pricing):",
                 '  # - {name: "Page view", property: url, pattern: "/pricing", as: pricing_view}',
+            ]
+            sequence = _guess(GUESSES["sequence"], columns)
+            prefix = "  " if sequence else "  # "
+            body.append(
+                f"{prefix}sequence: {sequence or '<source column>'}  # each event's position "
+                "among its lead's (a log of dates only)"
+            )
+        if table == "leads":
+            body += [
+                "  # identity: <source column>  # e.g. e-mail: rows sharing it are one person",
+                "  # identity_map: {file: <export>, lead_id: <column>, person: <column>}",
             ]
         if table == "stages":
             body += [

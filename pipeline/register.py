@@ -214,7 +214,12 @@ def main(params: Params, accept_shift: str | None = None) -> dict[str, Any]:
     name = params.registry.model_name
     spec = feature_spec(params.features)
     table = read_table(training_table_path(params))
-    test = time_split(table, params.features.horizon_days, params.train.validation_snapshots).test
+    test = time_split(
+        table,
+        params.features.horizon_days,
+        params.train.validation_snapshots,
+        params.train.test_snapshots,
+    ).test
     champ_auc, champ_version, how, champion = champion_auc_on(
         test, name, [*spec.numeric, *spec.categorical]
     )

@@ -187,11 +187,17 @@ def main(params: Params) -> dict[str, Any]:
     table_path = training_table_path(params)
     table = read_table(table_path)
     spec = feature_spec(params.features)
-    split = time_split(table, params.features.horizon_days, params.train.validation_snapshots)
+    split = time_split(
+        table,
+        params.features.horizon_days,
+        params.train.validation_snapshots,
+        params.train.test_snapshots,
+    )
     check_enough_data(split, params.train.min_positives)
+    tested = split.describe()["test"]["snapshots"]
     print(
         f"train: {len(split.train)} rows / valid: {len(split.valid)} / test: {len(split.test)} "
-        f"(test snapshot {split.describe()['test']['snapshots'][0]})"
+        f"(test snapshot {' .. '.join(dict.fromkeys(tested[:1] + tested[-1:]))})"
     )
 
     personas = load_personas(params.paths.interim / "personas.yaml")

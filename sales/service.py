@@ -129,21 +129,7 @@ def assign_new(store: Store, desk: SalesDesk, at: datetime) -> pd.DataFrame:
         return pd.DataFrame(columns=["lead_id", "team", "owner"])
     counts = actions[actions["kind"] == ASSIGNED].groupby("team").size().to_dict()
     owners = assign_owners(todo, desk, {str(k): int(v) for k, v in counts.items()})
-    record_actions(
-        store,
-        [
-            LeadAction(
-                lead_id=r.lead_id,
-                kind=ASSIGNED,
-                at=at,
-                actor=DESK,
-                source=DESK,
-                owner=r.owner,
-                team=r.team,
-            )
-            for r in owners.itertuples()
-        ],
-    )
+    record_actions(store, [assignment(r, at) for r in owners.itertuples()])
     return owners
 
 
@@ -217,23 +203,19 @@ def owners_for(store: Store, desk: SalesDesk, handoff: pd.DataFrame) -> pd.DataF
     return out.sort_values("lead_id", key=lambda c: c.map(order)).reset_index(drop=True)
 
 
+def assignment(row: Any, at: datetime) -> LeadAction:
+    """The desk's own record that `row` (lead_id, owner, team) is owned from `at`."""
+    return LeadAction(
+        lead_id=row.lead_id, kind=ASSIGNED, at=at, actor=DESK, source=DESK, owner=row.owner,
+        team=row.team,
+    )  # fmt: skip
+
+
 def record_owners(store: Store, owners: pd.DataFrame, at: datetime) -> int:
     """Store the assignments of `owners` (owners_for) that the store does not hold yet."""
     actions = lead_actions(store, owners["lead_id"].astype(str).tolist())
     owned = set(actions.loc[actions["kind"].isin((ASSIGNED, REASSIGNED)), "lead_id"])
-    new = [
-        LeadAction(
-            lead_id=r.lead_id,
-            kind=ASSIGNED,
-            at=at,
-            actor=DESK,
-            source=DESK,
-            owner=r.owner,
-            team=r.team,
-        )
-        for r in owners.itertuples()
-        if r.lead_id not in owned
-    ]
+    new = [assignment(r, at) for r in owners.itertuples() if r.lead_id not in owned]
     record_actions(store, new)
     return len(new)
 

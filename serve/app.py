@@ -18,6 +18,7 @@ from dashboard.web import install_dashboard
 from serve import (
     routes_actions,
     routes_crm,
+    routes_events,
     routes_health,
     routes_info,
     routes_leads,
@@ -60,7 +61,11 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[None]:
     if not app.state.api_keys:
         log.warning("no API key configured (LEADSCORE_API_KEYS[_FILE]): every /v1 call gets 401")
     await load_initial(state)
-    yield
+    routes_events.start_ingest(app, state)  # only with an ingest key configured
+    try:
+        yield
+    finally:
+        routes_events.stop_ingest(app)
 
 
 def create_app(settings: Settings | None = None, *, load_model: bool = True) -> FastAPI:
@@ -101,6 +106,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     if settings.crm_config is not None:  # a bad crm.yaml or a missing secret stops the start
         app.state.crm_inbound = routes_crm.load_inbound(settings.crm_config)
     app.include_router(routes_crm.router)  # outside /v1: CRMs sign, they send no API key
+    app.include_router(routes_events.router, prefix="/v1")
     install_openapi(app, (ScoreRequest, BatchRequest, ColumnBatchRequest))
     install_dashboard(app, settings)  # pages, /signin, /docs, /static (dashboard/)
     app.add_middleware(

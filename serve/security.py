@@ -1,13 +1,16 @@
 """API keys with roles, and the guard that checks them on every /v1 route (header `X-API-Key`).
 
-Keys come from `LEADSCORE_API_KEYS="admin:K1,viewer:K2,scorer:K3,K4"` (and the same syntax per
-line of LEADSCORE_API_KEYS_FILE). A prefix is a role only when it is one of
-viewer|scorer|sales|admin; a key without one is a scorer, so the single keys configured before
-roles existed keep scoring.
+Keys come from `LEADSCORE_API_KEYS="admin:K1,viewer:K2,scorer:K3,ingest:K5,K4"` (and the same
+syntax per line of LEADSCORE_API_KEYS_FILE). A prefix is a role only when it is one of
+viewer|scorer|sales|ingest|admin; a key without one is a scorer, so the single keys configured
+before roles existed keep scoring.
 
 - viewer: the dashboard pages (signed in through /signin) and /v1/summary, the figures they show;
 - scorer: /v1/score*, /v1/leads*, /v1/handoff, /v1/model, /v1/sla;
 - sales: what a viewer may, and POST /v1/leads/{id}/actions (a rep working the hand-off);
+- ingest: /v1/events (events as they happen) and /v1/status (the re-scoring lag); besides
+  X-API-Key, an ingest key may come as the user name of HTTP basic auth, as Segment-style
+  senders send their write key (`Authorization: Basic base64("<key>:")`);
 - admin: everything, and alone the admin routes (/v1/admin/*, e.g. reload).
 
 The check is a small ASGI middleware rather than a FastAPI dependency: dependency resolution
@@ -19,6 +22,8 @@ valid key with the wrong role gets 403 naming the role the route needs.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from enum import StrEnum
 
@@ -32,15 +37,21 @@ PROTECTED_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/admin/"
 VIEWER_PATHS = frozenset({"/v1/summary", "/v1/worklist"})  # what the dashboard shows, as JSON
 ACTIONS_SUFFIX = "/actions"  # POST /v1/leads/{id}/actions: a sales key (serve/routes_actions.py)
+VIEWER_PATHS = frozenset({"/v1/summary"})  # what the dashboard shows, as JSON
+INGEST_PATHS = frozenset({"/v1/events", "/v1/status"})  # events in, and how far behind
 UNAUTHORIZED = orjson.dumps({"detail": "missing or invalid API key (header X-API-Key)"})
 _HEADER = API_KEY_HEADER.lower().encode()
+_AUTHORIZATION = b"authorization"
+_BASIC = b"basic "
 
 
 class Role(StrEnum):
-    """What a key may do: viewer (dashboard), scorer (scoring and lead reads), admin (all)."""
+    """What a key may do: viewer (dashboard), scorer (scoring and lead reads), ingest (events
+    in), admin (all)."""
 
     VIEWER = "viewer"
     SCORER = "scorer"
+    INGEST = "ingest"
     ADMIN = "admin"
     SALES = "sales"  # a rep: the dashboard, and acting on leads (serve/routes_actions.py)
 
@@ -49,6 +60,7 @@ class Role(StrEnum):
 GRANTS: dict[Role, frozenset[Role]] = {
     Role.VIEWER: frozenset({Role.VIEWER}),
     Role.SCORER: frozenset({Role.SCORER}),
+    Role.INGEST: frozenset({Role.INGEST}),
     Role.ADMIN: frozenset(Role),
     Role.SALES: frozenset({Role.SALES, Role.VIEWER}),
 }
@@ -84,7 +96,25 @@ def required_role(path: str) -> Role | None:
         return Role.VIEWER
     if path.startswith("/v1/leads/") and path.endswith(ACTIONS_SUFFIX):
         return Role.SALES
+    if path in INGEST_PATHS:
+        return Role.INGEST
     return Role.ADMIN if path.startswith(ADMIN_PREFIX) else Role.SCORER
+
+
+def presented_key(headers: list[tuple[bytes, bytes]], needed: Role) -> bytes:
+    """The key a request presents: X-API-Key, or (for the ingest routes only) the user name of
+    HTTP basic auth, as Segment's libraries send a write key. Empty when none."""
+    given = next((v for k, v in headers if k == _HEADER), b"")
+    if given or needed is not Role.INGEST:
+        return given
+    auth = next((v for k, v in headers if k == _AUTHORIZATION), b"")
+    if auth[: len(_BASIC)].lower() != _BASIC:
+        return b""
+    try:
+        decoded = base64.b64decode(auth[len(_BASIC) :].strip(), validate=True)
+    except (ValueError, binascii.Error):
+        return b""
+    return decoded.partition(b":")[0]
 
 
 def may(role: Role, needed: Role) -> bool:
@@ -137,7 +167,7 @@ class ApiKeyGuard:
         if scope["type"] == "http":
             needed = required_role(scope["path"])
             if needed is not None:
-                given = next((v for k, v in scope["headers"] if k == _HEADER), b"")
+                given = presented_key(scope["headers"], needed)
                 client = scope.get("client")
                 subjects = FailureThrottle.subjects(client[0] if client else None, given)
                 # Checked before the key: a guesser over the limit learns nothing from 429.

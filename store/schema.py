@@ -268,3 +268,76 @@ crm_stages = sa.Table(
 sa.Index("ix_scores_lead_id", scores.c.lead_id)
 sa.Index("ix_handoffs_lead_id", handoffs.c.lead_id)
 sa.Index("ix_outbox_status_next_attempt_at", outbox.c.status, outbox.c.next_attempt_at)
+
+# Added by revision 0005_events: events as they happen (POST /v1/events, ingest/). Each event is
+# stored before it is acknowledged; `scored_at` is null until the re-scoring worker has taken it
+# into its lead's score (the lag /v1/status reports). `lead_id` is null while only an anonymous
+# id is known: the event waits until an `identify` names its lead.
+ingested_events = sa.Table(
+    "ingested_events",
+    metadata,
+    sa.Column("message_id", sa.String(250), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # track | identify
+    sa.Column("lead_id", sa.String(LEAD_ID_MAX), nullable=True),
+    sa.Column("anonymous_id", sa.String(250), nullable=True),
+    sa.Column("name", sa.String(CATEGORY_MAX), nullable=True),  # the sender's event name
+    sa.Column("event_type", sa.String(CATEGORY_MAX), nullable=True),  # after the mapping
+    sa.Column("content_topic", sa.String(CATEGORY_MAX), nullable=True),
+    sa.Column("ts", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("scored_at", UTCDateTime, nullable=True),
+    sa.Column("payload_json", JSONText, nullable=True),  # properties or traits, as sent
+    sa.CheckConstraint("kind IN ('track', 'identify')", name="kind"),
+)
+
+# The profile of a lead first known from an `identify` (its traits), for scoring and for the
+# daily run; and the anonymous ids an `identify` merged into a lead.
+live_leads = sa.Table(
+    "live_leads",
+    metadata,
+    sa.Column("lead_id", sa.String(LEAD_ID_MAX), primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("profile_json", JSONText, nullable=False),
+)
+
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("anonymous_id", sa.String(250), primary_key=True),
+    sa.Column("lead_id", sa.String(LEAD_ID_MAX), nullable=False),
+    sa.Column("merged_at", UTCDateTime, nullable=False),
+)
+
+# The newest score of a lead re-scored on arrival (one row per lead, replaced each time).
+live_scores = sa.Table(
+    "live_scores",
+    metadata,
+    sa.Column("lead_id", sa.String(LEAD_ID_MAX), primary_key=True),
+    sa.Column("scored_at", UTCDateTime, nullable=False),
+    sa.Column("as_of", UTCDateTime, nullable=False),
+    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("tier", sa.String(50), nullable=True),
+    sa.Column("decision", sa.String(50), nullable=False),
+    sa.Column("model_version", sa.String(100), nullable=True),
+)
+
+# What the real-time path sent (a hand-off or a returning alert), one row per outbox key: the
+# daily run reads the hand-offs so it never hands the same lead over twice.
+live_alerts = sa.Table(
+    "live_alerts",
+    metadata,
+    sa.Column("key", sa.String(250), primary_key=True),  # the outbox key
+    sa.Column("lead_id", sa.String(LEAD_ID_MAX), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # handoff | returning
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("followup_deadline", UTCDateTime, nullable=True),
+    sa.Column("payload_json", JSONText, nullable=False),
+    sa.CheckConstraint("kind IN ('handoff', 'returning')", name="kind"),
+)
+
+sa.Index("ix_ingested_events_scored_at", ingested_events.c.scored_at)
+sa.Index("ix_ingested_events_lead_id_ts", ingested_events.c.lead_id, ingested_events.c.ts)
+sa.Index("ix_ingested_events_anonymous_id", ingested_events.c.anonymous_id)
+sa.Index("ix_live_alerts_lead_id", live_alerts.c.lead_id)

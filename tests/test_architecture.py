@@ -1,7 +1,7 @@
 """The house flows one way: every arrow between the project's packages is listed here.
 
     foundation -> features / models / sla / store -> scoring -> daily / delivery / engine
-    -> serve / dashboard -> pipeline
+    -> ingest / crm -> serve / dashboard -> pipeline
 
 A package may import only the packages listed for it (and itself); anything else fails, and so
 does a top-level package this file does not know (a new room states its arrows first).
@@ -37,6 +37,9 @@ ALLOWED: dict[str, set[str]] = {
     # CRMs in and out (HubSpot, Salesforce): parse, verify, map to stages for the store, write
     # scores back; the status -> stage names come from sla, Retry-After from delivery.
     "crm": {"foundation", "sla", "store", "delivery"},
+    # Events as they happen: parsed, stored, re-scored with the scoring core, alerts through the
+    # outbox (delivery) with the daily run's own hand-off record (daily).
+    "ingest": {"foundation", "features", "models", "sla", "store", "scoring", "daily", "delivery"},
     # Dask runs the functions the pandas path runs; the CLI (pipeline) drives it.
     "engine": {"foundation", "features", "models", "sla", "store", "scoring", "daily"},
     # The HTTP API; serve/app.py mounts the dashboard (see MOUNTS).
@@ -48,6 +51,7 @@ ALLOWED: dict[str, set[str]] = {
         "store",
         "scoring",
         "daily",
+        "ingest",
         "dashboard",
         "sales",
         "crm",
@@ -65,6 +69,7 @@ ALLOWED: dict[str, set[str]] = {
         "daily",
         "delivery",
         "engine",
+        "ingest",
         "serve",
         "sales",
         "crm",

@@ -18,7 +18,8 @@ from features.event_families import (
     family_slugs,
     resolve_families,
 )
-from features.mapping import MappingFile, apply_mapping, load_mapping
+from features.mapping import apply_mapping
+from features.mapping_file import MappingFile, load_mapping
 from features.persona import load_personas
 from features.snapshots import snapshot_dates, training_table
 from foundation.errors import ConfigError, DataError

@@ -38,6 +38,15 @@ def test_split_purges_snapshots_whose_horizon_overlaps_the_next_part() -> None:
     assert dropped not in set(split.valid["snapshot"]) | set(split.train["snapshot"])
 
 
+def test_several_test_snapshots_are_the_latest_and_validation_ends_before_the_first() -> None:
+    split = time_split(monthly_table(24), horizon_days=90, validation_snapshots=2, test_snapshots=4)
+    tested = sorted(split.test["snapshot"].unique())
+    assert [t.month for t in tested] == [9, 10, 11, 12] and tested[-1].year == 2026
+    horizon = pd.Timedelta(days=90)
+    assert split.valid["snapshot"].max() + horizon <= tested[0]
+    assert split.train["snapshot"].max() + horizon <= split.valid["snapshot"].min()
+
+
 def test_split_refuses_a_history_too_short_for_the_horizon() -> None:
     with pytest.raises(InsufficientDataError, match="validation snapshot"):
         time_split(monthly_table(2), horizon_days=60, validation_snapshots=1)

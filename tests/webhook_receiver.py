@@ -27,6 +27,7 @@ class Received:
     headers: dict[str, str]
     signature_ok: bool
     status: int
+    at: float = field(default_factory=time.monotonic)  # when it arrived (latency tests)
 
 
 @dataclass

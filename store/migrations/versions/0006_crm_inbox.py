@@ -2,7 +2,7 @@
 mean (store/crm_inbox.py).
 
 Revision ID: 0006_crm_inbox
-Revises: 0004_lead_actions
+Revises: 0005_events
 Create Date: 2026-12-07
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_crm_inbox"
-down_revision = "0004_lead_actions"
+down_revision = "0005_events"
 branch_labels = None
 depends_on = None
 

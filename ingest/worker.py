@@ -1,0 +1,183 @@
+"""The re-scoring worker: takes the stored events that wait, re-scores their leads with the
+champion, writes the new scores with the alerts they call for and the events marked re-scored
+(one transaction per step), and wakes the sender, which POSTs the alerts from the outbox at once.
+
+Two threads per service process, both woken by an Event (an accepted request wakes the worker;
+a step that queued an alert wakes the sender) and both looking at the store on their own every
+`idle_poll_s` as well, so work written before a crash or by another process is picked up. Work
+is never lost: an event is marked re-scored in the same transaction as its lead's new score and
+alerts; an alert stays pending in the outbox until the receiver acknowledges it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from delivery import Webhook, deliver_pending
+from foundation.params import DeliveryParams, IngestParams
+from ingest.rescore import Rules, rescore_many
+from store import Store
+from store.events import EventStore
+
+log = logging.getLogger("leadscore.ingest")
+
+# The sender's own look at the outbox when nothing woke it: items waiting for a retry.
+RETRY_LOOK_S = 5.0
+
+
+@dataclass
+class Counters:
+    """What the worker did since the process started (for /v1/status)."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rescored: int = 0
+    alerts: int = 0
+    steps: int = 0
+    errors: int = 0
+    last_error: str | None = None
+
+
+class Worker:
+    """Re-scoring and sending for one store (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        scorer: Callable[[], Any],
+        rules: Rules,
+        params: IngestParams,
+        webhook: Webhook | None,
+        delivery: DeliveryParams,
+    ) -> None:
+        self.store = store
+        self.events = EventStore(store)
+        self.scorer = scorer  # the scorer serving now (a reload swaps it)
+        self.rules = rules
+        self.params = params
+        self.webhook = webhook
+        self.delivery = delivery
+        self.counters = Counters()
+        self._work = threading.Event()
+        self._send = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        backlog = self.events.backlog()
+        self._waiting = backlog.waiting  # kept in memory: a COUNT per request costs too much
+
+    # ------------------------------------------------------------------ the service's side
+    def start(self) -> None:
+        for name, loop in (("rescore", self._score_loop), ("send", self._send_loop)):
+            thread = threading.Thread(target=loop, name=f"leadscore-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._work.set()
+        self._send.set()  # alerts left pending by a crash go out at once
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        self._work.set()
+        self._send.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+
+    def accepted(self, stored: int, duplicates: int) -> None:
+        """A request's events are durable: count them and wake the worker."""
+        with self._lock:
+            self._waiting += stored
+            self.counters.accepted += stored
+            self.counters.duplicates += duplicates
+        if stored:
+            self._work.set()
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def too_busy(self) -> bool:
+        """More events wait than params ingest.max_waiting allows: slow the senders down."""
+        return self._waiting >= self.params.max_waiting
+
+    # ------------------------------------------------------------------ re-scoring
+    def step(self, now: datetime | None = None) -> int:
+        """One batch: take, re-score, record; the number of events re-scored."""
+        scorer = self.scorer()
+        if scorer is None:
+            return 0
+        taken = self.events.take(self.params.worker_batch)
+        if not taken:
+            return 0
+        now = now or datetime.now(UTC)
+        scores, alerts, outbox, done = [], [], [], []
+        states = self.events.lead_states(list(taken))
+        for state, outcome in zip(
+            states, rescore_many(scorer, states, taken, self.rules, now), strict=True
+        ):
+            scores.append(outcome.score)
+            alerts.extend(outcome.alerts)
+            outbox.extend(outcome.outbox)
+            done.extend(taken[state.lead_id])
+        self.events.record_step(done, scores, alerts, outbox, now)
+        with self._lock:
+            self._waiting = max(self._waiting - len(done), 0)
+            self.counters.rescored += len(done)
+            self.counters.alerts += len(alerts)
+            self.counters.steps += 1
+        if outbox:
+            self._send.set()
+        return len(done)
+
+    def _score_loop(self) -> None:
+        while not self._stop.is_set():
+            self._work.wait(self.params.idle_poll_s)
+            self._work.clear()
+            try:
+                while not self._stop.is_set() and self.step() > 0:
+                    pass
+                with self._lock:  # idle: the true count (another process may have written)
+                    self._waiting = self.events.backlog().waiting
+            except Exception as exc:  # a store outage: keep the events, try again later
+                self._failed(exc)
+                time.sleep(self.params.idle_poll_s)
+
+    # ------------------------------------------------------------------ sending
+    def _send_loop(self) -> None:
+        while not self._stop.is_set():
+            self._send.wait(RETRY_LOOK_S)
+            self._send.clear()
+            if self.webhook is None or self._stop.is_set():
+                continue
+            try:
+                deliver_pending(
+                    self.store, self.webhook.url, self.webhook.secret, policy=self.delivery
+                )
+            except Exception as exc:
+                self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        with self._lock:
+            self.counters.errors += 1
+            self.counters.last_error = f"{type(exc).__name__}: {exc}"[:300]
+        log.error("real-time events: %s", self.counters.last_error)
+
+    def status(self) -> dict[str, Any]:
+        """Events waiting, the oldest one's age, and the counters (GET /v1/status)."""
+        backlog = self.events.backlog()
+        now = datetime.now(UTC)
+        oldest = backlog.oldest_received_at
+        return {
+            "waiting": backlog.waiting,
+            "oldest_waiting_age_s": None if oldest is None else (now - oldest).total_seconds(),
+            "waiting_for_identify": backlog.unidentified,
+            "max_waiting": self.params.max_waiting,
+            "since_start": vars(self.counters).copy(),
+            "outbox": self.store.outbox_counts(),
+            "webhook": self.webhook is not None,
+        }
