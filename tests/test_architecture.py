@@ -35,8 +35,9 @@ ALLOWED: dict[str, set[str]] = {
     # The outbox and the webhook sender read and write the store only.
     "delivery": {"foundation", "store"},
     # CRMs in and out (HubSpot, Salesforce): parse, verify, map to stages for the store, write
-    # scores back; the status -> stage names come from sla, Retry-After from delivery.
-    "crm": {"foundation", "sla", "store", "delivery"},
+    # scores back; the status -> stage names come from sla, Retry-After from delivery, the
+    # rep's words for reasons from sales.
+    "crm": {"foundation", "sla", "store", "delivery", "sales"},
     # Events as they happen: parsed, stored, re-scored with the scoring core, alerts through the
     # outbox (delivery) with the daily run's own hand-off record (daily).
     "ingest": {"foundation", "features", "models", "sla", "store", "scoring", "daily", "delivery"},
