@@ -37,7 +37,8 @@ import httpx2 as httpx
 from delivery.bounded_post import post_within, retry_after_s
 from delivery.keys import header_key
 from delivery.outbox import Outbox
-from delivery.signing import signed_headers
+from delivery.settings import SECRET_ENV
+from delivery.signature_formats import check_secret, delivery_headers
 from foundation.params import DeliveryParams
 from store import OutboxItem, Store
 from store.schema import dumps
@@ -113,9 +114,11 @@ def deliver_pending(
     """Send every outbox item due at `now` (default: the clock) and record each answer.
 
     `now` anchors the run: items due at `now` are sent and the recorded times are `now` plus
-    the time elapsed since the call. Returns counts; never raises for a receiver's failure.
+    the time elapsed since the call. Returns counts; never raises for a receiver's failure
+    (a secret that cannot sign in `policy.signature_format` is a ConfigError before any request).
     """
     policy = policy or DeliveryParams()
+    check_secret(policy.signature_format, secret, SECRET_ENV)
     started = time.monotonic()
     anchor = datetime.now(UTC) if now is None else now.astimezone(UTC)
 
@@ -167,7 +170,7 @@ def _deliver_one(
     try:
         body = envelope(item)
         header = header_key(item.key)
-        signed_headers(secret, body, header)
+        delivery_headers(policy.signature_format, secret, body, header)
     except (TypeError, ValueError) as exc:  # orjson's and the codecs' errors are ValueErrors
         # No request can carry it; retrying cannot help, and it must not hold the others up.
         error = f"cannot be sent: {type(exc).__name__}: {exc}"[:_ERROR_BODY_CHARS]
@@ -224,7 +227,7 @@ def _deliver_one(
 def _post(
     client: httpx.Client, url: str, body: bytes, secret: str, key: str, policy: DeliveryParams
 ) -> _Outcome:
-    headers = signed_headers(secret, body, key)  # fresh timestamp per attempt
+    headers = delivery_headers(policy.signature_format, secret, body, key)  # fresh timestamp
     answer = post_within(
         client,
         url,

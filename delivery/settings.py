@@ -7,7 +7,9 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from delivery.signature_formats import check_secret
 from foundation.errors import ConfigError
+from foundation.params import SignatureFormat
 
 URL_ENV = "LEADSCORE_WEBHOOK_URL"
 SECRET_ENV = "LEADSCORE_WEBHOOK_SECRET"
@@ -37,10 +39,12 @@ def resolve_webhook(
     *,
     required: bool = False,
     explicit_url: str | None = None,
+    signature_format: SignatureFormat = "leadscore",
 ) -> Webhook | None:
     """The webhook to deliver to: `explicit_url` (a command-line flag), else
     $LEADSCORE_WEBHOOK_URL, else `configured_url` (params `daily.webhook_url`), with the secret
-    from $LEADSCORE_WEBHOOK_SECRET.
+    from $LEADSCORE_WEBHOOK_SECRET (in the `standard-webhooks` format one or more `whsec_`
+    secrets, checked here so a bad one stops the run before anything is written).
 
     No URL: None (delivery is optional), or a ConfigError when `required`. A URL without a
     secret is always a ConfigError: an unsigned hand-off would let anyone forge one.
@@ -61,4 +65,5 @@ def resolve_webhook(
             f"webhook URL {display_url(url)} is set but {SECRET_ENV} is empty: set the shared "
             "signing secret in the environment (hand-offs are never sent unsigned)"
         )
+    check_secret(signature_format, secret, SECRET_ENV)
     return Webhook(url=url, secret=secret)

@@ -282,6 +282,10 @@ class DailyParams(_Section):
     webhook_url: str | None = None
 
 
+# The hand-off's signature headers (delivery/signature_formats.py, docs/operator.md "Delivery").
+SignatureFormat = Literal["leadscore", "standard-webhooks"]
+
+
 class DeliveryParams(_Section):
     """Webhook delivery of the hand-off (delivery/): how hard one run tries before leaving an
     item pending for the next run or `leadscore deliver`. Nothing is ever dropped."""
@@ -297,6 +301,10 @@ class DeliveryParams(_Section):
     max_response_bytes: int = Field(64 * 1024, ge=0)  # of a non-2xx answer, for last_error
     # A sender's hold on an item, renewed before each attempt: deadline + wait + this margin.
     lease_margin_s: float = Field(60, gt=0)
+    # `standard-webhooks` (webhook-id/-timestamp/-signature, whsec_ secrets) for receivers using
+    # a Standard Webhooks library; `leadscore` (X-Leadscore-Signature), the default, keeps the
+    # receivers built on the first format working unchanged.
+    signature_format: SignatureFormat = "leadscore"
 
 
 class IngestParams(_Section):

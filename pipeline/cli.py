@@ -21,6 +21,7 @@ from pipeline.cli_support import (
     new_app,
     user_errors,
 )
+from pipeline.crm_cli import crm_app
 from pipeline.engine_options import EngineOption, SchedulerOption, engine_for
 from pipeline.events_cli import events_app
 from pipeline.serve_cli import score_command, serve_command
@@ -166,6 +167,7 @@ app.add_typer(sla_app, name="sla")
 app.command("serve")(serve_command)
 app.command("score")(score_command)
 app.add_typer(db_app, name="db")
+app.add_typer(crm_app, name="crm")
 app.add_typer(events_app, name="events")
 
 

@@ -108,7 +108,9 @@ def main(
     settings = ScoringSettings()
     agreement = load_agreement(Path(params.paths.sla))
     # A URL without its signing secret stops the run before anything is written.
-    webhook = resolve_webhook(params.daily.webhook_url)
+    webhook = resolve_webhook(
+        params.daily.webhook_url, signature_format=params.delivery.signature_format
+    )
     engine = engine or params.engine
     store = Store.open()  # $LEADSCORE_DB_URL, else sqlite:///leadscore.db
     cluster, held = ExitStack(), ExitStack()

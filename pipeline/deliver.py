@@ -27,7 +27,12 @@ def main(
 ) -> int:
     """Deliver what is due; return the number of items that failed permanently (a human must
     look at the receiver), so the command can exit non-zero for a scheduler to report."""
-    webhook = resolve_webhook(params.daily.webhook_url, required=True, explicit_url=url)
+    webhook = resolve_webhook(
+        params.daily.webhook_url,
+        required=True,
+        explicit_url=url,
+        signature_format=params.delivery.signature_format,
+    )
     assert webhook is not None  # required=True raises instead
     now = now or datetime.now(UTC)
     with Store.open(db_url) as store:

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from dashboard.web import install_dashboard
 from serve import (
     routes_actions,
+    routes_crm,
     routes_events,
     routes_health,
     routes_info,
@@ -102,6 +103,9 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.include_router(routes_actions.router, prefix="/v1")  # before /leads/{id}: the sales desk
     app.include_router(routes_leads.router, prefix="/v1")
     app.include_router(routes_summary.router, prefix="/v1")
+    if settings.crm_config is not None:  # a bad crm.yaml or a missing secret stops the start
+        app.state.crm_inbound = routes_crm.load_inbound(settings.crm_config)
+    app.include_router(routes_crm.router)  # outside /v1: CRMs sign, they send no API key
     app.include_router(routes_events.router, prefix="/v1")
     install_openapi(app, (ScoreRequest, BatchRequest, ColumnBatchRequest))
     install_dashboard(app, settings)  # pages, /signin, /docs, /static (dashboard/)

@@ -64,6 +64,11 @@ class Settings(ScoringSettings):
         "leadscore.db in the working folder if it exists, else /v1/leads and /v1/handoff "
         "answer 503.",
     )
+    crm_config: Path | None = Field(
+        None,
+        description="crm.yaml: the CRMs whose requests POST /crm/hubspot and /crm/salesforce "
+        "take (docs/crm.md); read at start, with the secrets it names. Unset: those answer 404.",
+    )
     top_reasons: int = Field(3, ge=1, le=20, description="Reasons for and against, each.")
     batch_threads: int = Field(
         1, ge=0, description="LightGBM threads per batch (0: all cores); one suits 1 worker/core."

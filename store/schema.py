@@ -230,6 +230,40 @@ lead_actions = sa.Table(
 )
 sa.Index("ix_lead_actions_lead_id", lead_actions.c.lead_id)
 
+# Added by revision 0006_crm_inbox: what CRMs sent (crm/, store/crm_inbox.py). crm_messages
+# holds each delivery's id once (CRMs deliver at least once: a repeat changes nothing); crm_leads
+# the CRM records that became leads; crm_stages the funnel stage each CRM status means, one row
+# per lead and stage at its earliest time (so messages arriving out of order agree).
+crm_messages = sa.Table(
+    "crm_messages",
+    metadata,
+    sa.Column("crm", sa.String(20), primary_key=True),
+    sa.Column("message_id", sa.String(250), primary_key=True),
+    sa.Column("kind", sa.String(60), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
+crm_leads = sa.Table(
+    "crm_leads",
+    metadata,
+    sa.Column("crm", sa.String(20), primary_key=True),
+    sa.Column("record_id", sa.String(LEAD_ID_MAX), primary_key=True),
+    sa.Column("lead_id", sa.String(LEAD_ID_MAX), nullable=False),
+    sa.Column("email", sa.String(320), nullable=True),
+    sa.Column("changed_at", UTCDateTime, nullable=False),
+    sa.Column("properties_json", JSONText, nullable=True),
+)
+sa.Index("ix_crm_leads_lead_id", crm_leads.c.lead_id)
+crm_stages = sa.Table(
+    "crm_stages",
+    metadata,
+    sa.Column("lead_id", sa.String(LEAD_ID_MAX), primary_key=True),
+    sa.Column("stage", sa.String(50), primary_key=True),
+    sa.Column("ts", UTCDateTime, nullable=False),
+    sa.Column("crm", sa.String(20), nullable=False),
+    sa.Column("crm_status", sa.String(200), nullable=False),
+    sa.Column("message_id", sa.String(250), nullable=False),
+)
+
 # Added by revision 0002_read_indexes.
 sa.Index("ix_scores_lead_id", scores.c.lead_id)
 sa.Index("ix_handoffs_lead_id", handoffs.c.lead_id)

@@ -1,7 +1,7 @@
 """The house flows one way: every arrow between the project's packages is listed here.
 
     foundation -> features / models / sla / store -> scoring -> daily / delivery / engine
-    -> ingest -> serve / dashboard -> pipeline
+    -> ingest / crm -> serve / dashboard -> pipeline
 
 A package may import only the packages listed for it (and itself); anything else fails, and so
 does a top-level package this file does not know (a new room states its arrows first).
@@ -34,6 +34,10 @@ ALLOWED: dict[str, set[str]] = {
     "daily": {"foundation", "features", "models", "sla", "store", "scoring", "sales"},
     # The outbox and the webhook sender read and write the store only.
     "delivery": {"foundation", "store"},
+    # CRMs in and out (HubSpot, Salesforce): parse, verify, map to stages for the store, write
+    # scores back; the status -> stage names come from sla, Retry-After from delivery, the
+    # rep's words for reasons from sales.
+    "crm": {"foundation", "sla", "store", "delivery", "sales"},
     # Events as they happen: parsed, stored, re-scored with the scoring core, alerts through the
     # outbox (delivery) with the daily run's own hand-off record (daily).
     "ingest": {"foundation", "features", "models", "sla", "store", "scoring", "daily", "delivery"},
@@ -51,6 +55,7 @@ ALLOWED: dict[str, set[str]] = {
         "ingest",
         "dashboard",
         "sales",
+        "crm",
     },
     # The web pages; they sign in with the service's keys and read its settings (see SHARED).
     "dashboard": {"foundation", "features", "models", "sla", "store", "daily", "serve", "sales"},
@@ -68,6 +73,7 @@ ALLOWED: dict[str, set[str]] = {
         "ingest",
         "serve",
         "sales",
+        "crm",
     },
 }
 

@@ -1,0 +1,116 @@
+"""Inbound CRM requests: POST /crm/hubspot and POST /crm/salesforce (docs/crm.md).
+
+Outside /v1 on purpose: neither CRM can send our X-API-Key. Each proves itself its own way:
+HubSpot by its v3 signature (crm/signatures.py), Salesforce by its organisation id (plus TLS
+and its IP ranges or client certificate at the proxy). What they send becomes leads and funnel
+stages in the store (store/crm_inbox.py) before the answer: a Salesforce Ack means stored.
+A store that is down answers 503 (serve/store_outage.py): no Ack, so the CRM sends it again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from crm.config import CrmConfig, load_crm_config, secret_from_env
+from crm.hubspot import parse_events
+from crm.salesforce import ACK, fault, parse_outbound
+from crm.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, hubspot_v3_problem
+from foundation.errors import DataError
+from store.crm_inbox import record_messages
+
+router = APIRouter(tags=["crm"])
+SOAP_TYPE = "text/xml; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class CrmInbound:
+    """crm.yaml and the secrets it names, read once when the service starts."""
+
+    config: CrmConfig
+    hubspot_secret: str | None
+
+
+def load_inbound(path: Path) -> CrmInbound:
+    """ConfigError naming the key or the environment variable, at start rather than at the
+    first CRM request."""
+    config = load_crm_config(path)
+    secret = None
+    if config.hubspot is not None:
+        secret = secret_from_env(config.hubspot.client_secret_env, "hubspot.client_secret_env")
+    return CrmInbound(config, secret)
+
+
+def _inbound(request: Request) -> CrmInbound | None:
+    return getattr(request.app.state, "crm_inbound", None)
+
+
+def _not_configured(crm: str) -> JSONResponse:
+    detail = f"{crm} is not configured on this service (crm.yaml, LEADSCORE_CRM_CONFIG)"
+    return JSONResponse({"detail": detail}, status_code=404)
+
+
+@router.post("/crm/hubspot", include_in_schema=False)
+async def hubspot_webhook(request: Request) -> Response:
+    inbound = _inbound(request)
+    if inbound is None or inbound.config.hubspot is None or inbound.hubspot_secret is None:
+        return _not_configured("hubspot")
+    config = inbound.config.hubspot
+    body = await request.body()
+    uri = str(request.url)
+    if config.webhook_url:  # the URL HubSpot was given (and signs), behind any proxy
+        query = request.url.query
+        uri = config.webhook_url + (f"?{query}" if query else "")
+    problem = hubspot_v3_problem(
+        inbound.hubspot_secret,
+        request.method,
+        uri,
+        body,
+        request.headers.get(TIMESTAMP_HEADER),
+        request.headers.get(SIGNATURE_HEADER),
+        now_ms=int(time.time() * 1000),
+        max_age_ms=int(config.signature_tolerance_s * 1000),
+    )
+    if problem is not None:
+        return JSONResponse({"detail": problem}, status_code=401)
+    try:
+        parsed = parse_events(body, config)
+    except DataError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+    store = await run_in_threadpool(request.app.state.store_access.get)
+    result = await run_in_threadpool(record_messages, store, parsed.messages, datetime.now(UTC))
+    return JSONResponse(
+        {
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "ignored": parsed.ignored,
+            "unmapped": parsed.unmapped,
+        }
+    )
+
+
+@router.post("/crm/salesforce", include_in_schema=False)
+async def salesforce_outbound(request: Request) -> Response:
+    inbound = _inbound(request)
+    if inbound is None or inbound.config.salesforce is None:
+        return Response(fault("salesforce is not configured"), 404, media_type=SOAP_TYPE)
+    config = inbound.config.salesforce
+    body = await request.body()
+    now = datetime.now(UTC)
+    try:
+        outbound = parse_outbound(body, config, now)
+    except DataError as exc:
+        return Response(fault(str(exc)), 400, media_type=SOAP_TYPE)
+    # Salesforce gives 15- or 18-character ids for the same org; the first 15 are the id.
+    if outbound.organization_id[:15] != config.organization_id[:15]:
+        message = "OrganizationId is not the one in crm.yaml (salesforce.organization_id)"
+        return Response(fault(message), 403, media_type=SOAP_TYPE)
+    store = await run_in_threadpool(request.app.state.store_access.get)
+    await run_in_threadpool(record_messages, store, outbound.messages, now)
+    return Response(ACK, 200, media_type=SOAP_TYPE)  # only now: every notification is stored
