@@ -21,9 +21,27 @@ from starlette.responses import Response
 from ingest.segment import SegmentError
 from ingest.service import Ingest
 from serve.errors import json_response
+from serve.routes_score import ERRORS, MessageResponse
 from serve.store_outage import StoreUnavailable, first_line
 
 router = APIRouter()
+# What the two routes may answer besides 200, so the document (and a client generated from it)
+# knows every answer: the fuzz test holds the service to it.
+_KEY_ERRORS = {code: ERRORS[code] for code in (401, 403)}
+_UNAVAILABLE = {
+    503: {
+        "model": MessageResponse,
+        "description": "Real-time events are off or the store is unreachable (the reason given).",
+    }
+}
+EVENTS_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_KEY_ERRORS,
+    400: {"model": MessageResponse, "description": "Not JSON, or a message names its bad field."},
+    413: {"model": MessageResponse, "description": "More messages than one request may carry."},
+    429: {"model": MessageResponse, "description": "Too many events waiting; see Retry-After."},
+    **_UNAVAILABLE,
+}
+STATUS_ERRORS: dict[int | str, dict[str, Any]] = {**_KEY_ERRORS, 429: ERRORS[429], **_UNAVAILABLE}
 log = logging.getLogger("leadscore.serve")
 
 
@@ -35,7 +53,12 @@ def _ingest(request: Request) -> Ingest:
     return ingest
 
 
-@router.post("/events", tags=["events"], summary="Events as they happen (Segment spec)")
+@router.post(
+    "/events",
+    tags=["events"],
+    summary="Events as they happen (Segment spec)",
+    responses=EVENTS_ERRORS,
+)
 async def post_events(request: Request) -> Response:
     ingest = _ingest(request)
     if ingest.worker.too_busy():
@@ -68,7 +91,12 @@ async def post_events(request: Request) -> Response:
     return json_response(answer, 200)
 
 
-@router.get("/status", tags=["events"], summary="Real-time lag: events waiting, oldest age")
+@router.get(
+    "/status",
+    tags=["events"],
+    summary="Real-time lag: events waiting, oldest age",
+    responses=STATUS_ERRORS,
+)
 def get_status(request: Request) -> Response:
     ingest = _ingest(request)
     try:
