@@ -147,6 +147,20 @@ def test_the_scoring_core_imports_no_web_stack() -> None:
     assert not offenders, "the scoring core imports a web stack:\n" + "\n".join(offenders)
 
 
+def test_http_goes_through_the_one_client_stack() -> None:
+    """httpx2 only (`import httpx2 as httpx`): plain httpx is not installed by the project's
+    extras, so a stray `import httpx` passes on a developer's old venv and fails a fresh one
+    (it did: CI's fresh venv, a test written against the shared venv)."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for folder in (*sorted(_project_packages()), "tests", "benchmarks", "scripts")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for module, line in _imports(path)
+        if module.split(".")[0] == "httpx"
+    ]
+    assert not offenders, "use `import httpx2 as httpx`:\n" + "\n".join(offenders)
+
+
 def test_a_new_upward_import_is_caught(tmp_path: Path) -> None:
     """The check itself: foundation importing anything of the project, or serve importing the
     dashboard outside the app, fails (a checker that passes everything would pass the house)."""

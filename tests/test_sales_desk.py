@@ -277,7 +277,7 @@ def test_on_a_real_uvicorn_server_a_contacted_lead_leaves_the_overdue_list(
 ) -> None:
     import os
 
-    import httpx
+    import httpx2 as httpx  # the one HTTP client stack (pyproject.toml)
 
     from tests.live_server import running_dashboard
 
