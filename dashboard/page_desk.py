@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from dashboard import charts
-from dashboard.page_lead import when
-from dashboard.panels import Page, Panel, col, count, number, percent, records, table
+from dashboard.panels import Page, Panel, col, count, number, percent, records, table, when
 from dashboard.sources import Sources
 from foundation.errors import LeadscoreError
 

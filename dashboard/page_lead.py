@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from dashboard import charts
-from dashboard.panels import Panel, Table, col, count, records, table
+from dashboard.panels import Panel, Table, col, count, records, table, when
 from dashboard.sources import Sources
 
 ALL_RUNS = 100_000  # the score of every stored run (a lead is scored once per run day)
@@ -42,15 +42,6 @@ STATE_WORDS = {
     "out_of_attempts": "out of attempts: back to nurture",
     "awaiting_reply": "every attempt made: awaiting a reply",
 }
-
-
-def when(value: Any) -> str:
-    """A timestamp as 'YYYY-MM-DD HH:MM' UTC; '' for none (NaT included)."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    ts = pd.Timestamp(value)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.strftime("%Y-%m-%d %H:%M")
 
 
 def lead_folder(sources: Sources, run_date: Any) -> Path:

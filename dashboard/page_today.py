@@ -9,7 +9,18 @@ from typing import Any
 import pandas as pd
 
 from dashboard import charts
-from dashboard.panels import Page, Panel, col, count, eur, number, percent, records, table
+from dashboard.panels import (
+    Page,
+    Panel,
+    col,
+    count,
+    eur,
+    number,
+    percent,
+    records,
+    table,
+    when,
+)
 from dashboard.sources import Sources
 from foundation.errors import LeadscoreError
 
@@ -20,16 +31,6 @@ METRIC_NAMES = {
     "customers": "Customers",
     "revenue_eur": "Revenue EUR",
 }
-
-
-def _when(value: Any) -> str:
-    # NaT too: a stored hand-off without a follow-up deadline reads back as NaT, whose strftime
-    # raises (the Today page answered 500 on such a day).
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    ts = pd.Timestamp(value)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.strftime("%Y-%m-%d %H:%M")
 
 
 def _expand(frame: pd.DataFrame) -> pd.DataFrame:
@@ -237,7 +238,7 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
         handoff = handoff.assign(
             reasons_text=handoff["reasons"].map(_reasons) if "reasons" in handoff else "",
             activity_text=handoff["activity"].map(_activity) if "activity" in handoff else "",
-            deadline=handoff["followup_deadline"].map(_when),
+            deadline=handoff["followup_deadline"].map(when),
         )
     page.panels.append(
         Panel(
@@ -273,7 +274,7 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
             ["_order", "_score", "lead_id"], ascending=[True, False, True]
         )
         returning = returning.assign(
-            back=returning.get("back_at", pd.Series(dtype=object)).map(_when)
+            back=returning.get("back_at", pd.Series(dtype=object)).map(when)
         )
     page.panels.append(
         Panel(
@@ -300,7 +301,7 @@ def build(sources: Sources, run_date: date | None = None) -> Page:
         # Oldest first, as the note says: the longest past its deadline on top.
         deadlines = overdue.get("followup_deadline", pd.Series(None, index=overdue.index))
         overdue = overdue.assign(
-            deadline=deadlines.map(_when), _since=pd.to_datetime(deadlines, utc=True)
+            deadline=deadlines.map(when), _since=pd.to_datetime(deadlines, utc=True)
         ).sort_values(["_since", "lead_id"])
     page.panels.append(
         Panel(

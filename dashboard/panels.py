@@ -40,6 +40,16 @@ def three(value: Any) -> str:
     return number(value, 3)
 
 
+def when(value: Any) -> str:
+    """A timestamp as 'YYYY-MM-DD HH:MM' UTC; '' for none. NaT too: a stored hand-off without a
+    follow-up deadline reads back as NaT, whose strftime raises (the Today page answered 500)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.strftime("%Y-%m-%d %H:%M")
+
+
 def percent(value: Any) -> str:
     return "" if blank(value) else f"{100 * float(value):.1f}%"
 
