@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -56,12 +56,23 @@ class Backlog:
 
 
 @dataclass(frozen=True)
+class Taken:
+    """A worker step's events: lead_id -> message ids, and when each event was received."""
+
+    by_lead: dict[str, list[str]]
+    received_at: list[datetime]
+
+
+@dataclass(frozen=True)
 class LeadState:
     """What the worker needs to re-score one lead: its profile, its events, and what it was."""
 
     lead_id: str
     profile: dict[str, Any]
-    events: list[dict[str, Any]]  # ts, event_type, content_topic, message_id; oldest first
+    # Every stored track event as (ts, event_type, content_topic), oldest first: the shape the
+    # single-lead feature code takes as it is (scoring/features_fast.py), so no copy per lead.
+    events: list[tuple[datetime, str, str | None]]
+    message_ids: list[str]  # of `events`, in the same order
     previous_decision: str | None  # live score, else the last daily run's
     handed_over: bool  # by a daily run or in real time
 
@@ -111,50 +122,60 @@ class EventStore:
 
     def take(self, limit: int) -> dict[str, list[str]]:
         """Up to `limit` waiting events of identified leads, oldest first: lead_id -> ids."""
+        return self.take_batch(limit).by_lead
+
+    def take_batch(self, limit: int) -> Taken:
+        """`take`, with the moment each event was received (for the re-scoring latency)."""
         t = schema.ingested_events
         query = (
-            sa.select(t.c.message_id, t.c.lead_id)
+            sa.select(t.c.message_id, t.c.lead_id, sa.type_coerce(t.c.received_at, sa.String()))
             .where(_ready_filter())
             .order_by(t.c.received_at, t.c.message_id)
             .limit(limit)
         )
-        out: dict[str, list[str]] = {}
+        by_lead: dict[str, list[str]] = {}
+        received: list[datetime] = []
         with self._engine.connect() as conn:
-            for message_id, lead_id in conn.execute(query):
-                out.setdefault(lead_id, []).append(message_id)
-        return out
+            for message_id, lead_id, received_at in conn.execute(query).tuples():
+                by_lead.setdefault(lead_id, []).append(message_id)
+                received.append(_utc_of(received_at))
+        return Taken(by_lead, received)
 
     def lead_states(self, lead_ids: Sequence[str]) -> list[LeadState]:
-        """Profile, every stored track event, previous decision and hand-off of each lead."""
+        """Profile, every stored track event, previous decision and hand-off of each lead.
+
+        The histories of all the leads come in one ordered query per chunk of ids, read as the
+        driver returns them: SQLAlchemy's per-value type processing cost more than everything
+        else in a worker step (about 8 us a row, and a step reads every event of every lead)."""
         ev, leads, live = schema.ingested_events, schema.live_leads, schema.live_scores
         profiles: dict[str, dict[str, Any]] = {}
-        events: dict[str, list[dict[str, Any]]] = {i: [] for i in lead_ids}
+        events: dict[str, list[tuple[datetime, str, str | None]]] = {i: [] for i in lead_ids}
+        message_ids: dict[str, list[str]] = {i: [] for i in lead_ids}
         decisions: dict[str, str] = {}
         handed: set[str] = set()
+        raw_ts = sa.type_coerce(ev.c.ts, sa.String())  # SQLite: its text; PostgreSQL: datetime
         with self._engine.connect() as conn:
             for chunk in _chunks(list(lead_ids), _IN_CHUNK):
-                for lead_id, profile in conn.execute(
-                    sa.select(leads.c.lead_id, leads.c.profile_json).where(
-                        leads.c.lead_id.in_(chunk)
-                    )
-                ):
-                    profiles[lead_id] = profile
+                profiles.update(
+                    conn.execute(
+                        sa.select(leads.c.lead_id, leads.c.profile_json).where(
+                            leads.c.lead_id.in_(chunk)
+                        )
+                    ).all()
+                )
                 query = (
                     sa.select(
-                        ev.c.lead_id, ev.c.ts, ev.c.event_type, ev.c.content_topic, ev.c.message_id
+                        ev.c.lead_id, raw_ts, ev.c.event_type, ev.c.content_topic, ev.c.message_id
                     )
                     .where(ev.c.lead_id.in_(chunk), ev.c.kind == "track")
-                    .order_by(ev.c.ts)
+                    .order_by(ev.c.lead_id, ev.c.ts)
                 )
-                for lead_id, ts, event_type, topic, message_id in conn.execute(query):
-                    events[lead_id].append(
-                        {
-                            "ts": ts,
-                            "event_type": event_type,
-                            "content_topic": topic,
-                            "message_id": message_id,
-                        }
-                    )
+                lead = None
+                for lead_id, ts, event_type, topic, message_id in conn.execute(query).tuples():
+                    if lead_id != lead:
+                        lead, history, ids = lead_id, events[lead_id], message_ids[lead_id]
+                    history.append((_utc_of(ts), event_type, topic))
+                    ids.append(message_id)
                 decisions.update(_last_daily_decisions(conn, chunk))
                 decisions.update(
                     conn.execute(
@@ -167,6 +188,7 @@ class EventStore:
                 lead_id=i,
                 profile=profiles[i],
                 events=events[i],
+                message_ids=message_ids[i],
                 previous_decision=decisions.get(i),
                 handed_over=i in handed,
             )
@@ -260,6 +282,14 @@ class EventStore:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _utc_of(value: Any) -> datetime:
+    """A stored time as the driver gives it (SQLite: naive UTC text; PostgreSQL: an aware
+    datetime) as an aware UTC datetime, as schema.UTCDateTime would give it, faster."""
+    if value.__class__ is str:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return schema.to_utc(value)
 
 
 def _ready_filter() -> sa.ColumnElement[bool]:
