@@ -15,12 +15,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from delivery import Webhook, deliver_pending
 from foundation.params import DeliveryParams, IngestParams
-from ingest.measures import Counters, Measures
+from ingest.measures import Counters, Histogram, Measures
 from ingest.rescore import Rules, add_alerts, score_leads
 from store import Store
 from store.events import EventStore
@@ -172,17 +173,49 @@ class Worker:
         self.measures.failed(error)
         log.error("real-time events: %s", error)
 
-    def status(self) -> dict[str, Any]:
-        """Events waiting, the oldest one's age, and the counters (GET /v1/status)."""
+    def snapshot(self) -> Snapshot:
+        """Everything /v1/status and /metrics show, read now: the backlog and the outbox from
+        the store (whole, whatever process wrote them), the counters of this process."""
         backlog = self.events.backlog()
         now = datetime.now(UTC)
         oldest = backlog.oldest_received_at
+        counters, phases, latency = self.measures.snapshot()
+        return Snapshot(
+            waiting=backlog.waiting,
+            oldest_waiting_age_s=None if oldest is None else (now - oldest).total_seconds(),
+            waiting_for_identify=backlog.unidentified,
+            max_waiting=self.params.max_waiting,
+            counters=counters,
+            phase_seconds=phases,
+            latency=latency,
+            outbox=self.store.outbox_counts(),
+            webhook=self.webhook is not None,
+        )
+
+    def status(self) -> dict[str, Any]:
+        """Events waiting, the oldest one's age, and the counters (GET /v1/status)."""
+        now = self.snapshot()
         return {
-            "waiting": backlog.waiting,
-            "oldest_waiting_age_s": None if oldest is None else (now - oldest).total_seconds(),
-            "waiting_for_identify": backlog.unidentified,
-            "max_waiting": self.params.max_waiting,
-            "since_start": vars(self.counters),
-            "outbox": self.store.outbox_counts(),
-            "webhook": self.webhook is not None,
+            "waiting": now.waiting,
+            "oldest_waiting_age_s": now.oldest_waiting_age_s,
+            "waiting_for_identify": now.waiting_for_identify,
+            "max_waiting": now.max_waiting,
+            "since_start": vars(now.counters),
+            "outbox": now.outbox,
+            "webhook": now.webhook,
         }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The real-time path's state at one moment (Worker.snapshot)."""
+
+    waiting: int
+    oldest_waiting_age_s: float | None
+    waiting_for_identify: int
+    max_waiting: int
+    counters: Counters
+    phase_seconds: dict[str, float]
+    latency: Histogram
+    outbox: dict[str, int]
+    webhook: bool
