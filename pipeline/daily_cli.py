@@ -7,7 +7,8 @@ in order, each a function of its own (pipeline/daily_steps.py, pipeline/daily_re
 
 1. `validate_exports`: the raw exports against the `validate` stage's contract
    (features/triage.py); the quarantine and summary go to artifacts/daily/<D>/validation/,
-   never over data/interim;
+   never over data/interim; `add_ingested`, `add_crm_stages`: the events posted live and the
+   stages CRMs sent (store) up to the cut-off join the exports';
 2. `load_scorer`, `score_open_leads`: every open lead scored with the champion and the agreement
    in force, through the scorer `leadscore score` and the HTTP service use (scoring/);
 3. `compare_with_last_run`: hand-off, returning, overdue against the last stored run before D;
@@ -48,6 +49,7 @@ from pipeline.daily_record import (
 from pipeline.daily_steps import (
     VALIDATION_DIR,
     Day,
+    add_crm_stages,
     add_ingested,
     check_drift,
     compare_with_last_run,
@@ -130,6 +132,8 @@ def main(
         events = tables.get("events")  # None on Dask: the event log stays with the workers
         # Events posted as they happened (POST /v1/events) count with the exports'.
         leads, events, handed_live = add_ingested(store, leads, events, day.t)
+        # Stages HubSpot and Salesforce sent count with the exports' (the CRM is the record).
+        stages, crm_note = add_crm_stages(store, stages, day.t)
         day.step("validate")
         scorer = load_scorer(params, params_path, settings)
         day.step("model")
@@ -204,7 +208,13 @@ def main(
         recap=recap,
         validation=validation,
         delivery=delivery,
-        notes=[*scorer.context.notes, *recap["notes"], *drift_notes, *recap_mail],
+        notes=[
+            *scorer.context.notes,
+            *([crm_note] if crm_note else []),
+            *recap["notes"],
+            *drift_notes,
+            *recap_mail,
+        ],
         timings=day.timings,
         engine=engine.kind,
     )
