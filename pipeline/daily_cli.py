@@ -16,7 +16,9 @@ in order, each a function of its own (pipeline/daily_steps.py, pipeline/daily_re
 4. `write_outputs`: artifacts/daily/<D>/{handoff.csv, handoff.json, returning.csv, overdue.csv,
    recap.md, recap.html, summary.json};
 5. `store_run`: the run in ONE store transaction (store.Store.save_run); then `deliver` the
-   hand-off through the outbox when a webhook URL is configured, `mail_recap` the recap;
+   hand-off through the outbox when a webhook URL is configured, `push_after_run` the scores
+   onto HubSpot contacts when crm.yaml asks (pipeline/daily_crm.py; its failure is a line of
+   the summary, not a failed run), `mail_recap` the recap;
 6. `check_drift`: today's open leads against the champion's reference profile.
 
 With the Dask engine (`--engine dask`, `--scheduler tcp://...`, or params `engine`) steps 1 and 2
@@ -37,6 +39,7 @@ from typing import Any
 
 from foundation import DEFAULT_PARAMS
 from foundation.params import EngineParams, Params
+from pipeline.daily_crm import push_after_run, resolve_daily_push
 from pipeline.daily_record import (
     FILES,
     check_order,
@@ -78,6 +81,9 @@ class DailyResult:
     recap: dict[str, Any]
     validation: dict[str, dict[str, Any]]
     delivery: dict[str, Any] | None = None
+    crm_push: list[str] = field(
+        default_factory=list
+    )  # the write-back's lines (pipeline/daily_crm.py)
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     engine: str = "pandas"
@@ -113,6 +119,7 @@ def main(
     webhook = resolve_webhook(
         params.daily.webhook_url, signature_format=params.delivery.signature_format
     )
+    crm_push = resolve_daily_push()  # likewise a write-back without its token
     engine = engine or params.engine
     store = Store.open()  # $LEADSCORE_DB_URL, else sqlite:///leadscore.db
     cluster, held = ExitStack(), ExitStack()
@@ -190,6 +197,9 @@ def main(
         day.step("store")
         delivery = deliver(store, webhook, params) if webhook is not None else None
         day.step("deliver")
+        pushed = push_after_run(store, crm_push, run_date) if crm_push is not None else []
+        if crm_push is not None:
+            day.step("crm push")
         recap_mail = mail_recap(store, run_date, agreement.recap.recipients)
         day.step("recap e-mail")
         drift_notes = check_drift(day, scorer, features, scores, stages, params)
@@ -208,6 +218,7 @@ def main(
         recap=recap,
         validation=validation,
         delivery=delivery,
+        crm_push=pushed,
         notes=[
             *scorer.context.notes,
             *([crm_note] if crm_note else []),
@@ -321,6 +332,7 @@ def summary_lines(result: DailyResult) -> list[str]:
     )
     if result.delivery is not None:
         lines.append(f"  delivery: {result.delivery}")
+    lines += [f"  {line}" for line in result.crm_push]
     for note in result.notes:
         lines.append(f"  note: {note}")
     lines.append(f"  wrote {result.out_dir}/ ({', '.join(FILES)}); store updated")
