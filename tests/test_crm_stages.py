@@ -10,10 +10,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
+from pydantic import SecretStr
 
+from dashboard.cache import TTLCache
+from dashboard.page_loop import funnel
+from dashboard.sources import Missing, Sources
 from foundation.params import load_params
 from pipeline.daily_steps import Day, add_crm_stages, compare_with_last_run
 from pipeline.sla_data import load_history, read_history
+from serve.settings import Settings
 from sla.crm_stages import history_with_crm_stages, with_crm_stages
 from store import Store
 from store.actions import lead_actions
@@ -149,9 +155,9 @@ def test_without_a_configured_store_there_are_no_crm_stages_and_no_store_is_made
     assert not (tmp_path / "leadscore.db").exists()
 
 
-def test_the_sla_report_reads_the_crm_stages_and_training_does_not(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def exports_in(tmp_path: Path) -> tuple[Path, Path]:
+    """data/interim with two leads (A an MQL of October in the export) and a params.yaml
+    pointing at it; returns (params file, a SQLite store's file, not yet made)."""
     interim = tmp_path / "interim"
     interim.mkdir()
     pd.DataFrame(
@@ -162,23 +168,52 @@ def test_the_sla_report_reads_the_crm_stages_and_training_does_not(
         }
     ).to_parquet(interim / "leads.parquet")
     exported([("A", "mql", "2026-10-01T08:00", None)]).to_parquet(interim / "stages.parquet")
-    db = tmp_path / "leadscore.db"
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["paths"] |= {"interim": str(interim), "personas": str(ROOT / "personas.yaml")}
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    return params, tmp_path / "leadscore.db"
+
+
+def test_the_sla_report_reads_the_crm_stages_and_training_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params_file, db = exports_in(tmp_path)
     with Store.open(f"sqlite:///{db}") as store:
         now = datetime(2026, 10, 2, tzinfo=UTC)
         record_messages(store, [message("m1", ("A", "contacted", "2026-10-01T09:00"))], now)
     monkeypatch.setenv("LEADSCORE_DB_URL", f"sqlite:///{db}")
-    params = load_params(ROOT / "params.yaml").model_copy(deep=True)
-    params = params.model_copy(
-        update={
-            "paths": params.paths.model_copy(
-                update={"interim": interim, "personas": ROOT / "personas.yaml"}
-            )
-        }
-    )
+    params = load_params(params_file)
     history, merged = read_history(params)
     assert sorted(history.stages["stage"]) == ["contacted", "mql"]
     assert (merged.added, merged.earlier) == (1, 0)
     assert load_history(params).stages["stage"].tolist() == ["mql"]  # evaluate: exports only
+
+
+def test_the_closed_loop_page_counts_a_crm_stage_on_the_next_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params_file, db = exports_in(tmp_path)
+    monkeypatch.setenv("LEADSCORE_DB_URL", f"sqlite:///{db}")
+    settings = Settings(
+        api_keys=SecretStr("viewer-key-for-crm-stages"),
+        params_path=params_file,
+        personas_path=ROOT / "personas.yaml",
+        sla_path=ROOT / "sla.yaml",
+    )
+    sources = Sources(settings, TTLCache(60))  # the page's own cache, kept between reads
+
+    def sqls() -> int:
+        history = sources.history()
+        assert not isinstance(history, Missing), history
+        return int(funnel(*history, ["2026-09", "2026-10"])["sql"].sum())
+
+    assert sqls() == 0
+    with Store.open(f"sqlite:///{db}") as store:
+        now = datetime(2026, 10, 2, tzinfo=UTC)
+        record_messages(store, [message("m1", ("B", "sql", "2026-10-02T00:00"))], now)
+    sources.cache.clear()  # the TTL has passed: the store is read again
+    assert sqls() == 1
 
 
 def test_a_handed_over_lead_contacted_in_the_crm_is_followed_up_at_the_crms_time(
