@@ -166,6 +166,6 @@ def test_database_lost_mid_delivery_is_one_line_and_the_item_is_sent_again(
         from delivery import deliver_pending
 
         with Store.open(own_database) as store:
-            report = deliver_pending(store, hook.url, "whsec-outage", lease_end)
+            report = deliver_pending(store, hook.url, whsec_for("outage"), lease_end)
             assert report.delivered == 1
         assert [v.key for v in hook.visits] == [f"{day.isoformat()}:L1"]
