@@ -52,13 +52,14 @@ def with_crm_stages(
     missing = [c for c in CRM_STAGE_COLUMNS if c not in crm.columns]
     if missing:
         raise ValueError(f"CRM stages: column(s) {', '.join(missing)} missing")
+    # Series, not .to_numpy(): a tz-aware column would become one Timestamp object per row.
     crm = pd.DataFrame(
         {
-            "lead_id": crm["lead_id"].astype(str).to_numpy(),
-            "stage": crm["stage"].astype(str).to_numpy(),
-            "ts": pd.to_datetime(crm["ts"], utc=True).to_numpy(),
+            "lead_id": crm["lead_id"].astype(str).reset_index(drop=True),
+            "stage": crm["stage"].astype(str).reset_index(drop=True),
+            "ts": pd.to_datetime(crm["ts"], utc=True).reset_index(drop=True),
         }
-    ).assign(ts=lambda f: pd.to_datetime(f["ts"], utc=True))
+    )
     if cut_off is not None:
         crm = crm[crm["ts"] <= cut_off]
     # One row per lead and stage, its earliest (the store keeps one; a caller's frame may not).
@@ -66,15 +67,20 @@ def with_crm_stages(
     if not len(crm):
         return MergedStages(stages, 0, 0)
 
-    # The exports' earliest row of each lead and stage: the row a CRM time may move earlier.
+    # The exports' earliest row of each lead and stage the CRMs speak of: the row a CRM time
+    # may move earlier (only those leads' rows are sorted, not the whole history).
+    lead_ids = stages["lead_id"].astype(str)
+    concerned = np.flatnonzero(lead_ids.isin(crm["lead_id"].unique()).to_numpy())
     exported = pd.DataFrame(
         {
-            "lead_id": stages["lead_id"].astype(str).to_numpy(),
-            "stage": stages["stage"].astype(str).to_numpy(),
-            "exported_ts": pd.to_datetime(stages["ts"], utc=True).to_numpy(),
-            "position": np.arange(len(stages)),
+            "lead_id": lead_ids.iloc[concerned].reset_index(drop=True),
+            "stage": stages["stage"].astype(str).iloc[concerned].reset_index(drop=True),
+            "exported_ts": pd.to_datetime(stages["ts"], utc=True)
+            .iloc[concerned]
+            .reset_index(drop=True),
+            "position": concerned,
         }
-    ).assign(exported_ts=lambda f: pd.to_datetime(f["exported_ts"], utc=True))
+    )
     first = exported.sort_values(["exported_ts", "position"]).drop_duplicates(["lead_id", "stage"])
     joined = crm.merge(first, on=["lead_id", "stage"], how="left")
     known = joined["position"].notna().to_numpy()
@@ -83,8 +89,9 @@ def with_crm_stages(
     out = stages.copy()
     if sooner.any():
         moved = joined[sooner]
-        out.iloc[moved["position"].astype(int).to_numpy(), out.columns.get_loc("ts")] = (
-            moved["ts"].astype(out["ts"].dtype).to_numpy()
+        column = out.columns.get_loc("ts")
+        out.iloc[moved["position"].astype(int).to_numpy(), column] = (
+            moved["ts"].astype(out["ts"].dtype).array
         )
     new = joined.loc[~known, list(CRM_STAGE_COLUMNS)]
     if len(new):
