@@ -81,9 +81,8 @@ class DailyResult:
     recap: dict[str, Any]
     validation: dict[str, dict[str, Any]]
     delivery: dict[str, Any] | None = None
-    crm_push: list[str] = field(
-        default_factory=list
-    )  # the write-back's lines (pipeline/daily_crm.py)
+    # The write-back's lines for the summary (pipeline/daily_crm.py); empty when not asked.
+    crm_push: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     engine: str = "pandas"
