@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from daily.activity import activity_dicts
-from daily.handoff import CONTACT_COLUMNS, handoff_records, looked_at_by_lead
+from daily.handoff import CONTACT_COLUMNS, handoff_record, looked_at_by_lead
 from features.behaviour import WEB_EVENT_TYPES
 from scoring.inputs import LeadProfile
 from sla.qualify import MQL, NURTURE
@@ -175,7 +176,7 @@ def quiet_period_end(
 def _add_handoffs(
     scorer: Any, scored: Scored, crossed: list[int], now: datetime, rules: Rules
 ) -> None:
-    """The daily run's hand-off records (daily.handoff.handoff_records) of the leads that
+    """The daily run's hand-off records (daily.handoff.handoff_record) of the leads that
     crossed (`crossed`: their places in the step), handed at `now`, with their reasons and the
     activity read off the same feature values the daily run reads it from
     (daily.activity.activity_dicts), each as of its own newest event."""
@@ -185,24 +186,33 @@ def _add_handoffs(
     results = [scored.results[i] for i in crossed]
     ids = [s.lead_id for s in states]
     why = scorer.score_rows(values, as_ofs, ids, explain=True)
-    features = pd.DataFrame(values).assign(lead_id=ids)
+    # activity_dicts reads numeric features only: one float block is far cheaper to build
+    # than a frame of every feature column.
+    numeric = scorer.lead_features.spec.numeric
+    features = pd.DataFrame(
+        np.array([[v[c] for c in numeric] for v in values], dtype=np.float64), columns=numeric
+    ).assign(lead_id=ids)
     params = scorer.context.feature_params
     activity = activity_dicts(features, as_ofs, with_text=True, params=params)
-    rows = [
-        {
-            **{c: state.profile.get(c) for c in CONTACT_COLUMNS},
-            **result,
-            **explained,
-            "channel": state.profile.get("channel"),
-            "grade": _grade(result),
-            "reasons": {"reasons_for": explained.get("reasons_for") or []},
-        }
+    handed_at = pd.Timestamp(now)
+    deadline = handed_at + pd.Timedelta(hours=rules.follow_up_hours)
+    records = [
+        handoff_record(
+            {
+                **{c: state.profile.get(c) for c in CONTACT_COLUMNS},
+                **result,
+                **explained,
+                "channel": state.profile.get("channel"),
+                "grade": _grade(result),
+                "reasons": {"reasons_for": explained.get("reasons_for") or []},
+            },
+            activity[state.lead_id],
+            handed_at,
+            deadline,
+        )
         for state, result, explained in zip(states, results, why, strict=True)
     ]
-    records = handoff_records(
-        pd.DataFrame(rows), activity, pd.Timestamp(now), rules.follow_up_hours
-    ).to_dict("records")
-    deadline = now + timedelta(hours=rules.follow_up_hours)
+    due = now + timedelta(hours=rules.follow_up_hours)
     for i, record in zip(crossed, records, strict=True):
         outcome, lead_id = scored.outcomes[i], record["lead_id"]
         key = handoff_key(lead_id)
@@ -212,7 +222,7 @@ def _add_handoffs(
                 "lead_id": lead_id,
                 "kind": HANDOFF,
                 "at": now,
-                "followup_deadline": deadline,
+                "followup_deadline": due,
                 "payload_json": record,
             }
         )
