@@ -92,7 +92,8 @@ def drain(url: str, scorer: Any, project: Path, profile: bool) -> dict[str, Any]
         seconds = time.perf_counter() - started
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
-    counters, phases, _ = worker.measures.snapshot()
+    measures = getattr(worker, "measures", None)  # None: a checkout from before it existed
+    counters, phases = (worker.counters, {}) if measures is None else measures.snapshot()[:2]
     return {
         "seconds": seconds,
         "events": done,
