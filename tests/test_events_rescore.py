@@ -17,12 +17,13 @@ from features.mapping_file import load_mapping
 from features.mapping_one import EventNamer
 from foundation.params import DeliveryParams, IngestParams
 from ingest.replay import identify_messages, track_messages
-from ingest.rescore import Rules
+from ingest.rescore import Rules, quiet_period_end
 from ingest.service import Ingest
 from ingest.worker import Worker
 from scoring.scorer import Scorer
+from sla.qualify import NURTURE
 from store import Store, schema
-from store.events import EventStore
+from store.events import EventStore, LeadState
 from tests.serve_fixtures import T, small_scorer, synthetic_crm, train_small_model
 from tests.store_fixtures import pg_database, store_url
 
@@ -113,3 +114,22 @@ def test_live_scores_hand_offs_and_activity_equal_the_daily_scorers_for_the_same
         assert {k: v for k, v in record["activity"].items() if k != "activity"} == daily["activity"]
         assert record["handed_at"] == pd.Timestamp(now).isoformat()
         assert datetime.fromisoformat(record["followup_deadline"]) == now + timedelta(hours=24)
+
+
+def test_a_return_is_the_first_new_on_site_event_after_the_quiet_period() -> None:
+    """Only a new on-site event ends a quiet period; the gap is to the on-site event before it,
+    whatever else (e-mail) happened meanwhile; an old return is not alerted again."""
+    day = datetime(2026, 11, 1, tzinfo=UTC)
+    history = [
+        (day, "site_visit", None),
+        (day + timedelta(days=10), "email_open", None),  # not on the site: no end of quiet
+        (day + timedelta(days=20), "page_view", None),  # back after 20 days, alerted before
+        (day + timedelta(days=21), "site_visit", None),
+        (day + timedelta(days=40), "site_visit", None),  # back after 19 days: new
+    ]
+    ids = ["m0", "m1", "m2", "m3", "m4"]
+    state = LeadState("L", {}, history, ids, previous_decision=NURTURE, handed_over=False)
+    assert quiet_period_end(state, {"m1", "m3"}, quiet_days=14) is None
+    assert quiet_period_end(state, {"m3", "m4"}, quiet_days=14) == (4, 3, 19.0)
+    assert quiet_period_end(state, {"m2"}, quiet_days=14) == (2, 0, 20.0)
+    assert quiet_period_end(state, {"m4"}, quiet_days=20) is None
