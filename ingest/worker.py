@@ -21,6 +21,7 @@ from typing import Any
 
 from delivery import Webhook, deliver_pending
 from foundation.params import DeliveryParams, IngestParams
+from ingest.history import HistoryCache
 from ingest.measures import Counters, Histogram, Measures
 from ingest.rescore import Rules, add_alerts, score_leads
 from store import Store
@@ -52,6 +53,7 @@ class Worker:
         self.webhook = webhook
         self.delivery = delivery
         self.measures = Measures()
+        self.history = HistoryCache(params.history_cache_leads)
         self._work = threading.Event()
         self._send = threading.Event()
         self._stop = threading.Event()
@@ -112,7 +114,8 @@ class Worker:
             return 0
         now = now or datetime.now(UTC)
         took = clock()
-        states = self.events.lead_states(list(taken.by_lead))
+        histories = self.history.histories(self.events, taken.by_lead)
+        states = self.events.lead_states(list(taken.by_lead), histories)
         read = clock()
         scored = score_leads(scorer, states, now)
         score = clock()

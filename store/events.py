@@ -9,8 +9,8 @@ at all, so a crash at any point leaves events still waiting and nothing sent twi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,18 @@ class Taken:
 
     by_lead: dict[str, list[str]]
     received_at: list[datetime]
+
+
+@dataclass
+class History:
+    """A lead's stored events: its track events oldest first with their ids (what re-scoring
+    reads), and the ids of all its rows, `identify` included (what tells a kept copy is whole:
+    rows are never deleted nor moved off a lead, so as many ids as the store has rows means the
+    same rows)."""
+
+    events: list[tuple[datetime, str, str | None]] = field(default_factory=list)
+    message_ids: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -141,19 +153,18 @@ class EventStore:
                 received.append(_utc_of(received_at))
         return Taken(by_lead, received)
 
-    def lead_states(self, lead_ids: Sequence[str]) -> list[LeadState]:
-        """Profile, every stored track event, previous decision and hand-off of each lead.
-
-        The histories of all the leads come in one ordered query per chunk of ids, read as the
-        driver returns them: SQLAlchemy's per-value type processing cost more than everything
-        else in a worker step (about 8 us a row, and a step reads every event of every lead)."""
-        ev, leads, live = schema.ingested_events, schema.live_leads, schema.live_scores
+    def lead_states(
+        self, lead_ids: Sequence[str], histories: Mapping[str, History] | None = None
+    ) -> list[LeadState]:
+        """Profile, every stored track event, previous decision and hand-off of each lead;
+        the track events of `histories` as given (ingest/history.py keeps them), the others
+        read from the store (`histories_of`)."""
+        leads, live = schema.live_leads, schema.live_scores
         profiles: dict[str, dict[str, Any]] = {}
-        events: dict[str, list[tuple[datetime, str, str | None]]] = {i: [] for i in lead_ids}
-        message_ids: dict[str, list[str]] = {i: [] for i in lead_ids}
         decisions: dict[str, str] = {}
         handed: set[str] = set()
-        raw_ts = sa.type_coerce(ev.c.ts, sa.String())  # SQLite: its text; PostgreSQL: datetime
+        given = histories or {}
+        read = self.histories_of([i for i in lead_ids if i not in given])
         with self._engine.connect() as conn:
             for chunk in _chunks(list(lead_ids), _IN_CHUNK):
                 profiles.update(
@@ -163,20 +174,6 @@ class EventStore:
                         )
                     ).all()
                 )
-                query = (
-                    sa.select(
-                        ev.c.lead_id, raw_ts, ev.c.event_type, ev.c.content_topic, ev.c.message_id
-                    )
-                    .where(ev.c.lead_id.in_(chunk), ev.c.kind == "track")
-                    .order_by(ev.c.lead_id, ev.c.ts)
-                )
-                lead = None
-                # .all(): one fetch of the chunk's rows, not a cursor call per row.
-                for lead_id, ts, event_type, topic, message_id in conn.execute(query).all():
-                    if lead_id != lead:
-                        lead, history, ids = lead_id, events[lead_id], message_ids[lead_id]
-                    history.append((_utc_of(ts), event_type, topic))
-                    ids.append(message_id)
                 decisions.update(_last_daily_decisions(conn, chunk))
                 decisions.update(
                     conn.execute(
@@ -184,18 +181,93 @@ class EventStore:
                     ).all()
                 )
                 handed |= _handed(conn, chunk)
-        return [
-            LeadState(
-                lead_id=i,
-                profile=profiles[i],
-                events=events[i],
-                message_ids=message_ids[i],
-                previous_decision=decisions.get(i),
-                handed_over=i in handed,
+        out = []
+        for i in lead_ids:
+            if i not in profiles:
+                continue
+            history = given.get(i) or read[i]
+            out.append(
+                LeadState(
+                    lead_id=i,
+                    profile=profiles[i],
+                    events=history.events,
+                    message_ids=history.message_ids,
+                    previous_decision=decisions.get(i),
+                    handed_over=i in handed,
+                )
             )
-            for i in lead_ids
-            if i in profiles
-        ]
+        return out
+
+    def histories_of(self, lead_ids: Sequence[str]) -> dict[str, History]:
+        """Every stored event of each lead (track events in time order, and the ids of all).
+
+        One ordered query per chunk of ids, read as the driver returns them: SQLAlchemy's
+        per-value type processing cost more than everything else in a worker step (about 8 us
+        a row, and a step reads every event of every lead)."""
+        out = {i: History() for i in lead_ids}
+        ev = schema.ingested_events
+        raw_ts = sa.type_coerce(ev.c.ts, sa.String())  # SQLite: its text; PostgreSQL: datetime
+        with self._engine.connect() as conn:
+            for chunk in _chunks(list(lead_ids), _IN_CHUNK):
+                query = (
+                    sa.select(
+                        ev.c.lead_id,
+                        raw_ts,
+                        ev.c.kind,
+                        ev.c.event_type,
+                        ev.c.content_topic,
+                        ev.c.message_id,
+                    )
+                    .where(ev.c.lead_id.in_(chunk))
+                    .order_by(ev.c.lead_id, ev.c.ts)
+                )
+                lead, history = None, History()
+                # .all(): one fetch of the chunk's rows, not a cursor call per row.
+                for lead_id, ts, kind, event_type, topic, message_id in conn.execute(query).all():
+                    if lead_id != lead:
+                        lead, history = lead_id, out[lead_id]
+                    history.seen.add(message_id)
+                    if kind == "track":
+                        history.events.append((_utc_of(ts), event_type, topic))
+                        history.message_ids.append(message_id)
+        return out
+
+    def row_counts(self, lead_ids: Sequence[str]) -> dict[str, int]:
+        """Stored rows (every kind) per lead: counted on the (lead_id, ts) index alone."""
+        ev = schema.ingested_events
+        out: dict[str, int] = {}
+        with self._engine.connect() as conn:
+            for chunk in _chunks(list(lead_ids), _IN_CHUNK):
+                query = (
+                    sa.select(ev.c.lead_id, sa.func.count())
+                    .where(ev.c.lead_id.in_(chunk))
+                    .group_by(ev.c.lead_id)
+                )
+                out.update((lead, int(n)) for lead, n in conn.execute(query).all())
+        return out
+
+    def rows_of(
+        self, message_ids: Sequence[str]
+    ) -> list[tuple[str, datetime, str, str, str | None, str]]:
+        """The given events: (lead_id, ts, kind, event_type, content_topic, message_id)."""
+        ev = schema.ingested_events
+        raw_ts = sa.type_coerce(ev.c.ts, sa.String())
+        out = []
+        with self._engine.connect() as conn:
+            for chunk in _chunks(list(message_ids), _IN_CHUNK):
+                query = sa.select(
+                    ev.c.lead_id,
+                    raw_ts,
+                    ev.c.kind,
+                    ev.c.event_type,
+                    ev.c.content_topic,
+                    ev.c.message_id,
+                ).where(ev.c.message_id.in_(chunk))
+                out.extend(
+                    (lead, _utc_of(ts), kind, event_type, topic, message_id)
+                    for lead, ts, kind, event_type, topic, message_id in conn.execute(query).all()
+                )
+        return out
 
     def record_step(
         self,

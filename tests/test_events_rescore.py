@@ -71,26 +71,44 @@ def _live_scores(url: str) -> dict[str, dict]:
 def test_live_scores_hand_offs_and_activity_equal_the_daily_scorers_for_the_same_history(
     scorer: Scorer, crm: tuple[pd.DataFrame, pd.DataFrame], store_url: str
 ) -> None:
+    """Three parts of the history; the first and the last re-scored by one worker, the middle
+    one by another (a second service process): the first worker's kept histories of the leads
+    the second one touched are stale and must be read again, the others brought up to date."""
     leads, events = crm
     now = datetime.now(UTC)
-    early = events[events["ts"] < SPLIT]
+    later = SPLIT + pd.Timedelta(days=15)
+    parts = {
+        "first": events[events["ts"] < SPLIT],
+        "second": events[(events["ts"] >= SPLIT) & (events["ts"] < later)],
+        "third": events[events["ts"] >= later],
+    }
     params = IngestParams(max_batch=10_000)
     live: dict[str, dict[str, dict]] = {}
     with Store.open(store_url) as store:
-        worker = Worker(store, lambda: scorer, RULES, params, None, DeliveryParams())
-        ingest = Ingest(EventNamer(load_mapping(None)), params, worker)
-        for stage, part in (("first part", early), ("whole", events[events["ts"] >= SPLIT])):
-            ingest.accept({"batch": [*identify_messages(leads), *track_messages(part)]}, now)
+        one, other = (
+            Worker(store, lambda: scorer, RULES, params, None, DeliveryParams()) for _ in range(2)
+        )
+        for stage, worker in (("first", one), ("second", other), ("third", one)):
+            ingest = Ingest(EventNamer(load_mapping(None)), params, worker)
+            batch = [*identify_messages(leads), *track_messages(parts[stage])]
+            ingest.accept({"batch": batch}, now)
+            reads, kept = one.history.reads, one.history.kept_hits
             while worker.step(now) > 0:
                 pass
             live[stage] = _live_scores(store_url)
+        assert one.history.reads > reads and one.history.kept_hits > kept  # both ways taken
         assert EventStore(store).backlog().waiting == 0
         alerts = EventStore(store).alerts()
 
-    for stage, seen in (("first part", early), ("whole", events)):
+    seen = {
+        "first": parts["first"],
+        "second": events[events["ts"] < later],
+        "third": events,
+    }
+    for stage, history_so_far in seen.items():
         assert set(live[stage]) == set(leads["lead_id"]), stage
         for lead_id, row in live[stage].items():
-            history = seen[seen["lead_id"] == lead_id]
+            history = history_so_far[history_so_far["lead_id"] == lead_id]
             as_of = pd.Timestamp(history["ts"].max()).to_pydatetime()
             assert row["as_of"] == as_of, (stage, lead_id)
             daily = _daily(scorer, leads[leads["lead_id"] == lead_id], history, as_of)
@@ -103,10 +121,9 @@ def test_live_scores_hand_offs_and_activity_equal_the_daily_scorers_for_the_same
     assert handoffs["lead_id"].is_unique
     for record in handoffs["payload_json"]:
         lead_id = record["lead_id"]
-        history = events[events["lead_id"] == lead_id]
-        # The crossing step's history: everything up to the part it crossed in.
-        if live["first part"][lead_id]["decision"] == "mql":
-            history = early[early["lead_id"] == lead_id]
+        # The history of the step it crossed in: the first part after which it was an MQL.
+        stage = next(s for s in seen if live[s][lead_id]["decision"] == "mql")
+        history = seen[stage][seen[stage]["lead_id"] == lead_id]
         as_of = pd.Timestamp(history["ts"].max()).to_pydatetime()
         daily = _daily(scorer, leads[leads["lead_id"] == lead_id], history, as_of)
         assert (record["probability"], record["score"]) == (daily["probability"], daily["score"])
