@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -190,26 +189,9 @@ def worker_phases(client: httpx.Client) -> dict[str, float]:
 
 def baseline(messages: list[dict], batch: int, work: Path) -> float:
     """Messages/s the store itself writes (EventStore.add, same batches, no HTTP, no scoring)."""
-    from features.mapping_file import load_mapping
-    from features.mapping_one import EventNamer
-    from ingest.segment import messages_of as parse
-    from store import Store
-    from store.events import EventStore, Identify
+    from benchmarks.events_worker_bench import store_messages
 
-    namer = EventNamer(load_mapping(None))
-    with Store.open(f"sqlite:///{work / 'baseline.db'}") as store:
-        live = EventStore(store)
-        started = time.monotonic()
-        for first in range(0, len(messages), batch):
-            now = datetime.now(UTC)
-            parsed = parse({"batch": messages[first : first + batch]}, namer, now, batch)
-            who = [
-                Identify(m.message_id, m.lead_id, m.anonymous_id, m.profile)
-                for m in parsed
-                if m.profile is not None
-            ]
-            live.add([m.row(now) for m in parsed], who, now)
-        return len(messages) / (time.monotonic() - started)
+    return len(messages) / store_messages(f"sqlite:///{work / 'baseline.db'}", messages, batch)
 
 
 def main() -> None:
