@@ -206,21 +206,9 @@ class EventStore:
         a row, and a step reads every event of every lead)."""
         out = {i: History() for i in lead_ids}
         ev = schema.ingested_events
-        raw_ts = sa.type_coerce(ev.c.ts, sa.String())  # SQLite: its text; PostgreSQL: datetime
         with self._engine.connect() as conn:
             for chunk in _chunks(list(lead_ids), _IN_CHUNK):
-                query = (
-                    sa.select(
-                        ev.c.lead_id,
-                        raw_ts,
-                        ev.c.kind,
-                        ev.c.event_type,
-                        ev.c.content_topic,
-                        ev.c.message_id,
-                    )
-                    .where(ev.c.lead_id.in_(chunk))
-                    .order_by(ev.c.lead_id, ev.c.ts)
-                )
+                query = _raw_rows().where(ev.c.lead_id.in_(chunk)).order_by(ev.c.lead_id, ev.c.ts)
                 lead, history = None, History()
                 # .all(): one fetch of the chunk's rows, not a cursor call per row.
                 for lead_id, ts, kind, event_type, topic, message_id in conn.execute(query).all():
@@ -251,18 +239,10 @@ class EventStore:
     ) -> list[tuple[str, datetime, str, str, str | None, str]]:
         """The given events: (lead_id, ts, kind, event_type, content_topic, message_id)."""
         ev = schema.ingested_events
-        raw_ts = sa.type_coerce(ev.c.ts, sa.String())
         out = []
         with self._engine.connect() as conn:
             for chunk in _chunks(list(message_ids), _IN_CHUNK):
-                query = sa.select(
-                    ev.c.lead_id,
-                    raw_ts,
-                    ev.c.kind,
-                    ev.c.event_type,
-                    ev.c.content_topic,
-                    ev.c.message_id,
-                ).where(ev.c.message_id.in_(chunk))
+                query = _raw_rows().where(ev.c.message_id.in_(chunk))
                 out.extend(
                     (lead, _utc_of(ts), kind, event_type, topic, message_id)
                     for lead, ts, kind, event_type, topic, message_id in conn.execute(query).all()
@@ -355,6 +335,16 @@ class EventStore:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _raw_rows() -> sa.Select[Any]:
+    """lead_id, ts, kind, event_type, content_topic, message_id of ingested events, the time
+    as the driver returns it (SQLite: its text; PostgreSQL: a datetime; see `_utc_of`)."""
+    ev = schema.ingested_events
+    raw_ts = sa.type_coerce(ev.c.ts, sa.String())
+    return sa.select(
+        ev.c.lead_id, raw_ts, ev.c.kind, ev.c.event_type, ev.c.content_topic, ev.c.message_id
+    )
 
 
 def _utc_of(value: Any) -> datetime:
