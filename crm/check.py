@@ -6,6 +6,10 @@ properties, so the check can say which score properties still need creating and 
 crm.yaml maps that HubSpot does not offer. Salesforce sends outbound messages to us and needs no
 outgoing connection: its section is summarised. A CRM that cannot be reached or refuses the
 token is a CrmCheckError (the command's exit 2), after the lines found so far.
+
+BottleCRM: GET {base_url}/api/leads/?limit=1 with the personal access token: it proves the URL
+answers and the token is accepted, counts the open leads, and lists the lead statuses BottleCRM
+offers, so the check can say which statuses crm.yaml maps that BottleCRM does not have.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 import httpx2 as httpx
 
-from crm.config import CrmConfig, HubSpotConfig, SalesforceConfig
+from crm.config import BottleCrmConfig, CrmConfig, HubSpotConfig, SalesforceConfig
 from foundation.errors import LeadscoreError
 
 
@@ -96,11 +100,61 @@ def check_salesforce(config: SalesforceConfig, say: Callable[[str], None]) -> No
     )
 
 
+def check_bottlecrm(
+    config: BottleCrmConfig, say: Callable[[str], None], env: dict[str, str] | None = None
+) -> None:
+    env = dict(os.environ) if env is None else env
+    if not env.get(config.webhook_secret_env):
+        say(f"bottlecrm: {config.webhook_secret_env} is not set: webhooks cannot be verified")
+    token = env.get(config.token_env, "")
+    if not token:
+        raise CrmCheckError(
+            f"bottlecrm: {config.token_env} is not set (crm.yaml bottlecrm.token_env): cannot "
+            "sign in"
+        )
+    url = f"{config.base_url}/api/leads/"
+    try:
+        answer = httpx.get(
+            url,
+            params={"limit": 1},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=config.timeout_s,
+        )
+    except httpx.HTTPError as exc:
+        raise CrmCheckError(f"bottlecrm: cannot reach {config.base_url}: {exc}") from None
+    if answer.status_code in (401, 403):
+        raise CrmCheckError(
+            f"bottlecrm: {config.base_url} refused the token in {config.token_env} "
+            f"(HTTP {answer.status_code}): use a personal access token (bcrm_pat_...) of a user "
+            "who may read and edit leads"
+        )
+    if answer.status_code != 200:
+        raise CrmCheckError(
+            f"bottlecrm: GET {url} answered HTTP {answer.status_code}: {answer.text[:200].strip()}"
+        )
+    try:
+        doc = answer.json()
+        offered = {str(pair[0]) for pair in doc.get("status") or []}
+        count = (doc.get("open_leads") or {}).get("leads_count")
+    except (ValueError, AttributeError, TypeError, IndexError):
+        raise CrmCheckError(f"bottlecrm: GET {url}: not BottleCRM's lead list") from None
+    say(f"bottlecrm: reached {config.base_url}, token accepted, {count} open leads")
+    unknown = sorted(set(config.stages) - offered) if offered else []
+    say(
+        f"bottlecrm: {len(config.stages)} lead statuses mapped to stages"
+        + (f"; not offered by BottleCRM: {', '.join(unknown)}" if unknown else "")
+    )
+
+
 def check(config: CrmConfig, say: Callable[[str], None]) -> None:
     """Every configured CRM, HubSpot first; raises CrmCheckError at the first that fails."""
-    if config.hubspot is None and config.salesforce is None:
-        raise CrmCheckError("crm.yaml configures no CRM (add a hubspot: or salesforce: section)")
+    if config.hubspot is None and config.salesforce is None and config.bottlecrm is None:
+        raise CrmCheckError(
+            "crm.yaml configures no CRM (add a hubspot:, salesforce: or bottlecrm: section)"
+        )
     if config.salesforce is not None:
         check_salesforce(config.salesforce, say)
     if config.hubspot is not None:
         check_hubspot(config.hubspot, say)
+    if config.bottlecrm is not None:
+        check_bottlecrm(config.bottlecrm, say)

@@ -212,6 +212,7 @@ def ensure_template() -> None:
     subprocess.run(
         [django_admin, "migrate", "--noinput", "-v", "0"],
         env=django_env(TEMPLATE_DB),
+        cwd=home(),
         check=True,
     )
     with engine.connect() as conn:
@@ -271,10 +272,12 @@ def _set_up_org(base: str, database: str) -> tuple[str, str, str]:
     out = subprocess.run(
         [str(venv_python()), "-c", BOOTSTRAP % ADMIN_EMAIL],
         env=django_env(database),
-        check=True,
+        cwd=home(),  # not the checkout: `-c` puts the working folder first, and ours has `crm`
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:
+        raise AssertionError(f"BottleCRM: creating the admin user failed\n{out.stderr[-3000:]}")
     bare = json.loads(out.stdout.strip().splitlines()[-1])["access"]
     with httpx.Client(base_url=base, timeout=30) as http:
         auth = {"Authorization": f"Bearer {bare}"}

@@ -10,6 +10,7 @@ Its one fixture costs about 15 s after the one-time install and migration (which
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +23,13 @@ import pytest
 from crm.signatures import BOTTLECRM_SIGNATURE_HEADER
 from store import Store
 from store.crm_inbox import crm_stages
-from tests.bottlecrm_server import BottleCrm, register_webhook, running_bottlecrm
+from tests.bottlecrm_server import (
+    BottleCrm,
+    BottleCrmUnavailable,
+    prepare,
+    register_webhook,
+    running_bottlecrm,
+)
 from tests.live_server import free_port, running_serve
 from tests.serve_fixtures import API_KEY, ROOT, train_small_model
 
@@ -49,6 +56,7 @@ class RoundTrip:
     store_url: str
     secret: str
     serve_log: Path
+    crm_yaml: Path
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +64,10 @@ def trip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoundTrip]:
     tmp = tmp_path_factory.mktemp("bottlecrm")
     model = train_small_model(tmp / "model.joblib", n_leads=500)
     store_url = f"sqlite:///{tmp / 'leadscore.db'}"
+    try:
+        prepare()  # install and migrate once per machine (.ci/run does it before the suite)
+    except BottleCrmUnavailable as exc:  # locally a skip; under CI every skip is a failure
+        pytest.skip(str(exc))
     with running_bottlecrm(tmp) as crm:
         port = free_port()
         secret = register_webhook(
@@ -74,7 +86,7 @@ def trip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoundTrip]:
         }
         log = tmp / "serve.log"
         with running_serve(["--model", str(model)], port, ROOT, env, log, START_TIMEOUT_S) as base:
-            yield RoundTrip(crm, base, store_url, secret, log)
+            yield RoundTrip(crm, base, store_url, secret, log, tmp / "crm.yaml")
 
 
 def create_lead(crm: BottleCrm, email: str, **fields: Any) -> str:
@@ -209,3 +221,26 @@ def test_a_forged_or_replayed_delivery_is_refused_with_401(trip: RoundTrip) -> N
     )
     assert replayed.status_code == 401
     assert "old" in replayed.json()["detail"]
+
+
+def test_crm_check_reaches_bottlecrm_and_names_what_it_found(trip: RoundTrip) -> None:
+    env = {**os.environ, "TEST_BOTTLECRM_TOKEN": trip.crm.token, "TEST_BOTTLECRM_SECRET": "x"}
+    done = subprocess.run(
+        ["leadscore", "crm", "check", "--config", str(trip.crm_yaml)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"bottlecrm: reached {trip.crm.base_url}, token accepted" in done.stdout
+    assert "bottlecrm: 4 lead statuses mapped to stages\n" in done.stdout  # all offered
+    refused = subprocess.run(
+        ["leadscore", "crm", "check", "--config", str(trip.crm_yaml)],
+        env={**env, "TEST_BOTTLECRM_TOKEN": "bcrm_pat_not-a-token"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "refused the token in TEST_BOTTLECRM_TOKEN (HTTP 403)" in refused.stderr
