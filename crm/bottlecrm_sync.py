@@ -29,7 +29,7 @@ from store.events import EventStore
 log = logging.getLogger("leadscore.crm")
 TOP_REASONS = 3
 
-# profile (the lead contract's fields) -> the scorer's answer with reasons, plus model_version
+# (profile, now) -> the scorer's answer with reasons, plus model_name and model_version
 ScoreLead = Callable[[dict[str, Any], datetime], dict[str, Any]]
 
 
@@ -57,6 +57,14 @@ def score_row(lead_id: str, result: dict[str, Any], now: datetime) -> dict[str, 
     }
 
 
+def model_label(result: dict[str, Any]) -> str:
+    """The model as a rep or an auditor finds it again: its registry name and version, or its
+    file's name when it was served from a file (which has no version)."""
+    name = result.get("model_name") or "model"
+    version = result.get("model_version")
+    return f"{name} v{version}" if version else f"{name} (a file, not a registry version)"
+
+
 def score_update(record_id: str, result: dict[str, Any], now: datetime) -> ScoreUpdate:
     reasons, _ = plain_reasons(result)
     return ScoreUpdate(
@@ -64,7 +72,7 @@ def score_update(record_id: str, result: dict[str, Any], now: datetime) -> Score
         score=int(result["score"]),
         tier=result.get("tier"),
         reasons=tuple(reasons[:TOP_REASONS]),
-        model_version=str(result.get("model_version") or "unknown"),
+        model_version=model_label(result),
         scored_at=now,
     )
 

@@ -145,7 +145,8 @@ def _scorer_of(state: ServiceState) -> Callable[[dict[str, Any], datetime], dict
     def score(profile: dict[str, Any], now: datetime) -> dict[str, Any]:
         scorer = state.current().scorer
         result = scorer.score_one(LeadInput.model_validate({"lead": profile}), True, now)
-        return {**result, "model_version": scorer.model_ref.get("version")}
+        ref = scorer.model_ref
+        return {**result, "model_name": ref.get("name"), "model_version": ref.get("version")}
 
     return score
 

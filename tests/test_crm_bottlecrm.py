@@ -15,6 +15,7 @@ import pytest
 
 from crm.bottlecrm import lead_profile, parse_delivery
 from crm.bottlecrm_api import note_text
+from crm.bottlecrm_sync import score_update
 from crm.config import BottleCrmConfig, parse_crm_config
 from crm.signatures import bottlecrm_problem
 from crm.writeback import ScoreUpdate
@@ -160,3 +161,12 @@ def test_a_bottlecrm_section_needs_its_url_and_known_ratings() -> None:
         parse_crm_config({"bottlecrm": {}}, "crm.yaml")
     with pytest.raises(ConfigError, match=re.escape("bottlecrm.ratings.A: Input should be 'HOT'")):
         parse_crm_config({"bottlecrm": {"base_url": "http://x", "ratings": {"A": "SIZZLING"}}})
+
+
+def test_the_note_names_a_registered_model_by_version_and_a_file_model_as_such() -> None:
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    result = {"score": 16, "tier": "B", "model_name": "lead-propensity", "model_version": "3"}
+    update = score_update("8d1c", result, now)
+    assert (update.score, update.tier, update.model_version) == (16, "B", "lead-propensity v3")
+    filed = score_update("8d1c", {**result, "model_name": "model", "model_version": None}, now)
+    assert filed.model_version == "model (a file, not a registry version)"
