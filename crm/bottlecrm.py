@@ -28,9 +28,12 @@ import orjson
 
 from crm.config import BottleCrmConfig
 from foundation.errors import DataError
+from foundation.text_limits import EMAIL_DOMAIN_MAX, LEAD_ID_MAX
 from store.crm_inbox import CrmLead, CrmMessage, CrmStage
 
 CRM = "bottlecrm"
+PREFIX = f"{CRM}-"
+MESSAGE_ID_MAX = 250  # crm_messages.message_id (BottleCRM's are UUIDs: 36)
 CREATED = "lead.created"
 UPDATED = "lead.updated"
 _REQUIRED = ("id", "event", "created_at")
@@ -47,7 +50,16 @@ class ParsedDelivery:
 
 
 def lead_id_for(record_id: str) -> str:
-    return f"{CRM}-{record_id}"
+    return PREFIX + record_id
+
+
+def _bounded(value: Any, limit: int, where: str) -> str:
+    """A value for a bounded store column; too long is a DataError naming the field (it would
+    otherwise fail in the database, on PostgreSQL as a server error)."""
+    text = str(value)
+    if len(text) > limit:
+        raise DataError(f"bottlecrm: {where} is {len(text)} characters; at most {limit}")
+    return text
 
 
 def _time(value: Any, where: str) -> datetime:
@@ -76,7 +88,8 @@ def parse_delivery(body: bytes, config: BottleCrmConfig) -> ParsedDelivery:
     data = doc.get("data")
     if not isinstance(data, dict) or data.get("id") in (None, ""):
         raise DataError(f"bottlecrm: {event}: data.id missing (the lead's id)")
-    record_id = str(data["id"])
+    record_id = _bounded(data["id"], LEAD_ID_MAX - len(PREFIX), "data.id")
+    message_id = _bounded(doc["id"], MESSAGE_ID_MAX, "id")
     changed = data.get("updated_at") or doc["created_at"]
     at = _time(changed, "data.updated_at")
     email = data.get("email")
@@ -85,7 +98,7 @@ def parse_delivery(body: bytes, config: BottleCrmConfig) -> ParsedDelivery:
         record_id,
         lead_id_for(record_id),
         at,
-        email=str(email) if email else None,
+        email=_bounded(email, EMAIL_DOMAIN_MAX, "data.email") if email else None,
         properties={k: v for k, v in data.items() if k != "assigned_to"},
     )
     out = ParsedDelivery(record_id=record_id if event == CREATED else None)
@@ -97,7 +110,7 @@ def parse_delivery(body: bytes, config: BottleCrmConfig) -> ParsedDelivery:
             out.unmapped.append(f"status {status!r} has no stage in crm.yaml")
         else:
             stages = (CrmStage(lead.lead_id, stage, at, str(status)),)
-    out.message = CrmMessage(CRM, str(doc["id"]), event, leads=(lead,), stages=stages)
+    out.message = CrmMessage(CRM, message_id, event, leads=(lead,), stages=stages)
     return out
 
 

@@ -68,7 +68,11 @@ import os
 from crm.settings import *  # noqa: F401,F403
 
 DATABASES["default"].update(  # noqa: F405
-    NAME=os.environ["BOTTLECRM_DB"], HOST="127.0.0.1", PORT="5432", USER="postgres", PASSWORD=""
+    NAME=os.environ["BOTTLECRM_DB"],
+    HOST=os.environ["BOTTLECRM_DB_HOST"],
+    PORT=os.environ["BOTTLECRM_DB_PORT"],
+    USER=os.environ["BOTTLECRM_DB_USER"],
+    PASSWORD=os.environ["BOTTLECRM_DB_PASSWORD"],
 )
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BROKER_URL = "memory://"
@@ -171,10 +175,20 @@ def ensure_venv() -> None:
     (home() / f"{SETTINGS_MODULE}.py").write_text(SETTINGS)
 
 
+def pg_url() -> sa.URL:
+    """The PostgreSQL server the store tests use ($LEADSCORE_TEST_PG_URL): BottleCRM's too."""
+    return sa.make_url(os.environ.get(PG_ENV) or DEFAULT_PG)
+
+
 def django_env(database: str) -> dict[str, str]:
     logs = home() / "logs"
     logs.mkdir(exist_ok=True)
+    server = pg_url()
     return {
+        "BOTTLECRM_DB_HOST": server.host or "127.0.0.1",
+        "BOTTLECRM_DB_PORT": str(server.port or 5432),
+        "BOTTLECRM_DB_USER": server.username or "postgres",
+        "BOTTLECRM_DB_PASSWORD": server.password or "",
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", ""),
         "PYTHONPATH": str(home()),
@@ -189,8 +203,7 @@ def django_env(database: str) -> dict[str, str]:
 
 def admin_engine() -> sa.Engine:
     """The PostgreSQL server's maintenance database, in autocommit (CREATE DATABASE)."""
-    url = os.environ.get(PG_ENV) or DEFAULT_PG
-    return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    return sa.create_engine(pg_url(), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
 
 
 def _comment(conn: sa.Connection, database: str) -> str | None:

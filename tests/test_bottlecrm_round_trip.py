@@ -9,6 +9,8 @@ Its one fixture costs about 15 s after the one-time install and migration (which
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import subprocess
 import time
@@ -21,7 +23,7 @@ import httpx2 as httpx
 import pytest
 
 from crm.signatures import BOTTLECRM_SIGNATURE_HEADER
-from store import Store
+from store import Store, schema
 from store.crm_inbox import crm_stages
 from tests.bottlecrm_server import (
     BottleCrm,
@@ -164,8 +166,6 @@ def test_a_lead_created_in_bottlecrm_gets_its_score_back_within_5_s(
     store = Store.open(trip.store_url)
     try:
         with store.engine.connect() as conn:
-            from store import schema
-
             row = (
                 conn.execute(
                     schema.live_scores.select().where(
@@ -211,9 +211,6 @@ def test_a_forged_or_replayed_delivery_is_refused_with_401(trip: RoundTrip) -> N
     )
     assert forged.status_code == 401
     assert "does not match" in forged.json()["detail"]
-    import hashlib
-    import hmac
-
     old = now - 3600
     digest = hmac.new(trip.secret.encode(), f"{old}.".encode() + body, hashlib.sha256)
     replayed = httpx.post(

@@ -113,6 +113,10 @@ def test_other_events_are_ignored_and_bad_bodies_name_the_field() -> None:
     assert parse_delivery(delivery("deal.won"), CONFIG).ignored == 1
     with pytest.raises(DataError, match=re.escape("data.id missing")):
         parse_delivery(delivery(id=None), CONFIG)
+    with pytest.raises(DataError, match=re.escape("data.email is 402 characters; at most 320")):
+        parse_delivery(delivery(email="a" * 400 + "@x"), CONFIG)
+    with pytest.raises(DataError, match=re.escape("data.id is 300 characters; at most 190")):
+        parse_delivery(delivery(id="7" * 300), CONFIG)
     with pytest.raises(DataError, match="not JSON"):
         parse_delivery(b"{", CONFIG)
     with pytest.raises(DataError, match=re.escape("updated_at 'yesterday' is not an ISO")):
