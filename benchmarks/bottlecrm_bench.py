@@ -18,25 +18,16 @@ It also prints one note as it landed on a record.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from tests.bottlecrm_server import BottleCrm, register_webhook, running_bottlecrm
-from tests.live_server import free_port, running_serve
-from tests.serve_fixtures import API_KEY, ROOT, train_small_model
+from tests.bottlecrm_server import BottleCrm, running_bottlecrm, running_leadscore
+from tests.serve_fixtures import API_KEY, train_small_model
 
 PROMISE_S = 5.0
 POLL_S = 0.02
-CRM_YAML = """\
-bottlecrm:
-  base_url: {base_url}
-  token_env: BENCH_BOTTLECRM_TOKEN
-  webhook_secret_env: BENCH_BOTTLECRM_SECRET
-  stages: {{assigned: prospect, "in process": contacted, converted: customer}}
-"""
 
 
 def lead_body(tag: str, i: int) -> dict[str, str]:
@@ -87,22 +78,8 @@ def main() -> None:
         model = train_small_model(tmp / "model.joblib", n_leads=500)
         with running_bottlecrm(tmp) as crm:
             base_took, _ = timed_creates(crm, "baseline", args.leads)
-            port = free_port()
-            secret = register_webhook(
-                crm, f"http://127.0.0.1:{port}/crm/bottlecrm", ["lead.created", "lead.updated"]
-            )
-            (tmp / "crm.yaml").write_text(CRM_YAML.format(base_url=crm.base_url))
-            env = {
-                **os.environ,
-                "LEADSCORE_API_KEYS": API_KEY,
-                "LEADSCORE_DB_URL": f"sqlite:///{tmp / 'leadscore.db'}",
-                "LEADSCORE_CRM_CONFIG": str(tmp / "crm.yaml"),
-                "LEADSCORE_THRESHOLD_PATH": str(tmp / "none.json"),
-                "BENCH_BOTTLECRM_TOKEN": crm.token,
-                "BENCH_BOTTLECRM_SECRET": secret,
-            }
-            serve_args = ["--model", str(model)]
-            with running_serve(serve_args, port, ROOT, env, tmp / "serve.log", 120):
+            env = {"LEADSCORE_API_KEYS": API_KEY}
+            with running_leadscore(crm, tmp, model, env):
                 hooked_took, made = [], []
                 landed, note = [], ""
                 for i in range(args.leads):  # one at a time: each lead's own latency

@@ -28,6 +28,39 @@ class CrmCheckError(LeadscoreError):
     """A configured CRM cannot be reached, or refused the credentials."""
 
 
+def _signed_in_get(
+    crm: str,
+    base_url: str,
+    url: str,
+    token_env: str,
+    env: dict[str, str],
+    timeout_s: float,
+    refused_hint: str,
+) -> httpx.Response:
+    """GET `url` with the bearer token in $token_env; the 200 answer, else a CrmCheckError that
+    says what to fix (the variable unset, the CRM unreachable, the token refused, another
+    answer)."""
+    token = env.get(token_env, "")
+    if not token:
+        raise CrmCheckError(
+            f"{crm}: {token_env} is not set (crm.yaml {crm}.token_env): cannot sign in"
+        )
+    try:
+        answer = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise CrmCheckError(f"{crm}: cannot reach {base_url}: {exc}") from None
+    if answer.status_code in (401, 403):
+        raise CrmCheckError(
+            f"{crm}: {base_url} refused the token in {token_env} "
+            f"(HTTP {answer.status_code}): {refused_hint}"
+        )
+    if answer.status_code != 200:
+        raise CrmCheckError(
+            f"{crm}: GET {url} answered HTTP {answer.status_code}: {answer.text[:200].strip()}"
+        )
+    return answer
+
+
 def properties_url(config: HubSpotConfig) -> str:
     return f"{config.base_url}/crm/properties/{config.api_version}/contacts"
 
@@ -36,30 +69,18 @@ def check_hubspot(
     config: HubSpotConfig, say: Callable[[str], None], env: dict[str, str] | None = None
 ) -> None:
     env = dict(os.environ) if env is None else env
-    token = env.get(config.token_env, "")
     if not env.get(config.client_secret_env):
         say(f"hubspot: {config.client_secret_env} is not set: webhooks cannot be verified")
-    if not token:
-        raise CrmCheckError(
-            f"hubspot: {config.token_env} is not set (crm.yaml hubspot.token_env): cannot sign in"
-        )
-    url = properties_url(config)
-    try:
-        answer = httpx.get(
-            url, headers={"Authorization": f"Bearer {token}"}, timeout=config.timeout_s
-        )
-    except httpx.HTTPError as exc:
-        raise CrmCheckError(f"hubspot: cannot reach {config.base_url}: {exc}") from None
-    if answer.status_code in (401, 403):
-        raise CrmCheckError(
-            f"hubspot: {config.base_url} refused the token in {config.token_env} "
-            f"(HTTP {answer.status_code}): check the private app's token and its scopes "
-            "(crm.objects.contacts.write, crm.schemas.contacts.read)"
-        )
-    if answer.status_code != 200:
-        raise CrmCheckError(
-            f"hubspot: GET {url} answered HTTP {answer.status_code}: {answer.text[:200].strip()}"
-        )
+    answer = _signed_in_get(
+        "hubspot",
+        config.base_url,
+        properties_url(config),
+        config.token_env,
+        env,
+        config.timeout_s,
+        "check the private app's token and its scopes "
+        "(crm.objects.contacts.write, crm.schemas.contacts.read)",
+    )
     found = _properties(answer)
     say(f"hubspot: reached {config.base_url}, token accepted, {len(found)} contact properties")
     wanted = config.score_properties.model_dump()
@@ -106,32 +127,16 @@ def check_bottlecrm(
     env = dict(os.environ) if env is None else env
     if not env.get(config.webhook_secret_env):
         say(f"bottlecrm: {config.webhook_secret_env} is not set: webhooks cannot be verified")
-    token = env.get(config.token_env, "")
-    if not token:
-        raise CrmCheckError(
-            f"bottlecrm: {config.token_env} is not set (crm.yaml bottlecrm.token_env): cannot "
-            "sign in"
-        )
-    url = f"{config.base_url}/api/leads/"
-    try:
-        answer = httpx.get(
-            url,
-            params={"limit": 1},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=config.timeout_s,
-        )
-    except httpx.HTTPError as exc:
-        raise CrmCheckError(f"bottlecrm: cannot reach {config.base_url}: {exc}") from None
-    if answer.status_code in (401, 403):
-        raise CrmCheckError(
-            f"bottlecrm: {config.base_url} refused the token in {config.token_env} "
-            f"(HTTP {answer.status_code}): use a personal access token (bcrm_pat_...) of a user "
-            "who may read and edit leads"
-        )
-    if answer.status_code != 200:
-        raise CrmCheckError(
-            f"bottlecrm: GET {url} answered HTTP {answer.status_code}: {answer.text[:200].strip()}"
-        )
+    url = f"{config.base_url}/api/leads/?limit=1"
+    answer = _signed_in_get(
+        "bottlecrm",
+        config.base_url,
+        url,
+        config.token_env,
+        env,
+        config.timeout_s,
+        "use a personal access token (bcrm_pat_...) of a user who may read and edit leads",
+    )
     try:
         doc = answer.json()
         offered = {str(pair[0]) for pair in doc.get("status") or []}

@@ -39,7 +39,7 @@ from pathlib import Path
 import httpx2 as httpx
 import sqlalchemy as sa
 
-from tests.live_server import free_port
+from tests.live_server import free_port, running_process, running_serve
 
 VERSION = "1.35.0"
 HOME_ENV = "LEADSCORE_BOTTLECRM_HOME"
@@ -320,38 +320,11 @@ def running_bottlecrm(log_dir: Path, start_timeout_s: float = 60) -> Iterator[Bo
         base = f"http://127.0.0.1:{port}"
         log = log_dir / "bottlecrm.log"
         gunicorn = str(home() / "venv" / "bin" / "gunicorn")
-        with log.open("w") as out:
-            proc = subprocess.Popen(
-                [gunicorn, "crm.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1", "--threads", "8"],
-                env=django_env(database),
-                cwd=log_dir,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            deadline = time.monotonic() + start_timeout_s
-            while True:
-                if proc.poll() is not None:
-                    raise AssertionError(f"BottleCRM exited {proc.returncode}\n{log.read_text()}")
-                try:
-                    if httpx.get(f"{base}/healthz/", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise AssertionError(
-                        f"BottleCRM not up in {start_timeout_s} s\n{log.read_text()}"
-                    )
-                time.sleep(0.3)
+        command = [gunicorn, "crm.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1", "--threads", "8"]
+        env = django_env(database)
+        with running_process(command, f"{base}/healthz/", log_dir, env, log, start_timeout_s):
             jwt, token, org_id = _set_up_org(base, database)
             yield BottleCrm(base, jwt, token, org_id, log)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
 
 
 def register_webhook(crm: BottleCrm, url: str, events: list[str]) -> str:
@@ -360,6 +333,63 @@ def register_webhook(crm: BottleCrm, url: str, events: list[str]) -> str:
     with crm.api(token=crm.jwt) as http:
         made = _ok(http.post("/api/webhooks/", json={"url": url, "events": events}), "webhook")
     return str(made["secret"])
+
+
+TOKEN_ENV = "TEST_BOTTLECRM_TOKEN"
+SECRET_ENV = "TEST_BOTTLECRM_SECRET"
+CRM_YAML = """\
+bottlecrm:
+  base_url: {base_url}
+  token_env: TEST_BOTTLECRM_TOKEN
+  webhook_secret_env: TEST_BOTTLECRM_SECRET
+  stages:
+    assigned: prospect
+    "in process": contacted
+    converted: customer
+    closed: disqualified
+"""
+
+
+@dataclass(frozen=True)
+class Leadscore:
+    """A `leadscore serve` that BottleCRM's webhook reaches."""
+
+    base_url: str
+    store_url: str
+    secret: str  # the webhook's signing secret, as BottleCRM minted it
+    log: Path
+    crm_yaml: Path
+
+
+@contextmanager
+def running_leadscore(
+    crm: BottleCrm, folder: Path, model: Path, env: dict[str, str], start_timeout_s: float = 120
+) -> Iterator[Leadscore]:
+    """`leadscore serve --model MODEL` on a free port, its store a SQLite file in `folder`,
+    crm.yaml pointing at `crm`, and BottleCRM's webhook (lead.created, lead.updated) pointing
+    at it; `env` adds to the environment (API keys ...)."""
+    from tests.serve_fixtures import ROOT
+
+    port = free_port()
+    secret = register_webhook(
+        crm, f"http://127.0.0.1:{port}/crm/bottlecrm", ["lead.created", "lead.updated"]
+    )
+    crm_yaml = folder / "crm.yaml"
+    crm_yaml.write_text(CRM_YAML.format(base_url=crm.base_url))
+    store_url = f"sqlite:///{folder / 'leadscore.db'}"
+    full_env = {
+        **os.environ,
+        "LEADSCORE_DB_URL": store_url,
+        "LEADSCORE_CRM_CONFIG": str(crm_yaml),
+        "LEADSCORE_THRESHOLD_PATH": str(folder / "none.json"),
+        TOKEN_ENV: crm.token,
+        SECRET_ENV: secret,
+        **env,
+    }
+    log = folder / "serve.log"
+    args = ["--model", str(model)]
+    with running_serve(args, port, ROOT, full_env, log, start_timeout_s) as base:
+        yield Leadscore(base, store_url, secret, log, crm_yaml)
 
 
 def main(argv: list[str]) -> int:

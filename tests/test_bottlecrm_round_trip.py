@@ -16,7 +16,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -26,69 +25,37 @@ from crm.signatures import BOTTLECRM_SIGNATURE_HEADER
 from store import Store, schema
 from store.crm_inbox import crm_stages
 from tests.bottlecrm_server import (
+    SECRET_ENV,
+    TOKEN_ENV,
     BottleCrm,
     BottleCrmUnavailable,
+    Leadscore,
     prepare,
-    register_webhook,
     running_bottlecrm,
+    running_leadscore,
 )
-from tests.live_server import free_port, running_serve
-from tests.serve_fixtures import API_KEY, ROOT, train_small_model
+from tests.serve_fixtures import API_KEY, train_small_model
 
 WRITE_BACK_WITHIN_S = 5.0  # the acceptance's promise, creation to rating and note on the record
-START_TIMEOUT_S = 120.0
-STAGES = {"assigned": "prospect", "in process": "contacted", "converted": "customer"}
-CRM_YAML = """\
-bottlecrm:
-  base_url: {base_url}
-  token_env: TEST_BOTTLECRM_TOKEN
-  webhook_secret_env: TEST_BOTTLECRM_SECRET
-  stages:
-    assigned: prospect
-    "in process": contacted
-    converted: customer
-    closed: disqualified
-"""
 
 
 @dataclass(frozen=True)
 class RoundTrip:
     crm: BottleCrm
-    leadscore: str
-    store_url: str
-    secret: str
-    serve_log: Path
-    crm_yaml: Path
+    leadscore: Leadscore
 
 
 @pytest.fixture(scope="module")
 def trip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoundTrip]:
     tmp = tmp_path_factory.mktemp("bottlecrm")
     model = train_small_model(tmp / "model.joblib", n_leads=500)
-    store_url = f"sqlite:///{tmp / 'leadscore.db'}"
     try:
         prepare()  # install and migrate once per machine (.ci/run does it before the suite)
     except BottleCrmUnavailable as exc:  # locally a skip; under CI every skip is a failure
         pytest.skip(str(exc))
-    with running_bottlecrm(tmp) as crm:
-        port = free_port()
-        secret = register_webhook(
-            crm, f"http://127.0.0.1:{port}/crm/bottlecrm", ["lead.created", "lead.updated"]
-        )
-        (tmp / "crm.yaml").write_text(CRM_YAML.format(base_url=crm.base_url))
-        env = {
-            **os.environ,
-            "LEADSCORE_API_KEYS": API_KEY,
-            "LEADSCORE_MQL_THRESHOLD": "40",
-            "LEADSCORE_THRESHOLD_PATH": str(tmp / "none.json"),
-            "LEADSCORE_DB_URL": store_url,
-            "LEADSCORE_CRM_CONFIG": str(tmp / "crm.yaml"),
-            "TEST_BOTTLECRM_TOKEN": crm.token,
-            "TEST_BOTTLECRM_SECRET": secret,
-        }
-        log = tmp / "serve.log"
-        with running_serve(["--model", str(model)], port, ROOT, env, log, START_TIMEOUT_S) as base:
-            yield RoundTrip(crm, base, store_url, secret, log, tmp / "crm.yaml")
+    env = {"LEADSCORE_API_KEYS": API_KEY, "LEADSCORE_MQL_THRESHOLD": "40"}
+    with running_bottlecrm(tmp) as crm, running_leadscore(crm, tmp, model, env) as leadscore:
+        yield RoundTrip(crm, leadscore)
 
 
 def create_lead(crm: BottleCrm, email: str, **fields: Any) -> str:
@@ -129,7 +96,7 @@ def our_note(doc: dict[str, Any]) -> str | None:
 
 
 def stages_of(trip: RoundTrip, lead_id: str) -> dict[str, str]:
-    store = Store.open(trip.store_url)
+    store = Store.open(trip.leadscore.store_url)
     try:
         return {s.stage: s.crm_status for s in crm_stages(store) if s.lead_id == lead_id}
     finally:
@@ -149,7 +116,7 @@ def scored_lead(trip: RoundTrip) -> tuple[str, dict[str, Any], float]:
             pytest.fail(
                 f"no score on BottleCRM lead {record_id} after {WRITE_BACK_WITHIN_S} s: "
                 f"rating {doc['lead_obj'].get('rating')!r}, comments {doc.get('comments')}\n"
-                f"{trip.serve_log.read_text()[-3000:]}"
+                f"{trip.leadscore.log.read_text()[-3000:]}"
             )
         time.sleep(0.1)
 
@@ -163,7 +130,7 @@ def test_a_lead_created_in_bottlecrm_gets_its_score_back_within_5_s(
     assert note is not None
     for line in ("leadscore score: ", "(tier ", "model version: ", "scored at: "):
         assert line in note, note
-    store = Store.open(trip.store_url)
+    store = Store.open(trip.leadscore.store_url)
     try:
         with store.engine.connect() as conn:
             row = (
@@ -204,7 +171,7 @@ def test_a_forged_or_replayed_delivery_is_refused_with_401(trip: RoundTrip) -> N
     body = (
         b'{"id":"x","event":"lead.created","created_at":"2026-01-01T00:00:00Z","data":{"id":"1"}}'
     )
-    url = f"{trip.leadscore}/crm/bottlecrm"
+    url = f"{trip.leadscore.base_url}/crm/bottlecrm"
     now = int(time.time())
     forged = httpx.post(
         url, content=body, headers={BOTTLECRM_SIGNATURE_HEADER: f"t={now},v1={'0' * 64}"}
@@ -212,7 +179,7 @@ def test_a_forged_or_replayed_delivery_is_refused_with_401(trip: RoundTrip) -> N
     assert forged.status_code == 401
     assert "does not match" in forged.json()["detail"]
     old = now - 3600
-    digest = hmac.new(trip.secret.encode(), f"{old}.".encode() + body, hashlib.sha256)
+    digest = hmac.new(trip.leadscore.secret.encode(), f"{old}.".encode() + body, hashlib.sha256)
     replayed = httpx.post(
         url, content=body, headers={BOTTLECRM_SIGNATURE_HEADER: f"t={old},v1={digest.hexdigest()}"}
     )
@@ -221,9 +188,9 @@ def test_a_forged_or_replayed_delivery_is_refused_with_401(trip: RoundTrip) -> N
 
 
 def test_crm_check_reaches_bottlecrm_and_names_what_it_found(trip: RoundTrip) -> None:
-    env = {**os.environ, "TEST_BOTTLECRM_TOKEN": trip.crm.token, "TEST_BOTTLECRM_SECRET": "x"}
+    env = {**os.environ, TOKEN_ENV: trip.crm.token, SECRET_ENV: "x"}
     done = subprocess.run(
-        ["leadscore", "crm", "check", "--config", str(trip.crm_yaml)],
+        ["leadscore", "crm", "check", "--config", str(trip.leadscore.crm_yaml)],
         env=env,
         capture_output=True,
         text=True,
@@ -233,8 +200,8 @@ def test_crm_check_reaches_bottlecrm_and_names_what_it_found(trip: RoundTrip) ->
     assert f"bottlecrm: reached {trip.crm.base_url}, token accepted" in done.stdout
     assert "bottlecrm: 4 lead statuses mapped to stages\n" in done.stdout  # all offered
     refused = subprocess.run(
-        ["leadscore", "crm", "check", "--config", str(trip.crm_yaml)],
-        env={**env, "TEST_BOTTLECRM_TOKEN": "bcrm_pat_not-a-token"},
+        ["leadscore", "crm", "check", "--config", str(trip.leadscore.crm_yaml)],
+        env={**env, TOKEN_ENV: "bcrm_pat_not-a-token"},
         capture_output=True,
         text=True,
         timeout=60,
