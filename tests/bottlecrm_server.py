@@ -222,12 +222,18 @@ def ensure_template() -> None:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"'))
         conn.execute(sa.text(f'CREATE DATABASE "{TEMPLATE_DB}"'))
     django_admin = str(home() / "venv" / "bin" / "django-admin")
-    subprocess.run(
-        [django_admin, "migrate", "--noinput", "-v", "0"],
-        env=django_env(TEMPLATE_DB),
-        cwd=home(),
-        check=True,
-    )
+    log = home() / "logs" / "migrate.log"  # its migrations print hundreds of lines: kept here
+    env = django_env(TEMPLATE_DB)
+    with log.open("w") as out:
+        done = subprocess.run(
+            [django_admin, "migrate", "--noinput", "-v", "1"],
+            env=env,
+            cwd=home(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    if done.returncode != 0:
+        raise AssertionError(f"BottleCRM migrate failed ({log})\n{log.read_text()[-3000:]}")
     with engine.connect() as conn:
         conn.execute(sa.text(f"COMMENT ON DATABASE \"{TEMPLATE_DB}\" IS '{MIGRATED}'"))
     engine.dispose()

@@ -23,7 +23,7 @@ import pytest
 
 from crm.signatures import BOTTLECRM_SIGNATURE_HEADER
 from store import Store, schema
-from store.crm_inbox import crm_stages
+from store.crm_inbox import crm_leads, crm_stages
 from tests.bottlecrm_server import (
     SECRET_ENV,
     TOKEN_ENV,
@@ -96,11 +96,8 @@ def our_note(doc: dict[str, Any]) -> str | None:
 
 
 def stages_of(trip: RoundTrip, lead_id: str) -> dict[str, str]:
-    store = Store.open(trip.leadscore.store_url)
-    try:
+    with Store.open(trip.leadscore.store_url) as store:
         return {s.stage: s.crm_status for s in crm_stages(store) if s.lead_id == lead_id}
-    finally:
-        store.engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -130,20 +127,10 @@ def test_a_lead_created_in_bottlecrm_gets_its_score_back_within_5_s(
     assert note is not None
     for line in ("leadscore score: ", "(tier ", "model version: ", "scored at: "):
         assert line in note, note
-    store = Store.open(trip.leadscore.store_url)
-    try:
-        with store.engine.connect() as conn:
-            row = (
-                conn.execute(
-                    schema.live_scores.select().where(
-                        schema.live_scores.c.lead_id == f"bottlecrm-{record_id}"
-                    )
-                )
-                .mappings()
-                .one()
-            )
-    finally:
-        store.engine.dispose()
+    live = schema.live_scores
+    with Store.open(trip.leadscore.store_url) as store, store.engine.connect() as conn:
+        query = live.select().where(live.c.lead_id == f"bottlecrm-{record_id}")
+        row = conn.execute(query).mappings().one()
     # The note, the rating and the stored score are the same score.
     assert f"leadscore score: {row['score']}/100 (tier {row['tier']})" in note
     ratings = {"A": "HOT", "B": "WARM", "C": "COLD", "D": "COLD"}
@@ -167,24 +154,34 @@ def test_status_changes_in_bottlecrm_come_back_as_stages_in_the_store(
     assert stages_of(trip, f"bottlecrm-{lost}")["disqualified"] == "closed"
 
 
-def test_a_forged_or_replayed_delivery_is_refused_with_401(trip: RoundTrip) -> None:
+def signed(secret: str, at: int, body: bytes) -> dict[str, str]:
+    """BottleCRM's header for `body`, by its formula (webhooks/tasks.py `sign`)."""
+    mac = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+    return {BOTTLECRM_SIGNATURE_HEADER: f"t={at},v1={mac}"}
+
+
+def test_a_forged_or_replayed_delivery_is_401_and_a_malformed_one_400(trip: RoundTrip) -> None:
     body = (
         b'{"id":"x","event":"lead.created","created_at":"2026-01-01T00:00:00Z","data":{"id":"1"}}'
     )
     url = f"{trip.leadscore.base_url}/crm/bottlecrm"
     now = int(time.time())
-    forged = httpx.post(
-        url, content=body, headers={BOTTLECRM_SIGNATURE_HEADER: f"t={now},v1={'0' * 64}"}
-    )
+    forged = httpx.post(url, content=body, headers=signed("whsec_not-ours", now, body))
     assert forged.status_code == 401
     assert "does not match" in forged.json()["detail"]
-    old = now - 3600
-    digest = hmac.new(trip.leadscore.secret.encode(), f"{old}.".encode() + body, hashlib.sha256)
     replayed = httpx.post(
-        url, content=body, headers={BOTTLECRM_SIGNATURE_HEADER: f"t={old},v1={digest.hexdigest()}"}
+        url, content=body, headers=signed(trip.leadscore.secret, now - 3600, body)
     )
     assert replayed.status_code == 401
     assert "old" in replayed.json()["detail"]
+    malformed = b'{"id":"y","event":"lead.created","created_at":"2026-01-01T00:00:00Z"}'
+    refused = httpx.post(
+        url, content=malformed, headers=signed(trip.leadscore.secret, now, malformed)
+    )
+    assert refused.status_code == 400
+    assert refused.json()["detail"] == "bottlecrm: lead.created: data.id missing (the lead's id)"
+    with Store.open(trip.leadscore.store_url) as store:  # none of the three was stored
+        assert not any(r.record_id in ("1", "y") for r in crm_leads(store, "bottlecrm"))
 
 
 def test_crm_check_reaches_bottlecrm_and_names_what_it_found(trip: RoundTrip) -> None:
