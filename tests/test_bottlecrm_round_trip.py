@@ -36,6 +36,7 @@ from tests.bottlecrm_server import (
 )
 from tests.serve_fixtures import API_KEY, train_small_model
 
+pytestmark = [pytest.mark.e2e]
 WRITE_BACK_WITHIN_S = 5.0  # the acceptance's promise, creation to rating and note on the record
 
 
