@@ -240,7 +240,16 @@ def ensure_template() -> None:
 
 
 def prepare() -> None:
-    """Install and migrate if needed (idempotent)."""
+    """Install and migrate if needed (idempotent). BottleCrmUnavailable when no Python 3.12 or
+    no PostgreSQL server is here (the test skips locally; under CI that skip is a failure)."""
+    try:
+        with admin_engine().connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        raise BottleCrmUnavailable(
+            f"BottleCRM needs PostgreSQL ({PG_ENV}, default {DEFAULT_PG}): "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
     with _machine_lock():
         ensure_venv()
         ensure_template()

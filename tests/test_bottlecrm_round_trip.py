@@ -48,12 +48,12 @@ class RoundTrip:
 
 @pytest.fixture(scope="module")
 def trip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoundTrip]:
-    tmp = tmp_path_factory.mktemp("bottlecrm")
-    model = train_small_model(tmp / "model.joblib", n_leads=500)
     try:
         prepare()  # install and migrate once per machine (.ci/run does it before the suite)
     except BottleCrmUnavailable as exc:  # locally a skip; under CI every skip is a failure
         pytest.skip(str(exc))
+    tmp = tmp_path_factory.mktemp("bottlecrm")
+    model = train_small_model(tmp / "model.joblib", n_leads=500)
     env = {"LEADSCORE_API_KEYS": API_KEY, "LEADSCORE_MQL_THRESHOLD": "40"}
     with running_bottlecrm(tmp) as crm, running_leadscore(crm, tmp, model, env) as leadscore:
         yield RoundTrip(crm, leadscore)
