@@ -13,8 +13,8 @@ loopback, set up through its own REST API. Nothing of it is mocked.
   `packaging` import), and **its webhook SSRF guard is relaxed for loopback only**: BottleCRM
   refuses to POST to private or loopback addresses and to any port but 443 (80 with DEBUG),
   which is right for a CRM on the internet and makes a test on one machine impossible. The
-  relaxation lets 127.0.0.1/::1 through on any port, over http; every other address is still
-  checked by BottleCRM's own guard. It is for this test only: docs/crm.md says so.
+  relaxation lets an http URL on 127.0.0.1, ::1 or localhost through, on any port; every other
+  URL meets BottleCRM's own checks unchanged. It is for this test only: docs/crm.md says so.
 
 `python -m tests.bottlecrm_server prepare` installs and migrates (.ci/run calls it before the
 tests); the test fixture does the same when something is missing, so a first local run pays the
@@ -58,8 +58,8 @@ SETTINGS = '''\
 
 BottleCRM's own settings, plus: its database from the environment (one per test session),
 Celery eager and in-process (no broker), and its webhook SSRF guard relaxed for LOOPBACK ONLY
-(127.0.0.1 and ::1, any port, http), so it can call the leadscore service the test starts on
-this machine. Never use this module for a CRM that anyone else reaches.
+(http to 127.0.0.1, ::1 or localhost, any port), so it can call the leadscore service the test
+starts on this machine. Never use this module for a CRM that anyone else reaches.
 """
 
 import ipaddress
@@ -84,23 +84,32 @@ LOGGING["handlers"]["security_audit"]["filename"] = _LOGS + "/security_audit.log
 
 
 def _relax_ssrf_guard_for_loopback():
-    """THE RELAXATION (test only): loopback passes webhooks/ssrf.py's checks; nothing else."""
+    """THE RELAXATION (test only): a URL on 127.0.0.1, ::1 or localhost passes
+    webhooks/ssrf.py's checks, over http and on any port; every other URL meets BottleCRM's
+    checks unchanged."""
+    from urllib.parse import urlsplit
+
     from webhooks import ssrf
 
-    blocked = ssrf.is_blocked
+    parse, blocked = ssrf.parse, ssrf.is_blocked
 
-    def is_blocked(ip):
-        return False if ip.is_loopback else blocked(ip)
+    def parse_loopback(url):
+        parts = urlsplit(url.strip())
+        if parts.hostname not in ("127.0.0.1", "::1", "localhost") or parts.scheme != "http":
+            return parse(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return "http", parts.hostname, parts.port or 80, target
 
-    class _AnyPort:
-        def __contains__(self, port):
-            return True
-
-    ssrf.is_blocked = is_blocked
-    ssrf._allowed_schemes = lambda: ("https", "http")
-    ssrf._allowed_ports = lambda: _AnyPort()
-    # Still refused: everything that is not loopback, as BottleCRM's guard decides.
+    ssrf.parse = parse_loopback
+    ssrf.is_blocked = lambda ip: False if ip.is_loopback else blocked(ip)
+    # Still refused, by BottleCRM's own checks: private addresses, and http or odd ports elsewhere.
     assert ssrf.is_blocked(ipaddress.ip_address("10.0.0.1"))
+    for url in ("http://203.0.113.7/hook", "https://203.0.113.7:8443/hook"):
+        try:
+            ssrf.parse(url)
+        except ssrf.UnsafeDestination:
+            continue
+        raise AssertionError(f"the relaxed guard let {url} through")
 
 
 _relax_ssrf_guard_for_loopback()
