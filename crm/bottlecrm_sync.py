@@ -1,13 +1,16 @@
 """A new BottleCRM lead, scored and its score written back: read the record over BottleCRM's
 REST API (the webhook carries no industry, job title or country), map it to the lead contract,
-score it, store the score (`live_scores`, as a lead scored on arrival), then write the rating
-and a note onto the record.
+score it, write the rating and a note onto the record, then store the score (`live_scores`, as
+a lead scored on arrival).
 
 Runs after the webhook is answered (serve/routes_crm.py hands it to a background task), so
 BottleCRM's delivery, which it makes while its own request waits, is not held up by scoring or
-by our calls back into it. Only `lead.created` is scored: our own write-back saves the lead, and
-BottleCRM reports every save as `lead.updated`, so scoring on updates would answer our echo with
-another write, forever.
+by our calls back into it. The score is stored only once it is on the record, so a BottleCRM
+lead in the store without a score is one whose write-back did not finish (the service stopped,
+or BottleCRM could not be reached): `unwritten` finds them, and the service writes them when it
+starts (`catch_up`). Only `lead.created` is scored: our own write-back saves the lead, and
+BottleCRM reports every save as `lead.updated`, so scoring on updates would answer our echo
+with another write, forever.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from crm.bottlecrm import lead_profile
+import sqlalchemy as sa
+
+from crm.bottlecrm import CRM, lead_profile
 from crm.bottlecrm_api import client, get_lead, write_score
 from crm.config import BottleCrmConfig
 from crm.writeback import ScoreUpdate
 from sales.words import plain_reasons
-from store import Store
+from store import Store, schema
 from store.events import EventStore
 
 log = logging.getLogger("leadscore.crm")
@@ -92,9 +97,10 @@ def score_and_write_back(
         record = get_lead(http, config, record_id)
         profile = lead_profile(record, config)
         result = score_lead(profile, now)
-        EventStore(store).record_step([], [score_row(profile["lead_id"], result, now)], [], [], now)
         update = score_update(record_id, result, now)
         rating = write_score(http, config, update)
+    # Last: a stored score means "on the record" (see `unwritten`).
+    EventStore(store).record_step([], [score_row(profile["lead_id"], result, now)], [], [], now)
     return Written(profile["lead_id"], update.score, update.tier, rating)
 
 
@@ -121,3 +127,29 @@ def background_write_back(
         done.tier,
         done.rating,
     )
+
+
+def unwritten(store: Store) -> list[str]:
+    """Record ids of the BottleCRM leads in the store with no stored score: their write-back
+    never finished (oldest first)."""
+    leads, live = schema.crm_leads, schema.live_scores
+    query = (
+        sa.select(leads.c.record_id)
+        .where(leads.c.crm == CRM, ~sa.exists().where(live.c.lead_id == leads.c.lead_id))
+        .order_by(leads.c.changed_at)
+    )
+    with store.engine.connect() as conn:
+        return [str(r) for r in conn.execute(query).scalars()]
+
+
+def catch_up(
+    config: BottleCrmConfig,
+    token: str,
+    record_ids: list[str],
+    score_lead: ScoreLead,
+    store: Callable[[], Store],
+) -> None:
+    """Write back the leads `unwritten` named, one after the other (each failure logged)."""
+    log.info("bottlecrm: %d lead(s) without their score on the record: writing", len(record_ids))
+    for record_id in record_ids:
+        background_write_back(config, token, record_id, score_lead, store)

@@ -11,6 +11,8 @@ A store that is down answers 503 (serve/store_outage.py): no Ack, so the CRM sen
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from crm.bottlecrm import parse_delivery
-from crm.bottlecrm_sync import background_write_back
+from crm.bottlecrm_sync import background_write_back, catch_up, unwritten
 from crm.config import CrmConfig, load_crm_config, secret_from_env
 from crm.hubspot import parse_events
 from crm.salesforce import ACK, fault, parse_outbound
@@ -41,6 +43,7 @@ from serve.state import ServiceState
 from store.crm_inbox import record_messages
 
 router = APIRouter(tags=["crm"])
+log = logging.getLogger("leadscore.serve")
 SOAP_TYPE = "text/xml; charset=utf-8"
 
 
@@ -199,3 +202,26 @@ async def bottlecrm_webhook(request: Request) -> Response:
         },
         background=task,
     )
+
+
+def start_catch_up(app: Any, state: ServiceState) -> None:
+    """At start, once the model is loaded: the BottleCRM leads stored before whose write-back
+    did not finish (crm/bottlecrm_sync.py `unwritten`, listed now, before any new delivery)
+    are scored and written in a thread of their own. A store that cannot be read is logged."""
+    inbound = getattr(app.state, "crm_inbound", None)
+    if inbound is None or inbound.config.bottlecrm is None or not inbound.bottlecrm_token:
+        return
+    if state.serving is None:
+        return  # no model: nothing can be scored (the service says why on /readyz)
+    access = app.state.store_access
+    try:
+        pending = unwritten(access.get())
+    except Exception as exc:  # the service still starts: new deliveries are handled as usual
+        log.warning("bottlecrm: catch-up skipped, the store cannot be read: %s", exc)
+        return
+    if not pending:
+        return
+    args = (inbound.config.bottlecrm, inbound.bottlecrm_token, pending, _scorer_of(state))
+    threading.Thread(
+        target=catch_up, args=(*args, access.get), name="bottlecrm-catch-up", daemon=True
+    ).start()

@@ -385,6 +385,11 @@ class Leadscore:
     crm_yaml: Path
 
 
+def store_url_in(folder: Path) -> str:
+    """The store `running_leadscore` gives the service started in `folder`."""
+    return f"sqlite:///{folder / 'leadscore.db'}"
+
+
 @contextmanager
 def running_leadscore(
     crm: BottleCrm, folder: Path, model: Path, env: dict[str, str], start_timeout_s: float = 120
@@ -400,7 +405,7 @@ def running_leadscore(
     )
     crm_yaml = folder / "crm.yaml"
     crm_yaml.write_text(CRM_YAML.format(base_url=crm.base_url))
-    store_url = f"sqlite:///{folder / 'leadscore.db'}"
+    store_url = store_url_in(folder)
     full_env = {
         **os.environ,
         "LEADSCORE_DB_URL": store_url,

@@ -10,16 +10,20 @@ import hmac
 import json
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from crm.bottlecrm import lead_profile, parse_delivery
 from crm.bottlecrm_api import note_text
-from crm.bottlecrm_sync import score_update
+from crm.bottlecrm_sync import score_row, score_update, unwritten
 from crm.config import BottleCrmConfig, parse_crm_config
 from crm.signatures import bottlecrm_problem
 from crm.writeback import ScoreUpdate
 from foundation.errors import ConfigError, DataError
+from store import Store
+from store.crm_inbox import CrmLead, CrmMessage, record_messages
+from store.events import EventStore
 
 SECRET = "whsec_test-secret"
 NOW = 1_790_000_000
@@ -174,3 +178,16 @@ def test_the_note_names_a_registered_model_by_version_and_a_file_model_as_such()
     assert (update.score, update.tier, update.model_version) == (16, "B", "lead-propensity v3")
     filed = score_update("8d1c", {**result, "model_name": "model", "model_version": None}, now)
     assert filed.model_version == "model (a file, not a registry version)"
+
+
+def test_unwritten_names_the_bottlecrm_leads_stored_without_a_score(tmp_path: Path) -> None:
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        messages = [
+            CrmMessage(crm, f"m-{rid}", "lead.created", (CrmLead(crm, rid, f"{crm}-{rid}", now),))
+            for crm, rid in (("bottlecrm", "a"), ("bottlecrm", "b"), ("hubspot", "c"))
+        ]
+        record_messages(store, messages, now)
+        result = {"probability": 0.2, "score": 20, "tier": "B", "decision": "nurture"}
+        EventStore(store).record_step([], [score_row("bottlecrm-a", result, now)], [], [], now)
+        assert unwritten(store) == ["b"]  # a is on its record; c is HubSpot's
