@@ -65,9 +65,9 @@ def _bounded(value: Any, limit: int, where: str) -> str:
 def _time(value: Any, where: str) -> datetime:
     try:
         at = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
+        return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise DataError(f"bottlecrm: {where} {str(value)[:40]!r} is not an ISO 8601 time") from None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def parse_delivery(body: bytes, config: BottleCrmConfig) -> ParsedDelivery:
@@ -90,8 +90,10 @@ def parse_delivery(body: bytes, config: BottleCrmConfig) -> ParsedDelivery:
         raise DataError(f"bottlecrm: {event}: data.id missing (the lead's id)")
     record_id = _bounded(data["id"], LEAD_ID_MAX - len(PREFIX), "data.id")
     message_id = _bounded(doc["id"], MESSAGE_ID_MAX, "id")
-    changed = data.get("updated_at") or doc["created_at"]
-    at = _time(changed, "data.updated_at")
+    if data.get("updated_at"):
+        at = _time(data["updated_at"], "data.updated_at")
+    else:
+        at = _time(doc["created_at"], "created_at")
     email = data.get("email")
     lead = CrmLead(
         CRM,

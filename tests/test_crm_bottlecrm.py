@@ -125,6 +125,8 @@ def test_other_events_are_ignored_and_bad_bodies_name_the_field() -> None:
         parse_delivery(b"{", CONFIG)
     with pytest.raises(DataError, match=re.escape("updated_at 'yesterday' is not an ISO")):
         parse_delivery(delivery(updated_at="yesterday"), CONFIG)
+    with pytest.raises(DataError, match=re.escape("'9999-12-31T23:59:59-14:00' is not an ISO")):
+        parse_delivery(delivery(updated_at="9999-12-31T23:59:59-14:00"), CONFIG)
 
 
 def test_a_lead_record_maps_onto_the_lead_contract_through_crm_yaml() -> None:
