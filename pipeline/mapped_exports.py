@@ -1,17 +1,18 @@
-"""The edges of the event-log mapping: read a team's exports, map them, write what validation reads.
+"""The edges of the event-log mapping: read a team's exports, map them, hand them to validation.
 
-`map_exports` runs at the start of `leadscore validate` when params name a mapping
-(`paths.mapping`): it reads the exports named by the mapping (CSV, gzip CSV or Parquet), applies
-features/mapping.py, and writes the contract's tables to data/interim/mapped/, which validation
-then triages as if they were the raw folder. Without a mapping the raw folder already speaks the
-contract and nothing here runs.
+When params name a mapping (`paths.mapping`), `leadscore validate` opens the exports through it
+(`MappedExports`: CSV, gzip CSV or Parquet), and triages the contract's tables features/mapping.py
+makes of them chunk by chunk, as they come: no copy of the log is written in between (on the
+simulated 1M leads that copy cost more than the mapping itself: docs/your-own-data.md). With the
+Dask engine, whose workers read files, `map_exports` writes the mapped tables to
+data/interim/mapped/ first. Without a mapping the raw folder already speaks the contract and
+nothing here runs.
 
 Memory follows the leads, not the log: the leads export (and an id map) is read whole, because an
 identity merge needs every row of a person at once; events and stages stream through in chunks of
-params `engine.chunk_rows` rows, each mapped and appended to its output, and let go. The outputs
-are written into a partial folder that becomes data/interim/mapped/ only once every check has
-passed: a log that fails a check leaves nothing behind. Column problems are found from the
-headers, before any row is read.
+params `engine.chunk_rows` rows, each mapped, passed on, and let go. Everything is written into a
+partial folder that replaces what it replaces only once every check has passed: a log that fails a
+check leaves nothing behind. Column problems are found from the headers, before any row is read.
 
 `write_event_families` runs at the end of validation: the unmapped event types of the kept events
 and the families they get (features/event_families.py), in data/interim/event_families.json.

@@ -10,6 +10,10 @@ its kept and quarantined rows to the outputs, let go. Memory follows the chunk s
 lead ids, not the export's size. With `engine.kind: dask` events and stages are triaged one row
 group (or CSV block) per task on a Dask cluster (engine/validate.py), written as folders of part
 files; the leads stay here, in order, because duplicates are found across the whole table.
+
+With a mapping (params `paths.mapping`), the chunks triaged are the exports' chunks mapped onto the
+contract (pipeline/mapped_exports.py), and the outputs go to a partial folder that replaces the
+interim tables only once the mapping's checks, which see the whole log, have passed.
 """
 
 from __future__ import annotations
