@@ -41,10 +41,10 @@ sys.path.insert(0, str(ROOT))
 import httpx2 as httpx  # noqa: E402
 
 from tests.live_server import free_port  # noqa: E402
-from tests.webhook_receiver import WebhookReceiver  # noqa: E402
+from tests.webhook_receiver import WebhookReceiver, whsec_for  # noqa: E402
 
 KEY = "bench-ingest-key-0123456789"
-SECRET = "bench-secret"
+SECRET = whsec_for("bench")
 
 
 def messages_of(project: Path, limit: int) -> list[dict]:

@@ -35,9 +35,11 @@ from delivery import deliver_pending  # noqa: E402
 from foundation.params import DeliveryParams  # noqa: E402
 from store import OutboxItem, RunRecord, Store  # noqa: E402
 from tests.misbehaving_receiver import EndlessBody, MisbehavingReceiver, headers_only  # noqa: E402
+from tests.webhook_receiver import whsec_for  # noqa: E402
 
 DAY = date(2026, 10, 21)
 NOW = datetime(2026, 10, 21, 6, tzinfo=UTC)
+SECRET = whsec_for("bench")
 
 
 def one_delivery(answer: object, folder: Path, n: int) -> tuple[float, float]:
@@ -52,7 +54,7 @@ def one_delivery(answer: object, folder: Path, n: int) -> tuple[float, float]:
         with MisbehavingReceiver(answer) as hook:  # type: ignore[arg-type]
             tracemalloc.start()
             started = time.perf_counter()
-            deliver_pending(store, hook.url, "bench-secret", NOW, policy=policy)
+            deliver_pending(store, hook.url, SECRET, NOW, policy=policy)
             took = time.perf_counter() - started
             peak = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()

@@ -75,6 +75,9 @@ class HubSpotConfig(_Section):
     retry_after_cap_s: float = Field(60, ge=0)  # the longest Retry-After honoured in one run
     timeout_s: float = Field(10, gt=0)
     signature_tolerance_s: float = Field(300, gt=0)  # HubSpot: refuse older than 5 minutes
+    # `leadscore daily` writes its scores back once its run is stored (its own step: a failure
+    # is a line of the summary, never a failed run); false: `leadscore crm push` by hand.
+    push_after_daily: bool = False
 
     check_env_names = field_validator("token_env", "client_secret_env")(_env_name)
 

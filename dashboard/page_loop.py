@@ -1,7 +1,8 @@
 """Closed-loop page: what happened to the leads of past months, from lead to revenue.
 
 Counts come from the SLA report (artifacts/sla/report.json, the same numbers the monthly report
-shows) and from the validated history for the opportunity stage the report does not count. The
+shows) and from the validated history for the opportunity stage the report does not count; the
+history's stages include those CRMs sent to the store, as the report's do (sla/crm_stages.py). The
 score's honesty on real outcomes uses the store: each month's first daily run, its scores by
 tier, against whether the lead became SQL within the model's horizon since that run.
 """
@@ -121,7 +122,7 @@ def build(sources: Sources) -> Page:
             ("funnel",),
             sources.history_files(),
             lambda: funnel(leads, stages, persona, months),
-            version=tuple(months),
+            version=(*months, *sources.crm_stages_version(sources.crm_stages())),
         )
         for by, title in (("channel", "channel"), ("persona", "persona")):
             grouped = cells.groupby(by, as_index=False)[["leads", *STAGES]].sum()
@@ -168,6 +169,7 @@ def build(sources: Sources) -> Page:
                 str(end),
                 *runs["run_date"].astype(str),
                 *runs["finished_at"].astype(str),
+                *sources.crm_stages_version(sources.crm_stages()),
             )
             bands = sources.by_file(
                 ("bands",),

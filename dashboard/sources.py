@@ -94,16 +94,50 @@ class Sources:
         return self.by_file(("personas",), [path], lambda: load_personas(path))
 
     def history(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series] | Missing:
-        """Validated leads and stages plus each lead's persona (the SLA report's own labels)."""
-        return self.by_file(("history",), self.history_files(), self._history)
+        """Validated leads and stages plus each lead's persona (the SLA report's own labels);
+        the stages CRMs sent (the store's crm_stages, up to the exports' end) count with the
+        exports', as in the SLA report (sla/crm_stages.py)."""
+        crm = self.crm_stages()
+        return self.by_file(
+            ("history",),
+            self.history_files(),
+            lambda: self._history(crm),
+            version=self.crm_stages_version(crm),
+        )
+
+    def crm_stages(self) -> pd.DataFrame | None:
+        """The store's CRM stages (TTL-cached); None when the store cannot be read: the pages
+        that read the history then show the exports' alone rather than nothing."""
+
+        def read() -> pd.DataFrame | None:
+            from store.crm_inbox import crm_stage_frame
+
+            try:
+                return crm_stage_frame(self.store())
+            except Exception:  # an outage: the store's own pages say so
+                return None
+
+        return self.cache.get("crm_stages", read)
+
+    @staticmethod
+    def crm_stages_version(crm: pd.DataFrame | None) -> tuple[Any, ...]:
+        """What a value derived from the history depends on besides its files: the CRM stages
+        (a stage arriving, or moving earlier, gives another digest)."""
+        if crm is None or not len(crm):
+            return (0,)
+        digest = pd.util.hash_pandas_object(crm[["lead_id", "stage", "ts"]], index=False)
+        return (len(crm), int(digest.sum()))
 
     def history_files(self) -> list[Path]:
         interim = Path(self.params().paths.interim)
         return sorted(interim.glob("leads*")) + sorted(interim.glob("stages*"))
 
-    def _history(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series] | Missing:
+    def _history(
+        self, crm: pd.DataFrame | None
+    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series] | Missing:
         from features.persona import company_size, firmographics, persona_fit
         from foundation.io import find_table, read_table
+        from sla.crm_stages import history_with_crm_stages
 
         interim = Path(self.params().paths.interim)
         try:
@@ -111,6 +145,8 @@ class Sources:
             stages = read_table(find_table(interim, "stages"))
         except LeadscoreError:
             return Missing(f"no validated history in {interim} (run `leadscore validate`)")
+        if crm is not None:
+            stages = history_with_crm_stages(leads, stages, crm).stages
         fit = persona_fit(
             firmographics(leads),
             company_size(leads),

@@ -39,12 +39,12 @@ def resolve_webhook(
     *,
     required: bool = False,
     explicit_url: str | None = None,
-    signature_format: SignatureFormat = "leadscore",
+    signature_format: SignatureFormat = "standard-webhooks",
 ) -> Webhook | None:
     """The webhook to deliver to: `explicit_url` (a command-line flag), else
     $LEADSCORE_WEBHOOK_URL, else `configured_url` (params `daily.webhook_url`), with the secret
-    from $LEADSCORE_WEBHOOK_SECRET (in the `standard-webhooks` format one or more `whsec_`
-    secrets, checked here so a bad one stops the run before anything is written).
+    from $LEADSCORE_WEBHOOK_SECRET (in the default `standard-webhooks` format one or more
+    `whsec_` secrets, checked here so a bad one stops the run before anything is written).
 
     No URL: None (delivery is optional), or a ConfigError when `required`. A URL without a
     secret is always a ConfigError: an unsigned hand-off would let anyone forge one.

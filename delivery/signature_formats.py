@@ -1,9 +1,14 @@
 """Which signature headers a hand-off carries, by `delivery.signature_format` in params.yaml:
 
-- `standard-webhooks`: webhook-id / webhook-timestamp / webhook-signature
+- `standard-webhooks`, the default: webhook-id / webhook-timestamp / webhook-signature
   (delivery/standard_webhooks.py), verified by any Standard Webhooks library;
 - `leadscore`: X-Leadscore-Timestamp / X-Leadscore-Signature (delivery/signing.py), the format
-  receivers written before Standard Webhooks verify; kept so they keep working unchanged.
+  receivers written before Standard Webhooks verify; kept, behind the setting, so they keep
+  working unchanged.
+
+A secret that is not `whsec_<base64>` is refused under the default, not taken as raw bytes: the
+reference libraries base64-decode whatever string they are given (prefix or not), so a receiver
+pasting the same text into one would compute another key and refuse every hand-off.
 
 Both carry the Idempotency-Key header as well (the same key as webhook-id).
 """
@@ -45,5 +50,7 @@ def check_secret(fmt: SignatureFormat, secret: str, setting: str) -> None:
         except ValueError as exc:
             raise ConfigError(
                 f"{setting} secret {position} of {len(parts)} is not a Standard Webhooks secret "
-                f"(delivery.signature_format is standard-webhooks): {exc}"
+                f"(delivery.signature_format is standard-webhooks, the default): {exc}; a "
+                "receiver built on the older X-Leadscore-Signature format keeps its secret with "
+                "delivery.signature_format: leadscore in params.yaml"
             ) from None

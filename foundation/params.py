@@ -301,10 +301,10 @@ class DeliveryParams(_Section):
     max_response_bytes: int = Field(64 * 1024, ge=0)  # of a non-2xx answer, for last_error
     # A sender's hold on an item, renewed before each attempt: deadline + wait + this margin.
     lease_margin_s: float = Field(60, gt=0)
-    # `standard-webhooks` (webhook-id/-timestamp/-signature, whsec_ secrets) for receivers using
-    # a Standard Webhooks library; `leadscore` (X-Leadscore-Signature), the default, keeps the
-    # receivers built on the first format working unchanged.
-    signature_format: SignatureFormat = "leadscore"
+    # `standard-webhooks` (webhook-id/-timestamp/-signature, whsec_ secrets), the default, so a
+    # receiver verifies with a Standard Webhooks library it already has; `leadscore`
+    # (X-Leadscore-Signature, any secret) keeps the receivers built on the first format working.
+    signature_format: SignatureFormat = "standard-webhooks"
 
 
 class IngestParams(_Section):

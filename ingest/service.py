@@ -59,7 +59,9 @@ def build_ingest(
     agreement = load_agreement(sla_path)
     mapping = load_mapping(Path(params.paths.mapping) if params.paths.mapping else None)
     rules = Rules(follow_up_hours=agreement.follow_up_hours, quiet_days=params.daily.quiet_days)
-    webhook = resolve_webhook(params.daily.webhook_url)
+    webhook = resolve_webhook(
+        params.daily.webhook_url, signature_format=params.delivery.signature_format
+    )
     worker = Worker(store, scorer, rules, params.ingest, webhook, params.delivery)
     return Ingest(EventNamer(mapping), params.ingest, worker)
 

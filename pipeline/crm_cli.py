@@ -53,8 +53,7 @@ def push(
     from datetime import date
 
     from crm.config import load_crm_config, secret_from_env
-    from crm.push import hubspot_updates
-    from crm.writeback import write_scores
+    from crm.push import push_hubspot, push_lines
     from foundation.errors import ConfigError
     from store import Store
 
@@ -63,14 +62,12 @@ def push(
         raise ConfigError("crm.yaml has no hubspot: section: nothing to push to")
     token = secret_from_env(loaded.hubspot.token_env, "hubspot.token_env")
     with Store.open(db_url) as store:
-        day, updates = hubspot_updates(store, date.fromisoformat(as_of) if as_of else None)
-    report = write_scores(updates, loaded.hubspot, token)
-    typer.echo(
-        f"hubspot: run {day}: wrote {report.updated} of {len(updates)} contact(s) "
-        f"in {report.requests} request(s)"
-    )
-    for record_id, why in list(report.failed.items())[:10]:
-        typer.echo(f"  {record_id}: {why}")
+        result = push_hubspot(
+            store, loaded.hubspot, token, date.fromisoformat(as_of) if as_of else None
+        )
+    for line in push_lines(result):
+        typer.echo(line)
+    report = result.report
     if report.stopped:
         from crm.check import CrmCheckError
 

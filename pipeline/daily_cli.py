@@ -7,7 +7,8 @@ in order, each a function of its own (pipeline/daily_steps.py, pipeline/daily_re
 
 1. `validate_exports`: the raw exports against the `validate` stage's contract
    (features/triage.py); the quarantine and summary go to artifacts/daily/<D>/validation/,
-   never over data/interim;
+   never over data/interim; `add_ingested`, `add_crm_stages`: the events posted live and the
+   stages CRMs sent (store) up to the cut-off join the exports';
 2. `load_scorer`, `score_open_leads`: every open lead scored with the champion and the agreement
    in force, through the scorer `leadscore score` and the HTTP service use (scoring/);
 3. `compare_with_last_run`: hand-off, returning, overdue against the last stored run before D;
@@ -15,7 +16,9 @@ in order, each a function of its own (pipeline/daily_steps.py, pipeline/daily_re
 4. `write_outputs`: artifacts/daily/<D>/{handoff.csv, handoff.json, returning.csv, overdue.csv,
    recap.md, recap.html, summary.json};
 5. `store_run`: the run in ONE store transaction (store.Store.save_run); then `deliver` the
-   hand-off through the outbox when a webhook URL is configured, `mail_recap` the recap;
+   hand-off through the outbox when a webhook URL is configured, `push_after_run` the scores
+   onto HubSpot contacts when crm.yaml asks (pipeline/daily_crm.py; its failure is a line of
+   the summary, not a failed run), `mail_recap` the recap;
 6. `check_drift`: today's open leads against the champion's reference profile.
 
 With the Dask engine (`--engine dask`, `--scheduler tcp://...`, or params `engine`) steps 1 and 2
@@ -36,6 +39,7 @@ from typing import Any
 
 from foundation import DEFAULT_PARAMS
 from foundation.params import EngineParams, Params
+from pipeline.daily_crm import push_after_run, resolve_daily_push
 from pipeline.daily_record import (
     FILES,
     check_order,
@@ -48,6 +52,7 @@ from pipeline.daily_record import (
 from pipeline.daily_steps import (
     VALIDATION_DIR,
     Day,
+    add_crm_stages,
     add_ingested,
     check_drift,
     compare_with_last_run,
@@ -76,6 +81,8 @@ class DailyResult:
     recap: dict[str, Any]
     validation: dict[str, dict[str, Any]]
     delivery: dict[str, Any] | None = None
+    # The write-back's lines for the summary (pipeline/daily_crm.py); empty when not asked.
+    crm_push: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     engine: str = "pandas"
@@ -111,6 +118,7 @@ def main(
     webhook = resolve_webhook(
         params.daily.webhook_url, signature_format=params.delivery.signature_format
     )
+    crm_push = resolve_daily_push()  # likewise a write-back without its token
     engine = engine or params.engine
     store = Store.open()  # $LEADSCORE_DB_URL, else sqlite:///leadscore.db
     cluster, held = ExitStack(), ExitStack()
@@ -130,6 +138,8 @@ def main(
         events = tables.get("events")  # None on Dask: the event log stays with the workers
         # Events posted as they happened (POST /v1/events) count with the exports'.
         leads, events, handed_live = add_ingested(store, leads, events, day.t)
+        # Stages HubSpot and Salesforce sent count with the exports' (the CRM is the record).
+        stages, crm_note = add_crm_stages(store, stages, day.t)
         day.step("validate")
         scorer = load_scorer(params, params_path, settings)
         day.step("model")
@@ -186,6 +196,9 @@ def main(
         day.step("store")
         delivery = deliver(store, webhook, params) if webhook is not None else None
         day.step("deliver")
+        pushed = push_after_run(store, crm_push, run_date) if crm_push is not None else []
+        if crm_push is not None:
+            day.step("crm push")
         recap_mail = mail_recap(store, run_date, agreement.recap.recipients)
         day.step("recap e-mail")
         drift_notes = check_drift(day, scorer, features, scores, stages, params)
@@ -204,7 +217,14 @@ def main(
         recap=recap,
         validation=validation,
         delivery=delivery,
-        notes=[*scorer.context.notes, *recap["notes"], *drift_notes, *recap_mail],
+        crm_push=pushed,
+        notes=[
+            *scorer.context.notes,
+            *([crm_note] if crm_note else []),
+            *recap["notes"],
+            *drift_notes,
+            *recap_mail,
+        ],
         timings=day.timings,
         engine=engine.kind,
     )
@@ -311,6 +331,7 @@ def summary_lines(result: DailyResult) -> list[str]:
     )
     if result.delivery is not None:
         lines.append(f"  delivery: {result.delivery}")
+    lines += [f"  {line}" for line in result.crm_push]
     for note in result.notes:
         lines.append(f"  note: {note}")
     lines.append(f"  wrote {result.out_dir}/ ({', '.join(FILES)}); store updated")

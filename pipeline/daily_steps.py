@@ -128,6 +128,22 @@ def add_ingested(
     return leads, events, live.handed_over_live()
 
 
+def add_crm_stages(
+    store: Any, stages: pd.DataFrame, t: pd.Timestamp
+) -> tuple[pd.DataFrame, str | None]:
+    """The stages HubSpot and Salesforce sent (the store's crm_stages) up to the cut-off,
+    counted with the exports' (sla/crm_stages.py: one row per fact, the earliest time wins),
+    so a lead marked contacted, SQL or lost in the CRM since the last export is so for every
+    later step: open leads, hand-off, the sales desk's touches, overdue, recap, drift. With
+    Dask the workers' features read the exports' stages only (as they read no ingested
+    events). Returns the stages and the summary's note (None when the CRMs changed nothing)."""
+    from sla.crm_stages import with_crm_stages
+    from store.crm_inbox import crm_stage_frame
+
+    merged = with_crm_stages(stages, crm_stage_frame(store, until=t.to_pydatetime()), t)
+    return merged.stages, merged.note()
+
+
 # ---------------------------------------------------------------------------- 2. score
 
 

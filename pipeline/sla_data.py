@@ -15,6 +15,7 @@ from foundation.errors import DataError
 from foundation.io import find_table, read_table
 from foundation.params import Params
 from sla.agreement import Agreement, load_agreement
+from sla.crm_stages import MergedStages, history_with_crm_stages
 from sla.targets import History, Targets, targets_from_agreement
 
 
@@ -38,7 +39,17 @@ def deal_values_by_persona(personas: Personas) -> dict[str, float]:
 
 
 def load_history(params: Params) -> History:
-    """Validated leads and stages (data/interim) plus the persona of each lead."""
+    """Validated leads and stages (data/interim) plus the persona of each lead: the exports
+    alone, as training and evaluation read them (reproducible from the DVC-tracked files)."""
+    return read_history(params, crm_stages=False)[0]
+
+
+def read_history(params: Params, crm_stages: bool = True) -> tuple[History, MergedStages]:
+    """Validated leads and stages (data/interim) plus the persona of each lead; with
+    `crm_stages`, the stages HubSpot and Salesforce sent (the store's crm_stages, up to the
+    exports' end) count with the exports' (sla/crm_stages.py), as the SLA report counts them.
+    No store configured (no LEADSCORE_DB_URL, no leadscore.db): the exports alone. Also returns
+    what the CRMs' stages changed."""
     interim = Path(params.paths.interim)
     try:
         leads = read_table(find_table(interim, "leads"))
@@ -48,8 +59,16 @@ def load_history(params: Params) -> History:
             f"{exc}. The agreement measures figures from the history: run `leadscore validate` "
             "first, or give --revenue-goal, --avg-deal and --close-rate"
         ) from exc
+    merged = MergedStages(stages, 0, 0)
+    if crm_stages:
+        from store.crm_inbox import stored_crm_stages  # here: the other readers need no DB
+
+        crm = stored_crm_stages()
+        if crm is not None:
+            merged = history_with_crm_stages(leads, stages, crm)
     personas = load_personas(personas_path(params))
-    return History(leads, stages, lead_personas(leads, personas, params.features.persona_min_fit))
+    persona = lead_personas(leads, personas, params.features.persona_min_fit)
+    return History(leads, merged.stages, persona), merged
 
 
 def load_sla(params: Params, sla_path: Path | None = None) -> Agreement:

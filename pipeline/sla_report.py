@@ -1,6 +1,7 @@
 """DVC stage `sla_report`: the monthly SLA report from the agreement, the history and the model.
 
-Reads sla.yaml, the validated history (data/interim) and the serving model (the registered
+Reads sla.yaml, the validated history (data/interim, with the stages CRMs sent to the store:
+pipeline/sla_data.py `read_history`) and the serving model (the registered
 champion; the freshly trained artifacts/train/model.joblib before anything is registered);
 writes artifacts/sla/{report.json, report.csv, threshold.json,
 speed_to_lead.csv, *.png}; logs them to the training run in MLflow when artifacts/train/run.json
@@ -21,7 +22,7 @@ from features.persona import load_personas
 from foundation.csv_safe import write_frame_csv
 from foundation.io import find_table, read_json, read_table, write_json
 from foundation.params import Params
-from pipeline.sla_data import deal_values_by_persona, load_history, load_sla, personas_path
+from pipeline.sla_data import deal_values_by_persona, load_sla, personas_path, read_history
 from sla import measure, plots
 from sla.agreement import AUTO, SCORE_MAX, Agreement
 from sla.forecast import (
@@ -280,7 +281,7 @@ def log_to_run(
 
 def main(params: Params, sla_path: Path | None = None) -> dict[str, Any]:
     agreement = load_sla(params, sla_path)
-    history = load_history(params)
+    history, crm = read_history(params)  # the CRMs' stages count with the exports'
     personas = load_personas(personas_path(params))
     targets = targets_from_agreement(agreement, history, deal_values_by_persona(personas))
     leads, stages = history.leads, history.stages
@@ -337,12 +338,15 @@ def main(params: Params, sla_path: Path | None = None) -> dict[str, Any]:
         },
         "speed_to_lead": _records(effect),
         "monthly": _records(table),
+        "crm_stages": {"added": crm.added, "earlier": crm.earlier},
     }
     write_json(report, out / "report.json")
     numbers = {k: v for k, v in latest.items() if isinstance(v, int | float)}
     report["mlflow"] = log_to_run(params, out, numbers, report["forecast_backtest"]["summary"])
     for line in summary_lines(report):
         print(line)
+    if crm.note() is not None:
+        print(f"  {crm.note()}")
     if not report["mlflow"]["logged"]:
         print(f"  mlflow: not logged ({report['mlflow']['reason']})")
     return report

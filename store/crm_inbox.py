@@ -14,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from store import schema
 from store.records import Store
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,43 @@ def crm_stages(store: Store) -> list[CrmStage]:
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(table).order_by(table.c.lead_id, table.c.ts)).mappings()
         return [CrmStage(r["lead_id"], r["stage"], r["ts"], r["crm_status"]) for r in rows]
+
+
+def crm_stage_frame(store: Store, until: datetime | None = None) -> pd.DataFrame:
+    """The CRMs' stages as the stages table's columns (lead_id, stage, ts UTC) plus the CRM and
+    its status, up to `until` when given: what the daily run, the SLA report and the dashboard
+    merge with the exports' stages (sla/crm_stages.py)."""
+    import pandas as pd  # not at import: the service starts without it
+
+    table = schema.crm_stages
+    query = sa.select(table.c.lead_id, table.c.stage, table.c.ts, table.c.crm, table.c.crm_status)
+    if until is not None:
+        query = query.where(table.c.ts <= schema.to_utc(until))
+    with store.engine.connect() as conn:
+        rows = conn.execute(query.order_by(table.c.lead_id, table.c.ts)).all()
+    frame = pd.DataFrame(rows, columns=["lead_id", "stage", "ts", "crm", "crm_status"])
+    return frame.assign(ts=pd.to_datetime(frame["ts"], utc=True))
+
+
+def stored_crm_stages(url: str | None = None) -> pd.DataFrame | None:
+    """`crm_stage_frame` of the store at `url` (default $LEADSCORE_DB_URL, else the default
+    SQLite file); None when there is no store: no URL set and no SQLite file, so a report run
+    where no service ever stored anything does not create an empty store. A store that is
+    configured but cannot be opened is the ConfigError `Store.open` raises."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from store.urls import resolve_url
+
+    resolved = resolve_url(url)
+    parsed = make_url(resolved)
+    if parsed.get_backend_name() == "sqlite" and (
+        not parsed.database or not Path(parsed.database).exists()
+    ):
+        return None
+    with Store.open(resolved) as store:
+        return crm_stage_frame(store)
 
 
 def message_count(store: Store, crm: str) -> int:

@@ -16,10 +16,11 @@ from typing import Any
 import httpx2 as httpx
 
 from tests.live_server import free_port
+from tests.webhook_receiver import whsec_for
 
 INGEST_KEY = "ik-events-test-0123456789"
 ADMIN_KEY = "ak-events-test-0123456789"
-SECRET = "whsec-events-test"
+SECRET = whsec_for("events-test")
 START_TIMEOUT_S = 180
 
 # A mid-market operations head with a business address (persona midmarket_ops, fit A).

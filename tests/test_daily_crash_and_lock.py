@@ -24,14 +24,14 @@ from tests.conftest import Project
 from tests.daily_run import daily, ok
 from tests.store_fixtures import _libpq, pg_database, store_url
 from tests.test_daily_e2e import params_with
-from tests.webhook_receiver import WebhookReceiver
+from tests.webhook_receiver import WebhookReceiver, whsec_for
 
 __all__ = ["pg_database", "store_url"]  # fixtures, imported for pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 DAY1, DAY2, DAY3 = date(2026, 10, 20), date(2026, 10, 21), date(2026, 10, 22)
-SECRET = "whsec-crash"
+SECRET = whsec_for("crash")
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from store import Store
 from tests.conftest import Project
 from tests.daily_run import daily, ok
 from tests.store_fixtures import pg_database, store_url
-from tests.webhook_receiver import WebhookReceiver
+from tests.webhook_receiver import WebhookReceiver, whsec_for
 
 __all__ = ["pg_database", "store_url"]  # fixtures, imported for pytest
 
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 DAY1, DAY2, DAY3 = date(2026, 10, 20), date(2026, 10, 21), date(2026, 10, 22)
-SECRET = "whsec-daily-test"
+SECRET = whsec_for("daily-test")
 FILES = ("handoff.csv", "handoff.json", "returning.csv", "overdue.csv", "recap.md", "recap.html")
 
 

@@ -19,14 +19,14 @@ from tests.conftest import Project
 from tests.daily_run import daily, ok
 from tests.store_fixtures import pg_database, store_url
 from tests.test_daily_e2e import params_with
-from tests.webhook_receiver import WebhookReceiver
+from tests.webhook_receiver import WebhookReceiver, whsec_for
 
 __all__ = ["pg_database", "store_url"]  # fixtures, imported for pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 DAY1, DAY2 = date(2026, 10, 20), date(2026, 10, 21)
-SECRET = "whsec-odd-ids"
+SECRET = whsec_for("odd-ids")
 LONG_ID = "PZ-" + "x" * 297
 SUFFIXES = ("-Müller-😀", "\nzweite Zeile", "", " a/b%20?")
 

@@ -25,12 +25,12 @@ from foundation.params import DeliveryParams
 from pipeline.cli import app
 from store import OutboxItem, RunRecord, Store, outbox_key
 from tests.store_fixtures import pg_database, store_url
-from tests.webhook_receiver import WebhookReceiver
+from tests.webhook_receiver import WebhookReceiver, whsec_for
 
 __all__ = ["pg_database", "store_url"]  # fixtures, imported for pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRET = "whsec-test-4d2f"
+SECRET = whsec_for("test-4d2f")
 DAY = date(2026, 10, 21)
 NOW = datetime(2026, 10, 21, 6, 0, tzinfo=UTC)
 LEADS = ["L1", "L2", "L3"]

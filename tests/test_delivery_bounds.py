@@ -25,11 +25,11 @@ from tests.misbehaving_receiver import (
     trickle,
 )
 from tests.store_fixtures import pg_database, store_url
-from tests.webhook_receiver import WebhookReceiver
+from tests.webhook_receiver import WebhookReceiver, whsec_for
 
 __all__ = ["pg_database", "store_url"]  # fixtures, imported for pytest
 
-SECRET = "whsec-bounds-9c1e"
+SECRET = whsec_for("bounds-9c1e")
 DAY = date(2026, 10, 21)
 NOW = datetime(2026, 10, 21, 6, 0, tzinfo=UTC)
 FAST = DeliveryParams(

@@ -1,7 +1,8 @@
-"""Hand-offs in the Standard Webhooks format: a receiver built on the reference library from PyPI
-(`standardwebhooks`, not our code) verifies the real delivery over loopback HTTP, during a secret
-rotation too; a secret that cannot sign stops delivery before any request; the old format stays
-the default for the receivers built on it."""
+"""Hand-offs in the Standard Webhooks format, the default: a receiver built on the reference
+library from PyPI (`standardwebhooks`, not our code) verifies the real delivery over loopback
+HTTP, during a secret rotation too; a secret that cannot sign stops delivery before any request,
+naming the setting; the first format stays, behind `delivery.signature_format: leadscore`, for
+the receivers built on it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from datetime import UTC, datetime
 
 import pytest
 from standardwebhooks import Webhook as ReferenceWebhook
-from standardwebhooks.webhooks import WebhookVerificationError
 
 from delivery import deliver_pending, resolve_webhook
 from delivery.keys import header_key, key_from_header
@@ -28,21 +28,14 @@ __all__ = ["pg_database", "store_url"]  # fixtures, imported for pytest
 
 OLD = "whsec_" + base64.b64encode(b"o" * 32).decode()
 NEW = "whsec_" + base64.b64encode(b"n" * 32).decode()
-STANDARD = FAST.model_copy(update={"signature_format": "standard-webhooks"})
+STANDARD = FAST  # the default format
+FIRST_FORMAT = FAST.model_copy(update={"signature_format": "leadscore"})
 
 
 def library_receiver(secret: str, **kwargs: object) -> WebhookReceiver:
-    """A loopback receiver whose only check is the reference library's `Webhook.verify`."""
-    reference = ReferenceWebhook(secret)
-
-    def verify(body: bytes, headers: dict[str, str]) -> bool:
-        try:
-            reference.verify(body, headers)
-        except WebhookVerificationError:
-            return False
-        return True
-
-    return WebhookReceiver(secret, verify=verify, **kwargs)  # type: ignore[arg-type]
+    """A loopback receiver whose only check is the reference library's `Webhook.verify` (the
+    test receiver's default)."""
+    return WebhookReceiver(secret, **kwargs)  # type: ignore[arg-type]
 
 
 def test_the_reference_library_verifies_every_delivered_handoff_during_a_rotation(
@@ -130,8 +123,34 @@ def test_delivery_with_a_bad_secret_sends_nothing(store_url: str) -> None:
         assert item is not None and (item.status, item.attempts) == ("pending", 0)
 
 
-def test_the_first_format_stays_the_default_for_existing_receivers() -> None:
-    assert DeliveryParams().signature_format == "leadscore"
+def test_standard_webhooks_is_the_default_and_a_plain_secret_names_the_way_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert DeliveryParams().signature_format == "standard-webhooks"
+    monkeypatch.setenv("LEADSCORE_WEBHOOK_URL", "http://127.0.0.1:9/hook")
+    monkeypatch.setenv("LEADSCORE_WEBHOOK_SECRET", "an-old-plain-secret")
+    with pytest.raises(ConfigError) as caught:
+        resolve_webhook()
+    said = str(caught.value)
+    assert "LEADSCORE_WEBHOOK_SECRET" in said and "delivery.signature_format: leadscore" in said
+    assert "an-old-plain-secret" not in said
+
+
+def test_the_first_format_behind_its_setting_reaches_a_receiver_built_on_it(
+    store_url: str,
+) -> None:
+    with (
+        Store.open(store_url) as store,
+        WebhookReceiver("s3cret", signature_format="leadscore") as hook,
+    ):
+        keys = queue_handoff(store, ["L1", "L2"])
+        report = deliver_pending(store, hook.url, "s3cret", NOW, policy=FIRST_FORMAT)
+        assert (report.delivered, report.failed_permanent) == (2, 0)
+        assert all(r.signature_ok for r in hook.requests)
+        assert hook.processed_keys() == sorted(keys)
+        sent = {k.lower() for k in hook.requests[0].headers}
+        assert {"x-leadscore-timestamp", "x-leadscore-signature", "idempotency-key"} <= sent
+        assert "webhook-signature" not in sent
     headers = delivery_headers("leadscore", "s3cret", b"{}", header_key("2026-10-21:L1"), 1)
     assert set(headers) == {
         "Content-Type",

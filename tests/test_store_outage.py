@@ -22,6 +22,7 @@ from tests.live_server import free_port
 from tests.store_fixtures import DEFAULT_PG_URL, PG_URL_ENV, _libpq, pg_database
 from tests.test_dashboard_csv_date import store_two_days
 from tests.test_dashboard_session import ROOT, sign_in
+from tests.webhook_receiver import whsec_for
 
 __all__ = ["pg_database"]  # fixture, imported for pytest
 
@@ -135,7 +136,7 @@ def test_database_lost_mid_delivery_is_one_line_and_the_item_is_sent_again(
     env = {
         **os.environ,
         "LEADSCORE_DB_URL": own_database,
-        "LEADSCORE_WEBHOOK_SECRET": "whsec-outage",
+        "LEADSCORE_WEBHOOK_SECRET": whsec_for("outage"),
     }
     with MisbehavingReceiver(lose_the_database_then_accept) as hook:
         done = subprocess.run(
@@ -165,6 +166,6 @@ def test_database_lost_mid_delivery_is_one_line_and_the_item_is_sent_again(
         from delivery import deliver_pending
 
         with Store.open(own_database) as store:
-            report = deliver_pending(store, hook.url, "whsec-outage", lease_end)
+            report = deliver_pending(store, hook.url, whsec_for("outage"), lease_end)
             assert report.delivered == 1
         assert [v.key for v in hook.visits] == [f"{day.isoformat()}:L1"]

@@ -1,13 +1,20 @@
 """A real webhook receiver on loopback for delivery tests: verifies the signature, deduplicates
 by Idempotency-Key like a CRM integration should, and can refuse or stall on purpose.
 
-    with WebhookReceiver(secret="s3cret", refuse_first=2) as hook:
-        deliver_pending(store, hook.url, "s3cret", now)
+    secret = whsec_for("my-test")
+    with WebhookReceiver(secret=secret, refuse_first=2) as hook:
+        deliver_pending(store, hook.url, secret, now)
         assert hook.processed_keys() == [...]
+
+It verifies as a receiver of the default format would: with the Standard Webhooks reference
+library from PyPI (`standardwebhooks`), not our code, so every delivery test is also a check that
+such a receiver accepts our hand-off. `signature_format="leadscore"` checks the older format.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
 import time
@@ -16,8 +23,30 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from standardwebhooks import Webhook as ReferenceWebhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
 from delivery.keys import key_from_header
 from delivery.signing import IDEMPOTENCY_HEADER, verify_headers
+
+
+def whsec_for(seed: str) -> str:
+    """A fixed, valid Standard Webhooks secret for a test: `whsec_` + base64 of 32 bytes."""
+    return "whsec_" + base64.b64encode(hashlib.sha256(seed.encode()).digest()).decode()
+
+
+def reference_verifier(secret: str) -> Callable[[bytes, dict[str, str]], bool]:
+    """(body, headers) -> ok, by the reference library's `Webhook.verify` alone."""
+    reference = ReferenceWebhook(secret)
+
+    def verify(body: bytes, headers: dict[str, str]) -> bool:
+        try:
+            reference.verify(body, headers)
+        except WebhookVerificationError:
+            return False
+        return True
+
+    return verify
 
 
 @dataclass
@@ -38,11 +67,16 @@ class WebhookReceiver:
     status_for_lead: dict[str, tuple[int, str]] = field(default_factory=dict)
     stall_first: bool = False  # process the first request, then wait for `release` to answer
     delay_s: float = 0.0  # answer every request this much later (a slow CRM)
-    # How the receiver checks a request's signature: (body, headers) -> ok. Default: the
-    # X-Leadscore-Signature format with `secret` (a Standard Webhooks test passes its library).
-    verify: Callable[[bytes, dict[str, str]], bool] | None = None
+    # Which format the receiver verifies with `secret`: `standard-webhooks` (the default, by the
+    # reference library) or `leadscore` (X-Leadscore-Signature, delivery/signing.py).
+    signature_format: str = "standard-webhooks"
 
     def __post_init__(self) -> None:
+        if self.signature_format == "leadscore":
+            secret = self.secret
+            self.verify = lambda body, headers: verify_headers(secret, body, headers)
+        else:
+            self.verify = reference_verifier(self.secret)
         self.requests: list[Received] = []
         self.processed: dict[str, dict[str, Any]] = {}  # key -> body, first time only
         self.got_request = threading.Event()
@@ -90,10 +124,7 @@ class WebhookReceiver:
 
     # ------------------------------------------------------------------ behaviour
     def _handle(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        if self.verify is not None:
-            signature_ok = self.verify(body, headers)
-        else:
-            signature_ok = verify_headers(self.secret, body, headers)
+        signature_ok = self.verify(body, headers)
         header = {k.lower(): v for k, v in headers.items()}.get(IDEMPOTENCY_HEADER.lower())
         # As a receiver should: the header is the key percent-encoded (any lead id's characters).
         key = None if header is None else key_from_header(header)
