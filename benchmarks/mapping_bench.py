@@ -135,13 +135,10 @@ def raw_folder(folder: Path, into: Path) -> Path:
 
 def same_table(a: Path, b: Path) -> bool:
     """Two Parquet tables hold the same rows and values, compared batch by batch (a 57M-row
-    table whole would take gigabytes twice). `company` is left out: the shipped mapping does not
-    name it, so the mapped side has it empty, and no feature reads it."""
+    table whole would take gigabytes twice)."""
     fa, fb = pq.ParquetFile(a), pq.ParquetFile(b)
-    columns = [c for c in fa.schema_arrow.names if c != "company"]
-    if fa.metadata.num_rows != fb.metadata.num_rows or columns != [
-        c for c in fb.schema_arrow.names if c != "company"
-    ]:
+    columns = fa.schema_arrow.names
+    if fa.metadata.num_rows != fb.metadata.num_rows or columns != fb.schema_arrow.names:
         return False
     batches = zip(
         fa.iter_batches(COMPARED_BATCH_ROWS, columns=columns),

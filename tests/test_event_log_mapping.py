@@ -428,7 +428,7 @@ def test_simulator_mapping_gives_the_same_training_table_as_no_mapping(tmp_path)
         "features": {"first_snapshot": "2025-03-01"},
     }
     simulate.main(Params.model_validate(base))
-    tables = {}
+    tables, interim = {}, {}
     for name, mapping in (
         ("plain", None),
         ("mapped", str(ROOT / "configs/simulator_mapping.yaml")),
@@ -437,8 +437,11 @@ def test_simulator_mapping_gives_the_same_training_table_as_no_mapping(tmp_path)
         params = Params.model_validate({**base, "paths": paths})
         validate.main(params)
         frames = [read_interim(tmp_path / name, t) for t in ("leads", "events", "stages")]
+        interim[name] = frames
         personas = load_personas(tmp_path / name / "personas.yaml")
         tables[name] = training_table(*frames, personas, params.features).table
+    for plain, mapped in zip(interim["plain"], interim["mapped"], strict=True):
+        pd.testing.assert_frame_equal(plain, mapped)  # the company too: the rep reads it
     assert len(tables["plain"]) > 1000 and tables["plain"]["label"].sum() > 10
     pd.testing.assert_frame_equal(tables["plain"], tables["mapped"])
     assert table_hash(tables["plain"]) == table_hash(tables["mapped"])
