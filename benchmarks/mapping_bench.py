@@ -187,11 +187,13 @@ def main() -> None:
     parser.add_argument("--max-rss-gb", type=float, default=12.0)
     args = parser.parse_args()
     personas = str(ROOT / "personas.yaml")
-    mapping = str(ROOT / "configs" / "simulator_mapping.yaml")
     with tempfile.TemporaryDirectory() as tmp:
-        sides = {"plain": (ROOT, None), "mapped": (ROOT, mapping)}
+        sides: dict[str, tuple[Path, str | None]] = {"plain": (ROOT, None)}
+        roots = {"mapped": ROOT}
         if args.ref != "none":
-            sides["ref"] = (clone(args.ref, Path(tmp) / "ref"), mapping)
+            roots["ref"] = clone(args.ref, Path(tmp) / "ref")
+        for side, root in roots.items():  # each code its own mapping file (its own contract)
+            sides[side] = (root, str(root / "configs" / "simulator_mapping.yaml"))
         for size in args.sizes:
             ensure_data("simulator", size)
             raw = raw_folder(data_dir("simulator", size), Path(tmp) / f"raw_{size}")
