@@ -56,6 +56,9 @@ features:
 
 train:
   min_positives: 50
+  calibration_strict: false  # true: isotonic calibration without ties (keeps the model's order)
+  window_snapshots: []       # e.g. [4, 8, 0]: also try the latest N snapshots only (0: all);
+                             # the window whose model ranks the validation snapshots best wins
   points:                    # the marketing-automation points baseline, per canonical event
     per_event: {site_visit: 1, page_view: 1, pricing_view: 10, content_download: 5,
                 newsletter_signup: 3, email_open: 1, email_click: 3, webinar_register: 5,
