@@ -126,6 +126,7 @@ class Worker:
         outbox = [item for o in scored.outcomes for item in o.outbox]
         self.events.record_step(done, [o.score for o in scored.outcomes], alerts, outbox, now)
         recorded = clock()
+        stored_at = datetime.now(UTC)  # the new scores are committed: the end of the latency
         with self._lock:
             self._waiting = max(self._waiting - len(done), 0)
         self.measures.stepped(
@@ -138,7 +139,7 @@ class Worker:
                 "alerts": alerts_done - score,
                 "record": recorded - alerts_done,
             },
-            ((now - at).total_seconds() for at in taken.received_at),
+            ((stored_at - at).total_seconds() for at in taken.received_at),
         )
         if outbox:
             self._send.set()

@@ -97,6 +97,8 @@ def test_live_scores_hand_offs_and_activity_equal_the_daily_scorers_for_the_same
                 pass
             live[stage] = _live_scores(store_url)
         assert one.history.reads > reads and one.history.kept_hits > kept  # both ways taken
+        counters, phases, latency = one.measures.snapshot()
+        assert latency.n == counters.rescored > 0 and all(t >= 0 for t in phases.values())
         assert EventStore(store).backlog().waiting == 0
         alerts = EventStore(store).alerts()
 
