@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from foundation.errors import ConfigError, DataError
 from foundation.io import read_table, write_table
+from foundation.params import Params, load_params
 from models.exclusions import exclude_leads
 from pipeline.cli import app
 from pipeline.training_rows import excluded_lead_ids
@@ -27,6 +28,7 @@ __all__ = ["pg_database", "store_url"]  # fixtures, imported for pytest
 DESK = SalesDesk.model_validate(
     {"teams": {"growth": ["anna", "ben"]}, "default_team": "growth", "cadence": {"default": [24]}}
 )
+ROOT = Path(__file__).resolve().parents[1]
 LEADS = ("L1", "L2", "L3", "L4", "L5")
 
 
@@ -160,3 +162,71 @@ def test_the_exclusion_file_is_read_back_as_written_and_bad_ones_name_key_file_a
     blank.write_text("lead_id,reason\nL1,duplicate\n,duplicate\n")
     with pytest.raises(DataError, match=r"blank.csv \(train.exclude_leads\) row 3: lead_id"):
         excluded_lead_ids(blank)
+
+
+@pytest.fixture(scope="module")
+def small_project(tmp_path_factory: pytest.TempPathFactory) -> Params:
+    """A tiny simulated project (800 leads, 14 months) up to its training table: seconds."""
+    from pipeline import features, simulate, validate
+
+    root = tmp_path_factory.mktemp("project")
+    shipped = load_params(ROOT / "params.yaml")
+    paths = {name: root / name for name in ("raw", "truth", "interim", "features", "artifacts")} | {
+        "personas": ROOT / "personas.yaml",
+        "sla": ROOT / "sla.yaml",
+    }
+    params = shipped.model_copy(
+        update={
+            "paths": shipped.paths.model_copy(update=paths),
+            "simulate": shipped.simulate.model_copy(update={"n_leads": 800, "months": 14}),
+            "train": shipped.train.model_copy(
+                update={
+                    "min_positives": 5,
+                    "lightgbm": shipped.train.lightgbm.model_copy(update={"n_estimators": 50}),
+                }
+            ),
+        }
+    )
+    for stage in (simulate, validate, features):
+        stage.main(params)
+    return params
+
+
+@pytest.mark.slow
+def test_train_and_evaluate_leave_the_listed_leads_out_of_every_split(
+    small_project: Params, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    from pipeline import evaluate, train
+
+    table = read_table(small_project.paths.features / "training_table.parquet")
+    # Leads of the test snapshot and of earlier ones: every split loses rows.
+    last = table["snapshot"].max()
+    listed = sorted(table.loc[table["snapshot"] == last, "lead_id"].unique()[:30])
+    rows = int(table["lead_id"].isin(listed).sum())
+    assert rows > len(listed)  # those leads are in several snapshots
+    closes = write_table(
+        pd.DataFrame({"lead_id": listed, "reason": "duplicate"}), tmp_path / "closes.csv"
+    )
+    params = small_project.model_copy(
+        update={"train": small_project.train.model_copy(update={"exclude_leads": closes})}
+    )
+
+    run = train.main(params)
+    results = evaluate.main(params)
+
+    assert run["data"]["excluded_rows"] == rows and run["data"]["excluded_leads"] == 30
+    assert run["data"]["rows"] == len(table) - rows
+    predictions = read_table(params.paths.artifacts / "evaluate" / "test_predictions.parquet")
+    assert not predictions["lead_id"].isin(listed).any()
+    in_test = table[(table["snapshot"] == last) & ~table["lead_id"].isin(listed)]
+    assert results["rows"] == len(predictions) == len(in_test)
+    logged = MlflowClient().get_run(run["run_id"]).data.params
+    assert logged["data.excluded_rows"] == str(rows)
+    assert logged["train.exclude_leads"] == str(closes)
+
+    # Exported again after train: evaluate would judge other rows than train's; it refuses.
+    write_table(pd.DataFrame({"lead_id": listed[1:]}), closes)
+    with pytest.raises(ConfigError, match="run `leadscore train` again"):
+        evaluate.main(params)
