@@ -41,7 +41,7 @@ from pipeline.layout import (
     train_dir,
     training_table_path,
 )
-from pipeline.training_rows import exclusion_info, training_rows
+from pipeline.training_rows import exclusion_info, exclusion_lines, training_rows
 
 LABEL = "label"
 LABEL_MONTH = "label_month"  # features.snapshots.LABEL_MONTH: calibrates the monthly SQL forecast
@@ -187,8 +187,8 @@ def log_reference_profile(run_id: str, profile: dict[str, Any]) -> None:
 def main(params: Params) -> dict[str, Any]:
     table_path = training_table_path(params)
     table, exclusion = training_rows(params)  # less train.exclude_leads' leads
-    if exclusion is not None:
-        print(f"train.exclude_leads {params.train.exclude_leads}: {exclusion.describe()}")
+    for line in exclusion_lines(params, exclusion):
+        print(line)
     spec = feature_spec(params.features)
     split = time_split(
         table,

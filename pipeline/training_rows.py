@@ -16,13 +16,14 @@ import pandas as pd
 
 from foundation.csv_safe import FORMULA_STARTS, PREFIX
 from foundation.errors import ConfigError, DataError
-from foundation.io import read_table
+from foundation.io import read_table, read_yaml
 from foundation.params import Params
 from models.exclusions import LEAD_ID, Exclusion, exclude_leads
 from models.tracking import file_sha256
 from pipeline.layout import training_table_path
 
 KEY = "train.exclude_leads"
+DVC_FILE = Path("dvc.yaml")  # the project's, in the folder the stages run in
 
 
 def excluded_lead_ids(path: Path) -> list[str]:
@@ -92,3 +93,27 @@ def training_rows(
                 "(`dvc repro` does when the file is a dependency of the train stage)"
             )
     return table, exclusion
+
+
+def exclusion_lines(
+    params: Params, exclusion: Exclusion | None, dvc_file: Path = DVC_FILE
+) -> list[str]:
+    """What train prints about the exclusion: the counts, and a note when dvc.yaml's train
+    stage does not depend on the list (a new export would then not retrain)."""
+    path = params.train.exclude_leads
+    if exclusion is None or path is None:
+        return []
+    lines = [f"{KEY} {path}: {exclusion.describe()}"]
+    if Path(dvc_file).exists() and not train_depends_on(read_yaml(dvc_file), path):
+        lines.append(
+            f"note: {path} is not a dependency of the train stage in {dvc_file}: `dvc repro` "
+            "will not retrain on a new export of it (add it under stages.train.deps)"
+        )
+    return lines
+
+
+def train_depends_on(dvc: Any, path: Path) -> bool:
+    """Whether a dvc.yaml's `train` stage lists `path` among its deps."""
+    stage = ((dvc or {}).get("stages") or {}).get("train") or {}
+    deps = [Path(str(d)) for d in stage.get("deps") or [] if isinstance(d, str)]
+    return any(d == Path(path) or d.resolve() == Path(path).resolve() for d in deps)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from foundation.errors import ConfigError, DataError
@@ -230,3 +231,24 @@ def test_train_and_evaluate_leave_the_listed_leads_out_of_every_split(
     write_table(pd.DataFrame({"lead_id": listed[1:]}), closes)
     with pytest.raises(ConfigError, match="run `leadscore train` again"):
         evaluate.main(params)
+
+
+def test_train_notes_when_dvc_would_not_retrain_on_a_new_export(tmp_path: Path) -> None:
+    from models.exclusions import Exclusion
+    from pipeline.training_rows import exclusion_lines
+
+    closes = tmp_path / "closes.csv"
+    params = Params().model_copy(
+        update={"train": Params().train.model_copy(update={"exclude_leads": closes})}
+    )
+    dropped = Exclusion(listed=3, leads=2, rows=5)
+    dvc = tmp_path / "dvc.yaml"
+    dvc.write_text(yaml.safe_dump({"stages": {"train": {"deps": ["data/features"]}}}))
+    lines = exclusion_lines(params, dropped, dvc)
+    assert lines[0] == f"train.exclude_leads {closes}: excluded 5 row(s) of 2 lead(s) of the " \
+        "3 listed (1 listed lead(s) in no snapshot)"  # fmt: skip
+    assert "is not a dependency of the train stage" in lines[1]
+
+    dvc.write_text(yaml.safe_dump({"stages": {"train": {"deps": ["data/features", str(closes)]}}}))
+    assert len(exclusion_lines(params, dropped, dvc)) == 1
+    assert exclusion_lines(Params(), None, dvc) == []
