@@ -6,6 +6,10 @@ properties, so the check can say which score properties still need creating and 
 crm.yaml maps that HubSpot does not offer. Salesforce sends outbound messages to us and needs no
 outgoing connection: its section is summarised. A CRM that cannot be reached or refuses the
 token is a CrmCheckError (the command's exit 2), after the lines found so far.
+
+BottleCRM: GET {base_url}/api/leads/?limit=1 with the personal access token: it proves the URL
+answers and the token is accepted, counts the open leads, and lists the lead statuses BottleCRM
+offers, so the check can say which statuses crm.yaml maps that BottleCRM does not have.
 """
 
 from __future__ import annotations
@@ -16,12 +20,45 @@ from typing import Any
 
 import httpx2 as httpx
 
-from crm.config import CrmConfig, HubSpotConfig, SalesforceConfig
+from crm.config import BottleCrmConfig, CrmConfig, HubSpotConfig, SalesforceConfig
 from foundation.errors import LeadscoreError
 
 
 class CrmCheckError(LeadscoreError):
     """A configured CRM cannot be reached, or refused the credentials."""
+
+
+def _signed_in_get(
+    crm: str,
+    base_url: str,
+    url: str,
+    token_env: str,
+    env: dict[str, str],
+    timeout_s: float,
+    refused_hint: str,
+) -> httpx.Response:
+    """GET `url` with the bearer token in $token_env; the 200 answer, else a CrmCheckError that
+    says what to fix (the variable unset, the CRM unreachable, the token refused, another
+    answer)."""
+    token = env.get(token_env, "")
+    if not token:
+        raise CrmCheckError(
+            f"{crm}: {token_env} is not set (crm.yaml {crm}.token_env): cannot sign in"
+        )
+    try:
+        answer = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise CrmCheckError(f"{crm}: cannot reach {base_url}: {exc}") from None
+    if answer.status_code in (401, 403):
+        raise CrmCheckError(
+            f"{crm}: {base_url} refused the token in {token_env} "
+            f"(HTTP {answer.status_code}): {refused_hint}"
+        )
+    if answer.status_code != 200:
+        raise CrmCheckError(
+            f"{crm}: GET {url} answered HTTP {answer.status_code}: {answer.text[:200].strip()}"
+        )
+    return answer
 
 
 def properties_url(config: HubSpotConfig) -> str:
@@ -32,30 +69,18 @@ def check_hubspot(
     config: HubSpotConfig, say: Callable[[str], None], env: dict[str, str] | None = None
 ) -> None:
     env = dict(os.environ) if env is None else env
-    token = env.get(config.token_env, "")
     if not env.get(config.client_secret_env):
         say(f"hubspot: {config.client_secret_env} is not set: webhooks cannot be verified")
-    if not token:
-        raise CrmCheckError(
-            f"hubspot: {config.token_env} is not set (crm.yaml hubspot.token_env): cannot sign in"
-        )
-    url = properties_url(config)
-    try:
-        answer = httpx.get(
-            url, headers={"Authorization": f"Bearer {token}"}, timeout=config.timeout_s
-        )
-    except httpx.HTTPError as exc:
-        raise CrmCheckError(f"hubspot: cannot reach {config.base_url}: {exc}") from None
-    if answer.status_code in (401, 403):
-        raise CrmCheckError(
-            f"hubspot: {config.base_url} refused the token in {config.token_env} "
-            f"(HTTP {answer.status_code}): check the private app's token and its scopes "
-            "(crm.objects.contacts.write, crm.schemas.contacts.read)"
-        )
-    if answer.status_code != 200:
-        raise CrmCheckError(
-            f"hubspot: GET {url} answered HTTP {answer.status_code}: {answer.text[:200].strip()}"
-        )
+    answer = _signed_in_get(
+        "hubspot",
+        config.base_url,
+        properties_url(config),
+        config.token_env,
+        env,
+        config.timeout_s,
+        "check the private app's token and its scopes "
+        "(crm.objects.contacts.write, crm.schemas.contacts.read)",
+    )
     found = _properties(answer)
     say(f"hubspot: reached {config.base_url}, token accepted, {len(found)} contact properties")
     wanted = config.score_properties.model_dump()
@@ -96,11 +121,45 @@ def check_salesforce(config: SalesforceConfig, say: Callable[[str], None]) -> No
     )
 
 
+def check_bottlecrm(
+    config: BottleCrmConfig, say: Callable[[str], None], env: dict[str, str] | None = None
+) -> None:
+    env = dict(os.environ) if env is None else env
+    if not env.get(config.webhook_secret_env):
+        say(f"bottlecrm: {config.webhook_secret_env} is not set: webhooks cannot be verified")
+    url = f"{config.base_url}/api/leads/?limit=1"
+    answer = _signed_in_get(
+        "bottlecrm",
+        config.base_url,
+        url,
+        config.token_env,
+        env,
+        config.timeout_s,
+        "use a personal access token (bcrm_pat_...) of a user who may read and edit leads",
+    )
+    try:
+        doc = answer.json()
+        offered = {str(pair[0]) for pair in doc.get("status") or []}
+        count = (doc.get("open_leads") or {}).get("leads_count")
+    except (ValueError, AttributeError, TypeError, IndexError):
+        raise CrmCheckError(f"bottlecrm: GET {url}: not BottleCRM's lead list") from None
+    say(f"bottlecrm: reached {config.base_url}, token accepted, {count} open leads")
+    unknown = sorted(set(config.stages) - offered) if offered else []
+    say(
+        f"bottlecrm: {len(config.stages)} lead statuses mapped to stages"
+        + (f"; not offered by BottleCRM: {', '.join(unknown)}" if unknown else "")
+    )
+
+
 def check(config: CrmConfig, say: Callable[[str], None]) -> None:
     """Every configured CRM, HubSpot first; raises CrmCheckError at the first that fails."""
-    if config.hubspot is None and config.salesforce is None:
-        raise CrmCheckError("crm.yaml configures no CRM (add a hubspot: or salesforce: section)")
+    if config.hubspot is None and config.salesforce is None and config.bottlecrm is None:
+        raise CrmCheckError(
+            "crm.yaml configures no CRM (add a hubspot:, salesforce: or bottlecrm: section)"
+        )
     if config.salesforce is not None:
         check_salesforce(config.salesforce, say)
     if config.hubspot is not None:
         check_hubspot(config.hubspot, say)
+    if config.bottlecrm is not None:
+        check_bottlecrm(config.bottlecrm, say)

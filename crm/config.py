@@ -109,9 +109,50 @@ class SalesforceConfig(_Section):
     check_env_names = field_validator("token_env")(_env_name)
 
 
+class BottleCrmFields(_Section):
+    """Which BottleCRM lead field fills each field of leadscore's lead contract (null: none)."""
+
+    channel: str | None = "source"
+    industry: str | None = "industry"
+    job_role: str | None = "job_title"
+    country: str | None = "country"
+    email: str | None = "email"  # its domain becomes email_domain
+
+
+class BottleCrmConfig(_Section):
+    """BottleCRM (django-crm): signed webhooks in, rating + a note written back over its REST
+    API with a personal access token."""
+
+    base_url: str  # e.g. https://crm.example.com (its API is under /api/)
+    token_env: str = "BOTTLECRM_TOKEN"  # a personal access token (bcrm_pat_...): write-back
+    webhook_secret_env: str = "BOTTLECRM_WEBHOOK_SECRET"  # the endpoint's whsec_... secret
+    signature_tolerance_s: float = Field(300, gt=0)  # older (or as far ahead) is refused
+    # BottleCRM's lead statuses (assigned, in process, converted, recycled, closed) -> stage.
+    stages: dict[str, Stage] = Field(default_factory=dict)
+    fields: BottleCrmFields = BottleCrmFields()
+    # leadscore tier -> BottleCRM rating (HOT, WARM, COLD); a tier not listed leaves the
+    # rating alone (the note still carries the score).
+    ratings: dict[str, Literal["HOT", "WARM", "COLD"]] = Field(
+        default_factory=lambda: {"A": "HOT", "B": "WARM", "C": "COLD", "D": "COLD"}
+    )
+    write_back: bool = True  # score each new lead and write rating + note back
+    timeout_s: float = Field(10, gt=0)
+    max_attempts: int = Field(3, ge=1)  # per write-back request, 5xx and broken connections
+
+    check_env_names = field_validator("token_env", "webhook_secret_env")(_env_name)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with http:// or https://")
+        return value.rstrip("/")
+
+
 class CrmConfig(_Section):
     hubspot: HubSpotConfig | None = None
     salesforce: SalesforceConfig | None = None
+    bottlecrm: BottleCrmConfig | None = None
 
 
 def config_path(explicit: Path | None = None) -> Path:

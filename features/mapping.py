@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.identity import follow_person, identity_key, merge_identities
 from features.mapping_checks import (
@@ -49,6 +51,7 @@ from features.mapping_file import (
     DISQUALIFIED,
     TIME_COLUMNS,
     ContentTopicMap,
+    EventRule,
     MappingFile,
     source_column,
 )
@@ -88,22 +91,88 @@ def map_event_types(
 ) -> pd.Series:
     """The event type of each row: the first matching rule's `as`, else the source name.
 
-    Works on the codes of the distinct names: a name rule compares integers and a pattern on
-    the name runs once per distinct name, so a log of millions of rows costs a few passes over
-    an integer array; only a pattern on a property (a URL, a form name) reads row text."""
+    Works on the codes of the distinct names: when no rule reads a property, every rule is a
+    function of the name alone and is decided once per distinct name (a table from old code to
+    new), so a log of millions of rows costs one factorize and one take. A pattern on a property
+    (a URL, a form name) reads row text, so with one of those the rules run over the rows."""
     codes, uniques = pd.factorize(events["event_type"].astype("string"), use_na_sentinel=True)
+    codes = codes.astype(np.int32, copy=False)
     labels = [str(u) for u in uniques]
     code_of = {label: i for i, label in enumerate(labels)}
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    rules = mf.mapping.events.types
+    if any(rule.property is not None for rule in rules):
+        out, mapped = rules_by_row(codes, labels, code_of, source, rules, tally)
+    else:
+        out, mapped = rules_by_name(codes, labels, code_of, counts, rules, tally)
+    tally.names = tally.names.add(pd.Series(counts, index=labels), fill_value=0)
+    tally.events += len(events)
+    tally.mapped += mapped
+    return labelled(out, list(code_of), events.index)
+
+
+def named(rule: EventRule, labels: list[str], code_of: dict[str, int]) -> np.ndarray:
+    """Which distinct names (by code) a rule's exact `name` accepts (all when it names none)."""
+    if rule.name is None:
+        return np.ones(len(labels), dtype=bool)
+    match = np.zeros(len(labels), dtype=bool)
+    code = code_of.get(rule.name, -1)
+    if 0 <= code < len(labels):  # a name only an earlier rule's `as` gave is no source name
+        match[code] = True
+    return match
+
+
+def name_pattern(rule: EventRule, labels: list[str]) -> np.ndarray:
+    """Which distinct names a rule's pattern on the name accepts (all without one)."""
+    if rule.pattern is None or rule.property is not None:
+        return np.ones(len(labels), dtype=bool)
+    found = pd.Series(labels, dtype="string").str.contains(rule.pattern, regex=True)
+    return found.fillna(False).to_numpy(bool)
+
+
+def rules_by_name(
+    codes: np.ndarray,
+    labels: list[str],
+    code_of: dict[str, int],
+    counts: np.ndarray,
+    rules: tuple[EventRule, ...],
+    tally: RuleTally,
+) -> tuple[np.ndarray, int]:
+    """Rules on names only, decided per distinct name; a row without a name matches none but
+    counts as tried by a rule that names no name (as the row-wise path counts it)."""
+    missing = int(np.count_nonzero(codes < 0))
+    new_code = np.arange(len(labels), dtype=np.int32)
+    claimed = np.zeros(len(labels), dtype=bool)
+    for i, rule in enumerate(rules):
+        candidates = ~claimed & named(rule, labels, code_of)
+        hit = candidates & name_pattern(rule, labels)
+        tally.tried[i] += int(counts[candidates].sum()) + missing * (rule.name is None)
+        tally.hits[i] += int(counts[hit].sum())
+        new_code[hit] = code_of.setdefault(rule.as_, len(code_of))
+        claimed |= hit
+    out = np.where(codes >= 0, new_code[np.maximum(codes, 0)], -1).astype(np.int32)
+    return out, int(counts[claimed].sum())
+
+
+def rules_by_row(
+    codes: np.ndarray,
+    labels: list[str],
+    code_of: dict[str, int],
+    source: pd.DataFrame,
+    rules: tuple[EventRule, ...],
+    tally: RuleTally,
+) -> tuple[np.ndarray, int]:
+    """Rules run over the rows, first match wins; a name or name pattern is still decided once
+    per distinct name, and only a property pattern reads the rows it is tried on."""
     out = codes.copy()
-    assigned = np.zeros(len(events), dtype=bool)
-    for i, rule in enumerate(mf.mapping.events.types):
+    assigned = np.zeros(len(codes), dtype=bool)
+    for i, rule in enumerate(rules):
         candidates = ~assigned
         if rule.name is not None:
             candidates &= codes == code_of.get(rule.name, -2)
         hit = candidates.copy()
         if rule.pattern is not None and rule.property is None:
-            by_name = pd.Series(labels, dtype="string").str.contains(rule.pattern, regex=True)
-            hit &= np.append(by_name.fillna(False).to_numpy(bool), False)[codes]
+            hit &= np.append(name_pattern(rule, labels), False)[codes]
         elif rule.pattern is not None:
             found = source[rule.property][hit].astype("string").str.contains(rule.pattern)
             hit[hit] = found.fillna(False).to_numpy(bool)
@@ -111,12 +180,16 @@ def map_event_types(
         tally.tried[i] += int(candidates.sum())
         out[hit] = code_of.setdefault(rule.as_, len(code_of))
         assigned |= hit
-    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
-    tally.names = tally.names.add(pd.Series(counts, index=labels[: len(uniques)]), fill_value=0)
-    tally.events += len(events)
-    tally.mapped += int(assigned.sum())
-    vocabulary = np.array([*code_of, None], dtype=object)  # code -1 (missing) -> None
-    return pd.Series(vocabulary[out], index=events.index, dtype="string")
+    return out, int(assigned.sum())
+
+
+def labelled(codes: np.ndarray, labels: list[str], index: pd.Index) -> pd.Series:
+    """Text of each code (-1: missing), built in Arrow from the labels: no Python string per row,
+    which on tens of millions of events costs more than every rule together."""
+    missing = codes < 0
+    indices = pa.array(np.where(missing, 0, codes), type=pa.int32(), mask=missing)
+    text = pc.take(pa.array(labels, type=pa.large_string()), indices)
+    return pd.Series(pd.arrays.ArrowStringArray(text), index=index)
 
 
 def judge_rules(mf: MappingFile, tally: RuleTally, report: MappingReport) -> None:

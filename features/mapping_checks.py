@@ -193,23 +193,28 @@ class BeforeCreatedTally:
     """Events dated before their lead's created_at: a few are tracking that predates the form
     fill (a warning); most of them mean created_at is the wrong column (an error)."""
 
-    created: pd.Series  # lead_id (text) -> created_at (UTC), one row per lead
+    ids: pd.Index  # lead_id (text), one per lead: the first row of an id
+    created: np.ndarray  # created_at (datetime64[ns], UTC), aligned with ids
     before: int = 0
     events: int = 0
 
     @classmethod
     def of(cls, leads: pd.DataFrame) -> BeforeCreatedTally:
         created = parse_times(leads["created_at"]).astype("datetime64[ns, UTC]")
-        created.index = leads["lead_id"].astype(str).to_numpy()
-        return cls(created[~created.index.duplicated()])
+        ids = leads["lead_id"].astype("string")
+        first = (~ids.duplicated()).to_numpy()
+        index = pd.Index(ids[first])
+        index.get_indexer(index[:1])  # build the hash table once, not per chunk
+        return cls(index, created.to_numpy("datetime64[ns]")[first])
 
     def add(self, events: pd.DataFrame) -> None:
         when = parse_times(events["ts"]).astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]")
-        # get_indexer on the ids as they are (a string column): one hash look-up per event, no
-        # object array built on the way (several times faster than reindex on 1M-row chunks).
-        at = self.created.index.get_indexer(events["lead_id"].astype("string"))
-        created = self.created.to_numpy("datetime64[ns]")
-        theirs = np.where(at >= 0, created[np.maximum(at, 0)], np.datetime64("NaT"))
+        # Look up each distinct id once: a chunk holds far fewer leads than events, and the
+        # look-up of a string per event was most of what the mapping cost on a large log.
+        codes, uniques = pd.factorize(events["lead_id"].astype("string"), use_na_sentinel=True)
+        found = np.append(self.ids.get_indexer(uniques), -1)  # code -1 (missing id) -> -1
+        at = found[codes]
+        theirs = np.where(at >= 0, self.created[np.maximum(at, 0)], np.datetime64("NaT"))
         self.before += int(np.count_nonzero(when < theirs))  # NaT compares False: never before
         self.events += len(events)
 

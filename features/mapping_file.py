@@ -34,6 +34,7 @@ CANONICAL_COLUMNS: dict[str, tuple[str, ...]] = {
         "job_role",
         "country",
         "email_domain",
+        "company",  # shown to sales (lead page, hand-off), never a feature
     ),
     "events": ("lead_id", "ts", "event_type", "content_topic"),
     "stages": ("lead_id", "stage", "ts", "deal_value_eur"),

@@ -229,6 +229,15 @@ class TrainParams(_Section):
     calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
     # Later validation snapshots count more in calibration (models/recency.py); null: equal.
     calibration_half_life_snapshots: float | None = Field(None, gt=0)
+    # Isotonic calibration with ties broken (models/propensity.py `strict_isotonic`): its steps
+    # become a strictly increasing line through their centres, so calibration never gives two
+    # leads the model ranked apart the same probability. false: sklearn's steps, as before.
+    calibration_strict: bool = False
+    # Candidate training windows (models/window.py): each N trains on the latest N training
+    # snapshots only (0: all of them), and the one whose model ranks the validation snapshots
+    # best is kept. A long log whose process changed learns from its recent years. Empty: one
+    # fit on every training snapshot, as before.
+    window_snapshots: tuple[int, ...] = ()
     lightgbm: LightGBMParams = LightGBMParams()
     logistic: LogisticParams = LogisticParams()
     points: PointsParams = PointsParams()
@@ -238,6 +247,15 @@ class TrainParams(_Section):
     # those). null: nothing is dropped. Set, the file must exist; list it in dvc.yaml's train
     # deps too, or a new export will not retrain (docs/managers.md).
     exclude_leads: Path | None = None
+
+    @field_validator("window_snapshots")
+    @classmethod
+    def _windows_distinct(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(n < 0 for n in value):
+            raise ValueError("a training window is a number of snapshots >= 0 (0: all of them)")
+        if len(set(value)) != len(value):
+            raise ValueError(f"training windows {list(value)} repeat a value")
+        return value
 
 
 class EvaluateParams(_Section):

@@ -154,30 +154,56 @@ def configured_calibrator(
     cross-validated log loss, whose losses are returned too) fitted on `raw` -> `y`, each row
     counting `weight` (models/recency.py: later validation snapshots count more)."""
     cv_losses: dict[str, float] = {}
+    strict = params.calibration_strict
     if params.calibration == "auto":
-        method, cv_losses = choose_calibration(raw, y, params.seed, weight=weight)
+        method, cv_losses = choose_calibration(raw, y, params.seed, weight=weight, strict=strict)
     else:
         method = params.calibration
-    return fit_calibrator(raw, y, method, weight), cv_losses
+    return fit_calibrator(raw, y, method, weight, strict=strict), cv_losses
 
 
 def fit_calibrator(
-    raw: np.ndarray, y: np.ndarray, method: CalibrationMethod, weight: np.ndarray | None = None
+    raw: np.ndarray,
+    y: np.ndarray,
+    method: CalibrationMethod,
+    weight: np.ndarray | None = None,
+    *,
+    strict: bool = False,
 ) -> Calibrator:
-    """Fit isotonic regression or Platt scaling of labels on raw scores (log-odds)."""
+    """Fit isotonic regression or Platt scaling of labels on raw scores (log-odds); `strict`
+    breaks the isotonic steps' ties (`strict_isotonic`)."""
     raw = np.asarray(raw, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     w = None if weight is None else np.asarray(weight, dtype=np.float64)
     if method == "isotonic":
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
         iso.fit(raw, y, sample_weight=w)
-        return Calibrator(
-            "isotonic", thresholds=iso.X_thresholds_.copy(), values=iso.y_thresholds_.copy()
-        )
+        x, v = iso.X_thresholds_.copy(), iso.y_thresholds_.copy()
+        if strict:
+            x, v = strict_isotonic(x, v)
+        return Calibrator("isotonic", thresholds=x, values=v)
     if method == "sigmoid":
         a, b = _platt(raw, y, w)
         return Calibrator("sigmoid", a=a, b=b)
     raise ValueError(f"unknown calibration method {method!r} (use one of {CALIBRATION_METHODS})")
+
+
+def strict_isotonic(x: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An isotonic fit's steps as a strictly increasing line through each step's centre.
+
+    Why: isotonic regression is a staircase. On a validation set of a few hundred positives it
+    has a few dozen steps, so every lead on one step gets the same probability however far
+    apart the booster ranked them: measured on the road traffic fines, 26 to 53 distinct
+    probabilities for 19,419 test rows, and a test AUC 0.004 to 0.019 below the booster's own
+    (docs/your-own-data.md). Joining the steps' centres (the centred isotonic regression of
+    Oron and Flournoy, 2017) keeps every step's level where the data put it, at its centre, and
+    the booster's order everywhere between the first and the last centre; beyond them the
+    calibration stays flat, as sklearn's clip does. `x`, `v`: sklearn's X_thresholds_ and
+    y_thresholds_ (non-decreasing, each step given by its two ends).
+    """
+    levels, step = np.unique(v, return_inverse=True)
+    centres = np.bincount(step, weights=x) / np.bincount(step)
+    return centres, levels
 
 
 def _platt(raw: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
@@ -215,6 +241,7 @@ def choose_calibration(
     seed: int,
     folds: int = CALIBRATION_CV_FOLDS,
     weight: np.ndarray | None = None,
+    strict: bool = False,
 ) -> tuple[CalibrationMethod, dict[str, float]]:
     """Pick isotonic or sigmoid by cross-validated log loss on the validation data.
 
@@ -231,7 +258,8 @@ def choose_calibration(
         oof = np.empty(len(y))
         for fit_idx, held_idx in splitter.split(raw.reshape(-1, 1), y):
             w = None if weight is None else weight[fit_idx]
-            oof[held_idx] = fit_calibrator(raw[fit_idx], y[fit_idx], method, w)(raw[held_idx])
+            calibrator = fit_calibrator(raw[fit_idx], y[fit_idx], method, w, strict=strict)
+            oof[held_idx] = calibrator(raw[held_idx])
         losses[method] = binary_log_loss(y, oof, weight)
     best: CalibrationMethod = min(CALIBRATION_METHODS, key=lambda m: losses[m])
     return best, losses

@@ -56,6 +56,9 @@ features:
 
 train:
   min_positives: 50
+  calibration_strict: false  # true: isotonic calibration without ties (keeps the model's order)
+  window_snapshots: []       # e.g. [4, 8, 0]: also try the latest N snapshots only (0: all);
+                             # the window whose model ranks the validation snapshots best wins
   exclude_leads: null        # e.g. closes.csv, the sales desk's duplicates left out of training
                              # (`leadscore db closes --reason duplicate --out closes.csv`; list
                              # it in dvc.yaml's train deps too: docs/managers.md)

@@ -30,9 +30,10 @@ from models.drift import (
     scored_population,
 )
 from models.horizon import fit_month_calibration
-from models.propensity import fit_propensity
+from models.propensity import LeadModel, fit_propensity
 from models.split import TimeSplit, time_split
 from models.tracking import configure_mlflow, file_sha256, flatten
+from models.window import choose_window
 from pipeline.layout import (
     LOGISTIC_FILE,
     MODEL_FILE,
@@ -184,6 +185,31 @@ def log_reference_profile(run_id: str, profile: dict[str, Any]) -> None:
         mlflow.log_dict(profile, REFERENCE_PROFILE_ARTIFACT)
 
 
+def fit_model(
+    split: TimeSplit, spec: FeatureSpec, params: Params, metadata: dict[str, Any]
+) -> tuple[LeadModel, dict[str, Any]]:
+    """The calibrated propensity model: one fit on every training snapshot, or, when
+    `train.window_snapshots` lists windows, the window whose model ranks the validation snapshots
+    best (models/window.py; the test snapshots are not passed)."""
+
+    def fit(train: pd.DataFrame, valid: pd.DataFrame) -> tuple[LeadModel, dict[str, Any]]:
+        return fit_propensity(
+            train, valid, spec.numeric, spec.categorical, LABEL, params.train, metadata=metadata
+        )
+
+    windows = params.train.window_snapshots
+    if not windows:
+        return fit(split.train, split.valid)
+    columns = [*spec.numeric, *spec.categorical]
+    choice = choose_window(
+        split.train, split.valid, windows, fit, lambda m, v: m.raw_score(v[columns]), LABEL
+    )
+    aucs = ", ".join(f"{n or 'all'} {auc:.4f}" for n, auc in choice.valid_auc.items())
+    kept = choice.window or "all"
+    print(f"training window (latest snapshots: validation AUC): {aucs}; kept {kept}")
+    return choice.model, {**choice.info, **choice.summary()}
+
+
 def main(params: Params) -> dict[str, Any]:
     table_path = training_table_path(params)
     table, exclusion = training_rows(params)  # less train.exclude_leads' leads
@@ -204,21 +230,14 @@ def main(params: Params) -> dict[str, Any]:
     )
 
     personas = load_personas(params.paths.interim / "personas.yaml")
-    model, fit_info = fit_propensity(
-        split.train,
-        split.valid,
-        spec.numeric,
-        spec.categorical,
-        LABEL,
-        params.train,
-        # What the scorer needs to rebuild the same features: it prefers these to the files.
-        metadata={
-            "source": "pipeline",
-            "target_stage": params.features.target_stage,
-            "feature_params": params.features.model_dump(mode="json"),
-            "personas": personas.model_dump(mode="json"),
-        },
-    )
+    # What the scorer needs to rebuild the same features: it prefers these to the files.
+    metadata = {
+        "source": "pipeline",
+        "target_stage": params.features.target_stage,
+        "feature_params": params.features.model_dump(mode="json"),
+        "personas": personas.model_dump(mode="json"),
+    }
+    model, fit_info = fit_model(split, spec, params, metadata)
     if LABEL_MONTH in split.valid.columns:  # tables built before the month label lack it
         fit_info["month_calibration"] = fit_month_calibration(model, split.valid, LABEL_MONTH)
     # Frozen with the model: what later drift checks compare today's open leads with.

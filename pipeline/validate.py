@@ -10,12 +10,17 @@ its kept and quarantined rows to the outputs, let go. Memory follows the chunk s
 lead ids, not the export's size. With `engine.kind: dask` events and stages are triaged one row
 group (or CSV block) per task on a Dask cluster (engine/validate.py), written as folders of part
 files; the leads stay here, in order, because duplicates are found across the whole table.
+
+With a mapping (params `paths.mapping`), the chunks triaged are the exports' chunks mapped onto the
+contract (pipeline/mapped_exports.py), and the outputs go to a partial folder that replaces the
+interim tables only once the mapping's checks, which see the whole log, have passed.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,8 @@ from features.triage import LeadIndex, TableTriage, check_required_columns
 from features.vocabularies import TABLES
 from foundation.chunks import (
     ParquetAppender,
+    TableChunk,
+    clear_output,
     has_rows,
     other_delimiter,
     table_chunks,
@@ -35,9 +42,17 @@ from foundation.chunks import (
 from foundation.errors import DataError
 from foundation.io import find_table, write_json
 from foundation.params import EngineParams, Params
-from pipeline.mapped_exports import map_exports, write_event_families
+from pipeline.mapped_exports import (
+    MAPPED_DIR,
+    MAPPING_REPORT,
+    MappedExports,
+    kept_only_if_checked,
+    map_exports,
+    write_event_families,
+)
 
 SUMMARY_FILE = "validation_summary.json"
+STAGING = ".validating"  # a mapped run's outputs until every check has passed
 TOP_REASONS = 3
 EMPTY_HINT = {
     "leads": "nothing can be scored or trained without leads",
@@ -115,17 +130,17 @@ def output_paths(interim: Path, table: str) -> tuple[Path, Path]:
 
 
 def stream_table(
-    path: Path,
+    chunks: Iterable[TableChunk],
     table: str,
-    interim: Path,
-    chunk_rows: int,
+    source: str,
+    out: Path,
     leads: LeadIndex | None = None,
 ) -> TableTriage:
-    """Triage `path` chunk by chunk, appending kept and quarantined rows to the interim files."""
-    triage = TableTriage(table, source=str(path), leads=leads)
-    kept_path, quarantine_path = output_paths(interim, table)
+    """Triage `chunks` one by one, appending kept and quarantined rows to the files in `out`."""
+    triage = TableTriage(table, source=source, leads=leads)
+    kept_path, quarantine_path = output_paths(out, table)
     with ParquetAppender(kept_path) as kept, ParquetAppender(quarantine_path) as quarantined:
-        for chunk in table_chunks(path, chunk_rows):
+        for chunk in chunks:
             result = triage.add(chunk)
             kept.write(result.kept)
             quarantined.write(result.quarantined)
@@ -140,6 +155,81 @@ def require_leads(rows_in: int, path: Path) -> None:
             f"{path}: the file has a header and no rows; leads are required (export at least "
             "one lead)"
         )
+
+
+def validate_files(
+    raw_dir: Path, params: Params, engine: EngineParams, client: Any
+) -> dict[str, dict[str, Any]]:
+    """Triage the tables of a folder into data/interim: the raw exports, or with the Dask
+    engine and a mapping, the mapped exports written first (the workers read files)."""
+    interim = Path(params.paths.interim)
+    mapped_dir = map_exports(raw_dir, params)  # None without a mapping
+    paths = {table: find_table(mapped_dir or raw_dir, table) for table in TABLES}
+    check_headers(paths)
+    require_leads(int(has_rows(paths["leads"])), paths["leads"])  # before anything is written
+    # A failed run must not leave a summary that describes other data next to new tables.
+    (interim / SUMMARY_FILE).unlink(missing_ok=True)
+
+    def chunks(table: str) -> Iterable[TableChunk]:
+        return table_chunks(paths[table], engine.chunk_rows)
+
+    leads = stream_table(chunks("leads"), "leads", str(paths["leads"]), interim)
+    summary = {"leads": leads.summary()}
+    index = leads.lead_index()
+    del leads
+    if engine.kind == "dask":
+        from contextlib import nullcontext
+
+        from engine.cluster import dask_client
+        from engine.validate import validate_partitioned
+
+        with nullcontext(client) if client is not None else dask_client(engine) as client:
+            for table in ("events", "stages"):
+                kept, quarantine = output_paths(interim, table)
+                summary[table] = validate_partitioned(
+                    client, paths[table], table, index, kept, quarantine, engine
+                )
+    else:
+        for table in ("events", "stages"):
+            triage = stream_table(chunks(table), table, str(paths[table]), interim, index)
+            summary[table] = triage.summary()
+    return summary
+
+
+def validate_mapped(
+    exports: MappedExports, raw_dir: Path, interim: Path, engine: EngineParams
+) -> dict[str, dict[str, Any]]:
+    """Triage the exports through their mapping (params paths.mapping), one mapped chunk at a
+    time, into data/interim. The outputs are written into a partial folder and replace the
+    interim tables only once the mapping's checks and the triage have passed, so a log that
+    fails a check changes nothing (pipeline/mapped_exports.py)."""
+    require_leads(len(exports.mapper.leads), Path(exports.source("leads")))
+    partial = interim / STAGING
+    with kept_only_if_checked(partial):
+        (interim / SUMMARY_FILE).unlink(missing_ok=True)
+        leads = stream_table(
+            exports.chunks("leads", engine.chunk_rows), "leads", exports.source("leads"), partial
+        )
+        summary = {"leads": leads.summary()}
+        index = leads.lead_index()
+        del leads
+        for table in ("events", "stages"):
+            chunks = exports.chunks(table, engine.chunk_rows)
+            triage = stream_table(chunks, table, exports.source(table), partial, index)
+            summary[table] = triage.summary()
+        exports.finish(partial, raw_dir)  # raises every problem of the mapping together
+    for table in TABLES:
+        for made, kept in zip(
+            output_paths(partial, table), output_paths(interim, table), strict=True
+        ):
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            clear_output(kept)
+            if made.exists():
+                made.replace(kept)
+    (partial / MAPPING_REPORT).replace(interim / MAPPING_REPORT)
+    shutil.rmtree(partial)
+    shutil.rmtree(interim / MAPPED_DIR, ignore_errors=True)  # an earlier Dask run's copy
+    return summary
 
 
 def main(
@@ -158,36 +248,14 @@ def main(
     personas_path = personas_source(raw_dir, params)
     personas = load_personas(personas_path)  # a broken personas file stops before any heavy work
     # A mapping (params paths.mapping) turns the exports' own vocabulary into the contract's
-    # tables first, checking them before anything is written (pipeline/mapped_exports.py).
-    mapped_dir = map_exports(raw_dir, params)
-    paths = {table: find_table(mapped_dir or raw_dir, table) for table in TABLES}
-    check_headers(paths)
-    require_leads(int(has_rows(paths["leads"])), paths["leads"])  # before anything is written
-    # A failed run must not leave a summary that describes other data next to new tables.
-    (interim / SUMMARY_FILE).unlink(missing_ok=True)
-
-    leads = stream_table(paths["leads"], "leads", interim, engine.chunk_rows)
-    summary = {"leads": leads.summary()}
-    index = leads.lead_index()
-    del leads
-    if engine.kind == "dask":
-        from contextlib import nullcontext
-
-        from engine.cluster import dask_client
-        from engine.validate import validate_partitioned
-
-        with nullcontext(client) if client is not None else dask_client(engine) as client:
-            for table in ("events", "stages"):
-                kept, quarantine = output_paths(interim, table)
-                summary[table] = validate_partitioned(
-                    client, paths[table], table, index, kept, quarantine, engine
-                )
+    # tables as they stream into the triage, checking them before anything is kept
+    # (pipeline/mapped_exports.py); Dask workers read files, so there the mapped tables are
+    # written first.
+    exports = MappedExports.open(raw_dir, params) if engine.kind == "pandas" else None
+    if exports is not None:
+        summary = validate_mapped(exports, raw_dir, interim, engine)
     else:
-        for table in ("events", "stages"):
-            summary[table] = stream_table(
-                paths[table], table, interim, engine.chunk_rows, index
-            ).summary()
-
+        summary = validate_files(raw_dir, params, engine, client)
     check_reconciles(summary)
     interim.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(personas_path, interim / "personas.yaml")

@@ -62,6 +62,7 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[None]:
         log.warning("no API key configured (LEADSCORE_API_KEYS[_FILE]): every /v1 call gets 401")
     await load_initial(state)
     routes_events.start_ingest(app, state)  # only with an ingest key configured
+    routes_crm.start_catch_up(app, state)  # BottleCRM write-backs left unfinished before
     try:
         yield
     finally:

@@ -66,8 +66,9 @@ class Settings(ScoringSettings):
     )
     crm_config: Path | None = Field(
         None,
-        description="crm.yaml: the CRMs whose requests POST /crm/hubspot and /crm/salesforce "
-        "take (docs/crm.md); read at start, with the secrets it names. Unset: those answer 404.",
+        description="crm.yaml: the CRMs whose requests POST /crm/hubspot, /crm/salesforce and "
+        "/crm/bottlecrm take (docs/crm.md); read at start, with the secrets it names. Unset: "
+        "those answer 404.",
     )
     top_reasons: int = Field(3, ge=1, le=20, description="Reasons for and against, each.")
     batch_threads: int = Field(

@@ -24,6 +24,44 @@ def free_port() -> int:
 
 
 @contextmanager
+def running_process(
+    command: Sequence[str],
+    ready_url: str,
+    cwd: Path,
+    env: Mapping[str, str],
+    log: Path,
+    start_timeout_s: float,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`command` started with its output in `log`, ready once `ready_url` answers 200 (or a
+    failure with its log: it exited, or it was not ready in time); always stopped."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            list(command), cwd=cwd, env=dict(env), stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"{command[0]} exited {proc.returncode}\n{log.read_text()}")
+            try:
+                if httpx.get(ready_url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        else:
+            raise AssertionError(f"not ready within {start_timeout_s} s\n{log.read_text()}")
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@contextmanager
 def running_serve(
     args: Sequence[str],
     port: int,
@@ -33,36 +71,11 @@ def running_serve(
     start_timeout_s: float,
 ) -> Iterator[str]:
     """`leadscore serve --port PORT *args`, ready to serve; yields its base URL."""
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            ["leadscore", "serve", "--port", str(port), *args],
-            cwd=cwd,
-            env={**env, "PYTHONUNBUFFERED": "1"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + start_timeout_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"leadscore serve exited {proc.returncode}\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        else:
-            raise AssertionError(f"not ready within {start_timeout_s} s\n{log.read_text()}")
+    command = ["leadscore", "serve", "--port", str(port), *args]
+    env = {**env, "PYTHONUNBUFFERED": "1"}
+    with running_process(command, f"{base}/readyz", cwd, env, log, start_timeout_s):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @contextmanager

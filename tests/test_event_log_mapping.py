@@ -114,6 +114,59 @@ def test_event_rules_match_by_name_and_regex_first_rule_wins(tmp_path):
     assert mapped.report.counts["events_in_source_words"] == 1
 
 
+NAME_RULES = """\
+leads:
+  file: leads
+  columns: {lead_id: id, created_at: signup}
+events:
+  file: events
+  columns: {lead_id: who, ts: at, event_type: what}
+  types:
+    - {name: Page view, pattern: "^Page", as: page_view}
+    - {pattern: "(?i)^form", as: form_submit}
+    - {name: page_view, as: pricing_view}
+    - {name: Meeting, as: demo_request}
+    - {name: Ghost, as: webinar_attend}
+    - {pattern: "e", as: site_visit}
+stages:
+  file: stages
+  columns: {lead_id: who, stage: status, ts: when}
+  names: {Qualified: mql, Accepted: sql}
+"""
+
+
+def test_name_rules_decided_per_distinct_name_give_what_rules_run_per_row_give(tmp_path):
+    """Without a property pattern the rules are decided once per distinct name: the event
+    types and every rule's hits and tries must be those of the rules run row by row (a rule
+    naming an earlier rule's `as`, a name no row has, rows without a name)."""
+    from features.mapping import RuleTally, rules_by_name, rules_by_row
+
+    mf = mapping_file(tmp_path, NAME_RULES)
+    names = ["Page view", "Form submission", None, "Meeting", "invited", "Page view", "form", None]
+    codes, uniques = pd.factorize(pd.Series(names, dtype="string"), use_na_sentinel=True)
+    codes = codes.astype(np.int32)
+    labels = [str(u) for u in uniques]
+    counts = np.bincount(codes[codes >= 0], minlength=len(labels))
+    rules = mf.mapping.events.types
+    results = {}
+    for how in ("name", "row"):
+        code_of = {label: i for i, label in enumerate(labels)}
+        tally = RuleTally([0] * len(rules), [0] * len(rules))
+        if how == "name":
+            out, mapped = rules_by_name(codes, labels, code_of, counts, rules, tally)
+        else:
+            out, mapped = rules_by_row(codes, labels, code_of, pd.DataFrame(), rules, tally)
+        types = [list(code_of)[c] if c >= 0 else None for c in out]
+        results[how] = (types, mapped, tally.hits, tally.tried)
+    assert results["name"] == results["row"]
+    assert results["name"][0] == [
+        "page_view", "form_submit", None, "demo_request", "site_visit", "page_view", "form_submit",
+        None,
+    ]  # fmt: skip
+    assert results["name"][2] == [2, 2, 0, 1, 0, 1]  # hits: 'page_view' is no source name
+    assert results["name"][3] == [2, 6, 0, 1, 0, 3]  # tries: rows without a name count
+
+
 def test_stage_names_lost_and_backward_moves_are_kept(tmp_path):
     frames, names = sources()
     mapped = apply_mapping(frames, names, mapping_file(tmp_path, MAPPING), "sql")
@@ -375,7 +428,7 @@ def test_simulator_mapping_gives_the_same_training_table_as_no_mapping(tmp_path)
         "features": {"first_snapshot": "2025-03-01"},
     }
     simulate.main(Params.model_validate(base))
-    tables = {}
+    tables, interim = {}, {}
     for name, mapping in (
         ("plain", None),
         ("mapped", str(ROOT / "configs/simulator_mapping.yaml")),
@@ -384,8 +437,11 @@ def test_simulator_mapping_gives_the_same_training_table_as_no_mapping(tmp_path)
         params = Params.model_validate({**base, "paths": paths})
         validate.main(params)
         frames = [read_interim(tmp_path / name, t) for t in ("leads", "events", "stages")]
+        interim[name] = frames
         personas = load_personas(tmp_path / name / "personas.yaml")
         tables[name] = training_table(*frames, personas, params.features).table
+    for plain, mapped in zip(interim["plain"], interim["mapped"], strict=True):
+        pd.testing.assert_frame_equal(plain, mapped)  # the company too: the rep reads it
     assert len(tables["plain"]) > 1000 and tables["plain"]["label"].sum() > 10
     pd.testing.assert_frame_equal(tables["plain"], tables["mapped"])
     assert table_hash(tables["plain"]) == table_hash(tables["mapped"])

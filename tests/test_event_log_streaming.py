@@ -81,6 +81,30 @@ def test_a_problem_in_the_last_chunk_leaves_nothing_written(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
+def test_validate_through_a_mapping_keeps_nothing_of_a_run_that_fails_a_late_check(tmp_path):
+    """Validate triages the mapped chunks as they come: in chunks it keeps what it keeps whole,
+    and a problem seen only in the last chunk leaves the interim tables of the run before."""
+    from pipeline import validate
+
+    base = simulated_raw(tmp_path)
+    kept = {}
+    for name, rows in (("whole", 10**7), ("chunked", SMALLEST_CHUNK)):
+        interim = tmp_path / name
+        validate.main(params_for(base, interim, rows, SIMULATOR_MAPPING))
+        kept[name] = {t: pd.read_parquet(interim / f"{t}.parquet") for t in ("leads", "events")}
+    for table, frame in kept["whole"].items():
+        pd.testing.assert_frame_equal(frame, kept["chunked"][table])
+    events = pd.read_csv(tmp_path / "raw/events.csv.gz", dtype=str)
+    events.loc[len(events) - 1, "ts"] = "2025-03-01 10:00:00"  # naive among zoned times
+    events.to_csv(tmp_path / "raw/events.csv.gz", index=False)
+    interim = tmp_path / "chunked"
+    before = {p.name: p.stat().st_mtime_ns for p in interim.rglob("*.parquet")}
+    with pytest.raises(DataError, match=r"column 'ts' mixes times with a zone"):
+        validate.main(params_for(base, interim, SMALLEST_CHUNK, SIMULATOR_MAPPING))
+    assert {p.name: p.stat().st_mtime_ns for p in interim.rglob("*.parquet")} == before
+    assert not (interim / validate.STAGING).exists()
+
+
 # ---- identity by an id-map file ---------------------------------------------------------------
 
 ID_MAP_MAPPING = """\
