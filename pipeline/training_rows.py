@@ -43,7 +43,8 @@ def excluded_lead_ids(path: Path) -> list[str]:
     blank = ids.isna() | (ids.astype(str).str.strip() == "")
     if blank.any():
         row = int(blank.to_numpy().nonzero()[0][0])
-        where = f"row {row + 2}" if Path(path).suffix == ".csv" else f"row {row + 1}"
+        # A CSV's line as an editor shows it (the header is line 1); a Parquet file's row.
+        where = f"line {row + 2}" if Path(path).suffix == ".csv" else f"row {row + 1}"
         raise DataError(f"{path} ({KEY}) {where}: {LEAD_ID} is empty")
     out: list[str] = []
     for value in ids.astype(str):

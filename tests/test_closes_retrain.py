@@ -161,7 +161,7 @@ def test_the_exclusion_file_is_read_back_as_written_and_bad_ones_name_key_file_a
         excluded_lead_ids(no_column)
     blank = tmp_path / "blank.csv"
     blank.write_text("lead_id,reason\nL1,duplicate\n,duplicate\n")
-    with pytest.raises(DataError, match=r"blank.csv \(train.exclude_leads\) row 3: lead_id"):
+    with pytest.raises(DataError, match=r"blank.csv \(train.exclude_leads\) line 3: lead_id"):
         excluded_lead_ids(blank)
 
 
