@@ -12,10 +12,13 @@ waits for re-scoring and no alert is pending.
 Figures per rate:
 - accepted/s: messages acknowledged (200) per second of sending (a 429 is waited out and resent);
 - re-scored/s: messages re-scored per second from the first request until the backlog is empty
-  (sustained re-scoring with every lead re-scored from its whole stored history);
+  (sustained re-scoring with every lead re-scored from its whole stored history). It cannot
+  exceed the rate offered: a rate above what one worker sustains shows what it sustains;
 - event to alert p50/p99: receiver arrival minus the moment the request carrying the lead's
   latest message before that alert was sent;
-- store bytes per message (database file + WAL after the run, divided by messages stored).
+- store bytes per message (database file + WAL after the run, divided by messages stored);
+- server CPU ms per 1,000 messages (all threads of the service process: HTTP, storing,
+  re-scoring, sending), and the worker's time per part of its steps (from GET /metrics).
 
 Baseline, same sitting: the store's own write rate (EventStore.add of the same batches, no HTTP,
 no re-scoring), so the ratio shows what the service and re-scoring cost on top of storing.
@@ -32,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,6 +108,7 @@ def run_rate(
         try:
             headers = {"X-API-Key": KEY}
             accepted = busy = 0
+            cpu_before = cpu_seconds(proc.pid)
             started = time.monotonic()
             with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
                 for first in range(0, n, batch):
@@ -132,6 +135,8 @@ def run_rate(
                         break
                     time.sleep(0.05)
                 drained = time.monotonic() - started
+                cpu = cpu_seconds(proc.pid) - cpu_before
+                phases = worker_phases(client)
         finally:
             proc.terminate()
             proc.wait(30)
@@ -157,31 +162,36 @@ def run_rate(
         "p50_s": statistics.median(q) if q else None,
         "p99_s": q[min(len(q) - 1, int(0.99 * len(q)))] if q else None,
         "store_bytes_per_message": size / n if size else None,
+        "server_cpu_ms_per_1k": 1e6 * cpu / n,
+        "phases": phases,
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc), all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_phases(client: httpx.Client) -> dict[str, float]:
+    """Seconds the re-scoring worker spent per part of its steps (GET /metrics; empty when
+    the service has no /metrics, as before it existed)."""
+    answer = client.get("/metrics")
+    if answer.status_code != 200:
+        return {}
+    prefix = 'leadscore_rescore_phase_seconds_total{phase="'
+    return {
+        line[len(prefix) :].partition('"')[0]: float(line.rpartition(" ")[2])
+        for line in answer.text.splitlines()
+        if line.startswith(prefix)
     }
 
 
 def baseline(messages: list[dict], batch: int, work: Path) -> float:
     """Messages/s the store itself writes (EventStore.add, same batches, no HTTP, no scoring)."""
-    from features.mapping_file import load_mapping
-    from features.mapping_one import EventNamer
-    from ingest.segment import messages_of as parse
-    from store import Store
-    from store.events import EventStore, Identify
+    from benchmarks.events_worker_bench import store_messages
 
-    namer = EventNamer(load_mapping(None))
-    with Store.open(f"sqlite:///{work / 'baseline.db'}") as store:
-        live = EventStore(store)
-        started = time.monotonic()
-        for first in range(0, len(messages), batch):
-            now = datetime.now(UTC)
-            parsed = parse({"batch": messages[first : first + batch]}, namer, now, batch)
-            who = [
-                Identify(m.message_id, m.lead_id, m.anonymous_id, m.profile)
-                for m in parsed
-                if m.profile is not None
-            ]
-            live.add([m.row(now) for m in parsed], who, now)
-        return len(messages) / (time.monotonic() - started)
+    return len(messages) / store_messages(f"sqlite:///{work / 'baseline.db'}", messages, batch)
 
 
 def main() -> None:
@@ -204,8 +214,9 @@ def main() -> None:
         print(f"baseline: store writes alone {base:,.0f} messages/s")
         print(
             "rate/s  messages  accepted/s  re-scored/s  drain s  429s  alerts  p50 ms  p99 ms"
-            "  bytes/msg"
+            "  bytes/msg  server CPU ms/1k msgs"
         )
+        phases_by_rate = {}
         for rate in rates:
             r = run_rate(args.project, messages, rate, args.seconds, args.batch, args.db_url, work)
             p50 = "-" if r["p50_s"] is None else f"{1000 * r['p50_s']:.0f}"
@@ -219,8 +230,15 @@ def main() -> None:
                 f"{rate:6.0f}  {r['messages']:8,}  {r['accepted_per_s']:10,.0f}  "
                 f"{r['rescored_per_s']:11,.0f}  {r['drain_after_send_s']:7.1f}  "
                 f"{r['busy_429']:4}  {r['alerts']:6}  {p50:>6}  {p99:>6}  {size:>9}  "
+                f"{r['server_cpu_ms_per_1k']:21,.0f}  "
                 f"(re-scored {r['rescored_per_s'] / base:.2f}x the baseline's write rate)"
             )
+            phases_by_rate[rate] = r["phases"]
+        for rate, phases in phases_by_rate.items():
+            total = sum(phases.values())
+            if total:
+                shares = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in phases.items())
+                print(f"worker at {rate:.0f}/s: {total:.1f} s in steps ({shares})")
 
 
 if __name__ == "__main__":

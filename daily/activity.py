@@ -75,7 +75,7 @@ ACTIVITY_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _moment(as_of: pd.Timestamp, days: np.ndarray) -> list[str | None]:
+def _moment(as_of: pd.Timestamp | pd.DatetimeIndex, days: np.ndarray) -> list[str | None]:
     """`as_of - days`, to the second, as ISO 8601 text (None where the lead has no event).
 
     The features store ages in days (float); events are whole seconds, so rounding back to the
@@ -159,11 +159,16 @@ def activity_dicts(
     params: FeatureParams | None = None,
 ) -> dict[str, dict[str, Any]]:
     """lead_id -> its summary as a JSON-ready dict (ACTIVITY_COLUMNS but lead_id), for every lead
-    of `features` (a `features.build.build_features` frame as of `as_of`). `with_text=False`
-    leaves out the line of words (`activity`): a scheduled run stores the counts of every open
-    lead and writes the words only where someone reads them (`activity_text` adds them).
-    `params` (the model's feature params) name the event families for `source_activity`."""
-    as_of = as_utc_timestamp(as_of)
+    of `features` (a `features.build.build_features` frame as of `as_of`, or as of one time per
+    row: the real-time path writes up the leads of a step together, each as of its newest
+    event). `with_text=False` leaves out the line of words (`activity`): a scheduled run stores
+    the counts of every open lead and writes the words only where someone reads them
+    (`activity_text` adds them). `params` (the model's feature params) name the event families
+    for `source_activity`."""
+    if isinstance(as_of, list | tuple):
+        as_of = pd.DatetimeIndex([as_utc_timestamp(t) for t in as_of])
+    else:
+        as_of = as_utc_timestamp(as_of)
     columns: dict[str, list[Any]] = {}
     for name, feature in COUNT_FEATURES.items():
         columns[name] = features[feature].fillna(0).to_numpy(dtype=np.int64).tolist()

@@ -133,26 +133,33 @@ def handoff_records(
     contact and owner columns when known (None otherwise)."""
     as_of = as_utc_timestamp(as_of)
     deadline = as_of + pd.Timedelta(hours=follow_up_hours)
-    rows = []
-    for r in new_mqls.to_dict("records"):
-        rows.append(
-            {
-                "lead_id": str(r["lead_id"]),
-                **{c: _maybe_text(r.get(c)) for c in (*CONTACT_COLUMNS, *OWNER_COLUMNS)},
-                "channel": r.get("channel"),
-                "persona": r.get("persona"),
-                "probability": float(r["probability"]),
-                "score": int(r["score"]),
-                "tier": r.get("tier"),
-                "grade": r.get("grade"),
-                "expected_value_eur": _number(r.get("expected_value_eur")),
-                "handed_at": as_of.isoformat(),
-                "followup_deadline": deadline.isoformat(),
-                "reasons": reason_words(r.get("reasons")),
-                "activity": activity.get(str(r["lead_id"]), {}),
-            }
-        )
+    rows = [
+        handoff_record(r, activity.get(str(r["lead_id"]), {}), as_of, deadline)
+        for r in new_mqls.to_dict("records")
+    ]
     return pd.DataFrame(rows, columns=list(HANDOFF_COLUMNS))
+
+
+def handoff_record(
+    r: dict[str, Any], activity: dict[str, Any], handed_at: pd.Timestamp, deadline: pd.Timestamp
+) -> dict[str, Any]:
+    """One lead's row of `handoff_records` from its scored row `r`, as a dict: the real-time
+    path hands over a few leads at a time, where a frame costs more than the rows."""
+    return {
+        "lead_id": str(r["lead_id"]),
+        **{c: _maybe_text(r.get(c)) for c in (*CONTACT_COLUMNS, *OWNER_COLUMNS)},
+        "channel": r.get("channel"),
+        "persona": r.get("persona"),
+        "probability": float(r["probability"]),
+        "score": int(r["score"]),
+        "tier": r.get("tier"),
+        "grade": r.get("grade"),
+        "expected_value_eur": _number(r.get("expected_value_eur")),
+        "handed_at": handed_at.isoformat(),
+        "followup_deadline": deadline.isoformat(),
+        "reasons": reason_words(r.get("reasons")),
+        "activity": activity,
+    }
 
 
 def _maybe_text(value: Any) -> str | None:

@@ -344,6 +344,9 @@ class IngestParams(_Section):
     max_batch: int = Field(500, ge=1)
     # Events the worker takes from the store at once (grouped by lead, one transaction).
     worker_batch: int = Field(500, ge=1)
+    # Leads whose histories the worker keeps between steps (ingest/history.py): a step then
+    # reads only their new events. About 0.25 kB per kept event; 0 reads every history whole.
+    history_cache_leads: int = Field(5000, ge=0)
     # How long the worker sleeps when nothing waits, before it looks at the store again (it is
     # woken at once by an accepted event; this catches events written by another process).
     idle_poll_s: float = Field(0.5, gt=0)

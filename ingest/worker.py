@@ -21,7 +21,9 @@ from typing import Any
 
 from delivery import Webhook, deliver_pending
 from foundation.params import DeliveryParams, IngestParams
-from ingest.rescore import Rules, rescore_many
+from ingest.history import HistoryCache
+from ingest.measures import Counters, Histogram, Measures
+from ingest.rescore import Rules, add_alerts, score_leads
 from store import Store
 from store.events import EventStore
 
@@ -29,19 +31,6 @@ log = logging.getLogger("leadscore.ingest")
 
 # The sender's own look at the outbox when nothing woke it: items waiting for a retry.
 RETRY_LOOK_S = 5.0
-
-
-@dataclass
-class Counters:
-    """What the worker did since the process started (for /v1/status)."""
-
-    accepted: int = 0
-    duplicates: int = 0
-    rescored: int = 0
-    alerts: int = 0
-    steps: int = 0
-    errors: int = 0
-    last_error: str | None = None
 
 
 class Worker:
@@ -63,12 +52,13 @@ class Worker:
         self.params = params
         self.webhook = webhook
         self.delivery = delivery
-        self.counters = Counters()
+        self.measures = Measures()
+        self.history = HistoryCache(params.history_cache_leads)
         self._work = threading.Event()
         self._send = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _waiting
         backlog = self.events.backlog()
         self._waiting = backlog.waiting  # kept in memory: a COUNT per request costs too much
 
@@ -92,10 +82,14 @@ class Worker:
         """A request's events are durable: count them and wake the worker."""
         with self._lock:
             self._waiting += stored
-            self.counters.accepted += stored
-            self.counters.duplicates += duplicates
+        self.measures.accepted(stored, duplicates)
         if stored:
             self._work.set()
+
+    @property
+    def counters(self) -> Counters:
+        """The counters since the process started (a copy)."""
+        return self.measures.snapshot()[0]
 
     @property
     def waiting(self) -> int:
@@ -107,29 +101,46 @@ class Worker:
 
     # ------------------------------------------------------------------ re-scoring
     def step(self, now: datetime | None = None) -> int:
-        """One batch: take, re-score, record; the number of events re-scored."""
+        """One batch: take, read, score, alerts, record (ONE transaction); the number of
+        events re-scored. Each lead of the batch is scored once, from its whole stored history,
+        however many of its events the batch holds."""
         scorer = self.scorer()
         if scorer is None:
             return 0
-        taken = self.events.take(self.params.worker_batch)
-        if not taken:
+        clock = time.perf_counter
+        started = clock()
+        taken = self.events.take_batch(self.params.worker_batch)
+        if not taken.by_lead:
             return 0
         now = now or datetime.now(UTC)
-        scores, alerts, outbox, done = [], [], [], []
-        states = self.events.lead_states(list(taken))
-        for state, outcome in zip(
-            states, rescore_many(scorer, states, taken, self.rules, now), strict=True
-        ):
-            scores.append(outcome.score)
-            alerts.extend(outcome.alerts)
-            outbox.extend(outcome.outbox)
-            done.extend(taken[state.lead_id])
-        self.events.record_step(done, scores, alerts, outbox, now)
+        took = clock()
+        histories = self.history.histories(self.events, taken.by_lead)
+        states = self.events.lead_states(list(taken.by_lead), histories)
+        read = clock()
+        scored = score_leads(scorer, states, now)
+        score = clock()
+        add_alerts(scorer, scored, taken.by_lead, self.rules, now)
+        alerts_done = clock()
+        done = [i for s in states for i in taken.by_lead[s.lead_id]]
+        alerts = [a for o in scored.outcomes for a in o.alerts]
+        outbox = [item for o in scored.outcomes for item in o.outbox]
+        self.events.record_step(done, [o.score for o in scored.outcomes], alerts, outbox, now)
+        recorded = clock()
+        stored_at = datetime.now(UTC)  # the new scores are committed: the end of the latency
         with self._lock:
             self._waiting = max(self._waiting - len(done), 0)
-            self.counters.rescored += len(done)
-            self.counters.alerts += len(alerts)
-            self.counters.steps += 1
+        self.measures.stepped(
+            len(done),
+            (a["kind"] for a in alerts),
+            {
+                "take": took - started,
+                "read": read - took,
+                "score": score - read,
+                "alerts": alerts_done - score,
+                "record": recorded - alerts_done,
+            },
+            ((stored_at - at).total_seconds() for at in taken.received_at),
+        )
         if outbox:
             self._send.set()
         return len(done)
@@ -162,22 +173,53 @@ class Worker:
                 self._failed(exc)
 
     def _failed(self, exc: Exception) -> None:
-        with self._lock:
-            self.counters.errors += 1
-            self.counters.last_error = f"{type(exc).__name__}: {exc}"[:300]
-        log.error("real-time events: %s", self.counters.last_error)
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        self.measures.failed(error)
+        log.error("real-time events: %s", error)
 
-    def status(self) -> dict[str, Any]:
-        """Events waiting, the oldest one's age, and the counters (GET /v1/status)."""
+    def snapshot(self) -> Snapshot:
+        """Everything /v1/status and /metrics show, read now: the backlog and the outbox from
+        the store (whole, whatever process wrote them), the counters of this process."""
         backlog = self.events.backlog()
         now = datetime.now(UTC)
         oldest = backlog.oldest_received_at
+        counters, phases, latency = self.measures.snapshot()
+        return Snapshot(
+            waiting=backlog.waiting,
+            oldest_waiting_age_s=None if oldest is None else (now - oldest).total_seconds(),
+            waiting_for_identify=backlog.unidentified,
+            max_waiting=self.params.max_waiting,
+            counters=counters,
+            phase_seconds=phases,
+            latency=latency,
+            outbox=self.store.outbox_counts(),
+            webhook=self.webhook is not None,
+        )
+
+    def status(self) -> dict[str, Any]:
+        """Events waiting, the oldest one's age, and the counters (GET /v1/status)."""
+        now = self.snapshot()
         return {
-            "waiting": backlog.waiting,
-            "oldest_waiting_age_s": None if oldest is None else (now - oldest).total_seconds(),
-            "waiting_for_identify": backlog.unidentified,
-            "max_waiting": self.params.max_waiting,
-            "since_start": vars(self.counters).copy(),
-            "outbox": self.store.outbox_counts(),
-            "webhook": self.webhook is not None,
+            "waiting": now.waiting,
+            "oldest_waiting_age_s": now.oldest_waiting_age_s,
+            "waiting_for_identify": now.waiting_for_identify,
+            "max_waiting": now.max_waiting,
+            "since_start": vars(now.counters),
+            "outbox": now.outbox,
+            "webhook": now.webhook,
         }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The real-time path's state at one moment (Worker.snapshot)."""
+
+    waiting: int
+    oldest_waiting_age_s: float | None
+    waiting_for_identify: int
+    max_waiting: int
+    counters: Counters
+    phase_seconds: dict[str, float]
+    latency: Histogram
+    outbox: dict[str, int]
+    webhook: bool

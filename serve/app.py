@@ -22,6 +22,7 @@ from serve import (
     routes_health,
     routes_info,
     routes_leads,
+    routes_metrics,
     routes_score,
     routes_summary,
 )
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         app.state.crm_inbound = routes_crm.load_inbound(settings.crm_config)
     app.include_router(routes_crm.router)  # outside /v1: CRMs sign, they send no API key
     app.include_router(routes_events.router, prefix="/v1")
+    app.include_router(routes_metrics.router)  # /metrics, where Prometheus looks by default
     install_openapi(app, (ScoreRequest, BatchRequest, ColumnBatchRequest))
     install_dashboard(app, settings)  # pages, /signin, /docs, /static (dashboard/)
     app.add_middleware(

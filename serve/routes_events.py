@@ -45,7 +45,8 @@ STATUS_ERRORS: dict[int | str, dict[str, Any]] = {**_KEY_ERRORS, 429: ERRORS[429
 log = logging.getLogger("leadscore.serve")
 
 
-def _ingest(request: Request) -> Ingest:
+def ingest_of(request: Request) -> Ingest:
+    """The real-time path of this service, or 503 saying why it is off."""
     ingest = getattr(request.app.state, "ingest", None)
     if ingest is None:
         reason = getattr(request.app.state, "ingest_unavailable", "real-time events are off")
@@ -60,8 +61,9 @@ def _ingest(request: Request) -> Ingest:
     responses=EVENTS_ERRORS,
 )
 async def post_events(request: Request) -> Response:
-    ingest = _ingest(request)
+    ingest = ingest_of(request)
     if ingest.worker.too_busy():
+        ingest.worker.measures.throttled()
         wait = str(ingest.params.retry_after_s)
         detail = (
             f"{ingest.worker.waiting} events are waiting to be re-scored (limit "
@@ -98,7 +100,7 @@ async def post_events(request: Request) -> Response:
     responses=STATUS_ERRORS,
 )
 def get_status(request: Request) -> Response:
-    ingest = _ingest(request)
+    ingest = ingest_of(request)
     try:
         return json_response({"events": ingest.worker.status()}, 200)
     except Exception as exc:

@@ -8,7 +8,8 @@ before roles existed keep scoring.
 - viewer: the dashboard pages (signed in through /signin) and /v1/summary, the figures they show;
 - scorer: /v1/score*, /v1/leads*, /v1/handoff, /v1/model, /v1/sla;
 - sales: what a viewer may, and POST /v1/leads/{id}/actions (a rep working the hand-off);
-- ingest: /v1/events (events as they happen) and /v1/status (the re-scoring lag); besides
+- ingest: /v1/events (events as they happen), /v1/status and /metrics (the re-scoring lag,
+  the latter in Prometheus' format at Prometheus' default path); besides
   X-API-Key, an ingest key may come as the user name of HTTP basic auth, as Segment-style
   senders send their write key (`Authorization: Basic base64("<key>:")`);
 - admin: everything, and alone the admin routes (/v1/admin/*, e.g. reload).
@@ -38,6 +39,7 @@ ADMIN_PREFIX = "/v1/admin/"
 VIEWER_PATHS = frozenset({"/v1/summary", "/v1/worklist"})  # what the dashboard shows, as JSON
 ACTIONS_SUFFIX = "/actions"  # POST /v1/leads/{id}/actions: a sales key (serve/routes_actions.py)
 INGEST_PATHS = frozenset({"/v1/events", "/v1/status"})  # events in, and how far behind
+METRICS_PATH = "/metrics"  # the same lag for Prometheus: outside /v1, guarded all the same
 UNAUTHORIZED = orjson.dumps({"detail": "missing or invalid API key (header X-API-Key)"})
 _HEADER = API_KEY_HEADER.lower().encode()
 _AUTHORIZATION = b"authorization"
@@ -89,6 +91,8 @@ def role_for_key(given: bytes, keys: dict[bytes, Role]) -> Role | None:
 
 def required_role(path: str) -> Role | None:
     """The role an API path needs (None: no key needed, e.g. /healthz)."""
+    if path == METRICS_PATH:
+        return Role.INGEST
     if not path.startswith(PROTECTED_PREFIX):
         return None
     if path in VIEWER_PATHS:
@@ -104,7 +108,7 @@ def presented_key(headers: list[tuple[bytes, bytes]], needed: Role) -> bytes:
     """The key a request presents: X-API-Key, or (for the ingest routes only) the user name of
     HTTP basic auth, as Segment's libraries send a write key. Empty when none."""
     given = next((v for k, v in headers if k == _HEADER), b"")
-    if given or needed is not Role.INGEST:
+    if given or needed is not Role.INGEST:  # /metrics too: Prometheus' basic_auth
         return given
     auth = next((v for k, v in headers if k == _AUTHORIZATION), b"")
     if auth[: len(_BASIC)].lower() != _BASIC:

@@ -9,8 +9,8 @@ at all, so a crash at any point leaves events still waiting and nothing sent twi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -56,12 +56,35 @@ class Backlog:
 
 
 @dataclass(frozen=True)
+class Taken:
+    """A worker step's events: lead_id -> message ids, and when each event was received."""
+
+    by_lead: dict[str, list[str]]
+    received_at: list[datetime]
+
+
+@dataclass
+class History:
+    """A lead's stored events: its track events oldest first with their ids (what re-scoring
+    reads), and the ids of all its rows, `identify` included (what tells a kept copy is whole:
+    rows are never deleted nor moved off a lead, so as many ids as the store has rows means the
+    same rows)."""
+
+    events: list[tuple[datetime, str, str | None]] = field(default_factory=list)
+    message_ids: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
 class LeadState:
     """What the worker needs to re-score one lead: its profile, its events, and what it was."""
 
     lead_id: str
     profile: dict[str, Any]
-    events: list[dict[str, Any]]  # ts, event_type, content_topic, message_id; oldest first
+    # Every stored track event as (ts, event_type, content_topic), oldest first: the shape the
+    # single-lead feature code takes as it is (scoring/features_fast.py), so no copy per lead.
+    events: list[tuple[datetime, str, str | None]]
+    message_ids: list[str]  # of `events`, in the same order
     previous_decision: str | None  # live score, else the last daily run's
     handed_over: bool  # by a daily run or in real time
 
@@ -111,50 +134,46 @@ class EventStore:
 
     def take(self, limit: int) -> dict[str, list[str]]:
         """Up to `limit` waiting events of identified leads, oldest first: lead_id -> ids."""
+        return self.take_batch(limit).by_lead
+
+    def take_batch(self, limit: int) -> Taken:
+        """`take`, with the moment each event was received (for the re-scoring latency)."""
         t = schema.ingested_events
         query = (
-            sa.select(t.c.message_id, t.c.lead_id)
+            sa.select(t.c.message_id, t.c.lead_id, sa.type_coerce(t.c.received_at, sa.String()))
             .where(_ready_filter())
             .order_by(t.c.received_at, t.c.message_id)
             .limit(limit)
         )
-        out: dict[str, list[str]] = {}
+        by_lead: dict[str, list[str]] = {}
+        received: list[datetime] = []
         with self._engine.connect() as conn:
-            for message_id, lead_id in conn.execute(query):
-                out.setdefault(lead_id, []).append(message_id)
-        return out
+            for message_id, lead_id, received_at in conn.execute(query).all():
+                by_lead.setdefault(lead_id, []).append(message_id)
+                received.append(_utc_of(received_at))
+        return Taken(by_lead, received)
 
-    def lead_states(self, lead_ids: Sequence[str]) -> list[LeadState]:
-        """Profile, every stored track event, previous decision and hand-off of each lead."""
-        ev, leads, live = schema.ingested_events, schema.live_leads, schema.live_scores
+    def lead_states(
+        self, lead_ids: Sequence[str], histories: Mapping[str, History] | None = None
+    ) -> list[LeadState]:
+        """Profile, every stored track event, previous decision and hand-off of each lead;
+        the track events of `histories` as given (ingest/history.py keeps them), the others
+        read from the store (`histories_of`)."""
+        leads, live = schema.live_leads, schema.live_scores
         profiles: dict[str, dict[str, Any]] = {}
-        events: dict[str, list[dict[str, Any]]] = {i: [] for i in lead_ids}
         decisions: dict[str, str] = {}
         handed: set[str] = set()
+        given = histories or {}
+        read = self.histories_of([i for i in lead_ids if i not in given])
         with self._engine.connect() as conn:
             for chunk in _chunks(list(lead_ids), _IN_CHUNK):
-                for lead_id, profile in conn.execute(
-                    sa.select(leads.c.lead_id, leads.c.profile_json).where(
-                        leads.c.lead_id.in_(chunk)
-                    )
-                ):
-                    profiles[lead_id] = profile
-                query = (
-                    sa.select(
-                        ev.c.lead_id, ev.c.ts, ev.c.event_type, ev.c.content_topic, ev.c.message_id
-                    )
-                    .where(ev.c.lead_id.in_(chunk), ev.c.kind == "track")
-                    .order_by(ev.c.ts)
+                profiles.update(
+                    conn.execute(
+                        sa.select(leads.c.lead_id, leads.c.profile_json).where(
+                            leads.c.lead_id.in_(chunk)
+                        )
+                    ).all()
                 )
-                for lead_id, ts, event_type, topic, message_id in conn.execute(query):
-                    events[lead_id].append(
-                        {
-                            "ts": ts,
-                            "event_type": event_type,
-                            "content_topic": topic,
-                            "message_id": message_id,
-                        }
-                    )
                 decisions.update(_last_daily_decisions(conn, chunk))
                 decisions.update(
                     conn.execute(
@@ -162,17 +181,73 @@ class EventStore:
                     ).all()
                 )
                 handed |= _handed(conn, chunk)
-        return [
-            LeadState(
-                lead_id=i,
-                profile=profiles[i],
-                events=events[i],
-                previous_decision=decisions.get(i),
-                handed_over=i in handed,
+        out = []
+        for i in lead_ids:
+            if i not in profiles:
+                continue
+            history = given.get(i) or read[i]
+            out.append(
+                LeadState(
+                    lead_id=i,
+                    profile=profiles[i],
+                    events=history.events,
+                    message_ids=history.message_ids,
+                    previous_decision=decisions.get(i),
+                    handed_over=i in handed,
+                )
             )
-            for i in lead_ids
-            if i in profiles
-        ]
+        return out
+
+    def histories_of(self, lead_ids: Sequence[str]) -> dict[str, History]:
+        """Every stored event of each lead (track events in time order, and the ids of all).
+
+        One ordered query per chunk of ids, read as the driver returns them: SQLAlchemy's
+        per-value type processing cost more than everything else in a worker step (about 8 us
+        a row, and a step reads every event of every lead)."""
+        out = {i: History() for i in lead_ids}
+        ev = schema.ingested_events
+        with self._engine.connect() as conn:
+            for chunk in _chunks(list(lead_ids), _IN_CHUNK):
+                query = _raw_rows().where(ev.c.lead_id.in_(chunk)).order_by(ev.c.lead_id, ev.c.ts)
+                lead, history = None, History()
+                # .all(): one fetch of the chunk's rows, not a cursor call per row.
+                for lead_id, ts, kind, event_type, topic, message_id in conn.execute(query).all():
+                    if lead_id != lead:
+                        lead, history = lead_id, out[lead_id]
+                    history.seen.add(message_id)
+                    if kind == "track":
+                        history.events.append((_utc_of(ts), event_type, topic))
+                        history.message_ids.append(message_id)
+        return out
+
+    def row_counts(self, lead_ids: Sequence[str]) -> dict[str, int]:
+        """Stored rows (every kind) per lead: counted on the (lead_id, ts) index alone."""
+        ev = schema.ingested_events
+        out: dict[str, int] = {}
+        with self._engine.connect() as conn:
+            for chunk in _chunks(list(lead_ids), _IN_CHUNK):
+                query = (
+                    sa.select(ev.c.lead_id, sa.func.count())
+                    .where(ev.c.lead_id.in_(chunk))
+                    .group_by(ev.c.lead_id)
+                )
+                out.update((lead, int(n)) for lead, n in conn.execute(query).all())
+        return out
+
+    def rows_of(
+        self, message_ids: Sequence[str]
+    ) -> list[tuple[str, datetime, str, str, str | None, str]]:
+        """The given events: (lead_id, ts, kind, event_type, content_topic, message_id)."""
+        ev = schema.ingested_events
+        out = []
+        with self._engine.connect() as conn:
+            for chunk in _chunks(list(message_ids), _IN_CHUNK):
+                query = _raw_rows().where(ev.c.message_id.in_(chunk))
+                out.extend(
+                    (lead, _utc_of(ts), kind, event_type, topic, message_id)
+                    for lead, ts, kind, event_type, topic, message_id in conn.execute(query).all()
+                )
+        return out
 
     def record_step(
         self,
@@ -260,6 +335,27 @@ class EventStore:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _raw_rows() -> sa.Select[Any]:
+    """lead_id, ts, kind, event_type, content_topic, message_id of ingested events, the time
+    as the driver returns it (SQLite: its text; PostgreSQL: a datetime; see `_utc_of`)."""
+    ev = schema.ingested_events
+    raw_ts = sa.type_coerce(ev.c.ts, sa.String())
+    return sa.select(
+        ev.c.lead_id, raw_ts, ev.c.kind, ev.c.event_type, ev.c.content_topic, ev.c.message_id
+    )
+
+
+def _utc_of(value: Any) -> datetime:
+    """A stored time as the driver gives it (SQLite: naive UTC text; PostgreSQL: an aware
+    datetime) as an aware UTC datetime, as schema.UTCDateTime would give it, faster."""
+    if value.__class__ is str:
+        try:  # the offset parsed with the text: ten times cheaper than .replace(tzinfo=UTC)
+            return datetime.fromisoformat(value + "+00:00")
+        except ValueError:  # text written with an offset already
+            return schema.to_utc(value)
+    return schema.to_utc(value)
 
 
 def _ready_filter() -> sa.ColumnElement[bool]:
