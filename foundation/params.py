@@ -241,6 +241,12 @@ class TrainParams(_Section):
     lightgbm: LightGBMParams = LightGBMParams()
     logistic: LogisticParams = LogisticParams()
     points: PointsParams = PointsParams()
+    # A file (CSV or Parquet, a `lead_id` column) of leads whose rows train, evaluate and
+    # register drop from every snapshot before the split: the desk's duplicates, written by
+    # `leadscore db closes --reason duplicate --out FILE` (models/exclusions.py says why only
+    # those). null: nothing is dropped. Set, the file must exist; list it in dvc.yaml's train
+    # deps too, or a new export will not retrain (docs/managers.md).
+    exclude_leads: Path | None = None
 
     @field_validator("window_snapshots")
     @classmethod

@@ -28,9 +28,9 @@ from pipeline.layout import (
     RUN_FILE,
     evaluate_dir,
     train_dir,
-    training_table_path,
 )
 from pipeline.train import LABEL
+from pipeline.training_rows import training_rows
 
 MODELS = ("model", "logistic", "points")
 TOP_FEATURES = 20
@@ -174,7 +174,8 @@ def per_test_snapshot(
 
 
 def main(params: Params) -> dict[str, Any]:
-    table = read_table(training_table_path(params))
+    # The rows train used (train.exclude_leads), so the baselines are judged on them too.
+    table, _ = training_rows(params, read_json(train_dir(params) / RUN_FILE).get("data"))
     split = time_split(
         table,
         params.features.horizon_days,

@@ -59,6 +59,9 @@ train:
   calibration_strict: false  # true: isotonic calibration without ties (keeps the model's order)
   window_snapshots: []       # e.g. [4, 8, 0]: also try the latest N snapshots only (0: all);
                              # the window whose model ranks the validation snapshots best wins
+  exclude_leads: null        # e.g. closes.csv, the sales desk's duplicates left out of training
+                             # (`leadscore db closes --reason duplicate --out closes.csv`; list
+                             # it in dvc.yaml's train deps too: docs/managers.md)
   points:                    # the marketing-automation points baseline, per canonical event
     per_event: {site_visit: 1, page_view: 1, pricing_view: 10, content_download: 5,
                 newsletter_signup: 3, email_open: 1, email_click: 3, webinar_register: 5,
@@ -102,6 +105,7 @@ stages:
     cmd: leadscore train
     deps:
       - data/features
+      # - closes.csv       # with train.exclude_leads: closes.csv, so a new export retrains
     params:
       - train
       - registry.experiment

@@ -38,8 +38,8 @@ from pipeline.layout import (
     RUN_FILE,
     evaluate_dir,
     train_dir,
-    training_table_path,
 )
+from pipeline.training_rows import training_rows
 
 DECISION_FILE = "decision.json"
 
@@ -213,7 +213,7 @@ def main(params: Params, accept_shift: str | None = None) -> dict[str, Any]:
 
     name = params.registry.model_name
     spec = feature_spec(params.features)
-    table = read_table(training_table_path(params))
+    table, _ = training_rows(params, run.get("data"))  # the test rows evaluate scored
     test = time_split(
         table,
         params.features.horizon_days,

@@ -1,4 +1,5 @@
-"""`leadscore db ...`: look at and migrate the store of record (store/).
+"""`leadscore db ...`: look at and migrate the store of record (store/), and export from it
+what the next retrain reads (`db closes`: the sales desk's closes).
 
 Opening the store migrates it anyway; `db upgrade` is for doing it on purpose (a deploy step,
 before the dashboard and the daily job start) and `db status` for seeing where a database is.
@@ -6,13 +7,15 @@ before the dashboard and the daily job start) and `db status` for seeing where a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from foundation.errors import ConfigError
 from pipeline.cli_support import new_app, user_errors
 
-db_app = new_app("The store of record: migrate it and show its state.")
+db_app = new_app("The store of record: migrate it, show its state, export its closes.")
 
 DbUrlOption = Annotated[
     str | None,
@@ -96,3 +99,66 @@ def prune(
         before = latest.run_date - timedelta(days=keep_days)
         removed = store.prune_scores(before)
         typer.echo(f"deleted {removed} score row(s) of runs before {before}")
+
+
+@db_app.command("closes")
+@user_errors
+def closes(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="File to write (.csv or .parquet): lead_id, reason, closed_at, by."
+        ),
+    ],
+    reason: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reason",
+            metavar="REASON",
+            help="Only leads whose latest close has this reason (repeat for several; default: "
+            "every reason). `duplicate` is the list train.exclude_leads reads.",
+        ),
+    ] = None,
+    db_url: DbUrlOption = None,
+) -> None:
+    """Export the leads the sales desk closed (the latest close of each), for the next
+    retrain: `--reason duplicate` is the list `train.exclude_leads` leaves out."""
+    from foundation.io import write_table
+    from sales.closes import check_reasons, latest_closes
+    from store import Store
+    from store.actions import lead_actions
+
+    asked = check_reasons(reason) if reason else None
+    if out.suffix not in (".csv", ".parquet"):
+        raise ConfigError(f"--out {out}: use a .csv or .parquet file")
+    existing_store(db_url)
+    with Store.open(db_url) as store:
+        actions = lead_actions(store)
+        listed = latest_closes(actions, asked)
+        closed = latest_closes(actions)
+        write_table(listed.assign(closed_at=listed["closed_at"].map(_iso)), out)
+        which = f" with reason {', '.join(asked)}" if asked else ""
+        typer.echo(
+            f"wrote {out}: {len(listed)} lead(s){which}, of {len(closed)} closed lead(s) in "
+            f"{store.url}"
+        )
+
+
+def _iso(ts: object) -> str:
+    """A close's time as ISO 8601 UTC text, the same in CSV and Parquet."""
+    import pandas as pd
+
+    return pd.Timestamp(ts).tz_convert("UTC").isoformat()
+
+
+def existing_store(db_url: str | None) -> None:
+    """An export from a SQLite file that is not there is a typo or the wrong folder: opening it
+    would create an empty store and write an empty list, and the retrain would exclude nothing."""
+    from sqlalchemy.engine import make_url
+
+    from store.urls import resolve_url
+
+    url = make_url(resolve_url(db_url))
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    if file not in (None, "", ":memory:") and not Path(str(file)).exists():
+        raise ConfigError(f"no store at {url.database} (--db-url, $LEADSCORE_DB_URL)")

@@ -20,7 +20,7 @@ import pandas as pd
 from features.build import FeatureSpec, feature_spec
 from features.persona import load_personas
 from foundation.errors import InsufficientDataError
-from foundation.io import read_table, write_json
+from foundation.io import write_json
 from foundation.params import Params
 from models.baselines import fit_logistic
 from models.drift import (
@@ -42,6 +42,7 @@ from pipeline.layout import (
     train_dir,
     training_table_path,
 )
+from pipeline.training_rows import exclusion_info, exclusion_lines, training_rows
 
 LABEL = "label"
 LABEL_MONTH = "label_month"  # features.snapshots.LABEL_MONTH: calibrates the monthly SQL forecast
@@ -211,7 +212,9 @@ def fit_model(
 
 def main(params: Params) -> dict[str, Any]:
     table_path = training_table_path(params)
-    table = read_table(table_path)
+    table, exclusion = training_rows(params)  # less train.exclude_leads' leads
+    for line in exclusion_lines(params, exclusion):
+        print(line)
     spec = feature_spec(params.features)
     split = time_split(
         table,
@@ -251,7 +254,7 @@ def main(params: Params) -> dict[str, Any]:
 
     columns = [*spec.numeric, *spec.categorical]
     example = split.valid[columns].head(INPUT_EXAMPLE_ROWS)
-    data = dataset_info(table, split, table_path)
+    data = dataset_info(table, split, table_path) | exclusion_info(params, exclusion)
     run = log_run(params, fit_info, data, example, out / MODEL_FILE)
     log_reference_profile(run["run_id"], model.metadata[REFERENCE_PROFILE])
     run.update({"fit": fit_info, "data": data})
