@@ -119,7 +119,7 @@ def lead_state(
         "last_contact_at": last_contact,
         "next_due": next_due if state in ("overdue", "due", "waiting", "snoozed") else None,
         "snoozed_until": until,
-        "closed_reason": closes[0]["reason"] if closes else None,
+        "closed_reason": closes[-1]["reason"] if closes else None,  # a re-close corrects it
         "closed_at": closed_at,
         "state": state,
         "hours_overdue": round((at - next_due).total_seconds() / SECONDS_PER_HOUR, 1)

@@ -175,6 +175,18 @@ def test_a_closed_lead_never_returns_to_the_overdue_list(desk: Desk) -> None:
         assert desk.lead("closing", at)["closed_reason"] == "no_budget"
 
 
+def test_a_re_close_corrects_the_reason_the_desk_and_the_retrain_export_read(desk: Desk) -> None:
+    first = desk.act("closing", kind="closed", rep="carla", reason="no_budget")
+    assert first.status_code == 201, first.text
+    again = desk.act("closing", kind="closed", rep="carla", reason="duplicate")
+    assert again.status_code == 201, again.text
+    at = datetime.fromisoformat(again.json()["at"])
+    row = desk.lead("closing", at)
+    assert row["state"] == "closed"
+    assert row["closed_reason"] == "duplicate"  # what `leadscore db closes` exports too
+    assert datetime.fromisoformat(row["closed_at"]) == datetime.fromisoformat(first.json()["at"])
+
+
 def test_a_lead_out_of_attempts_leaves_the_list_with_a_reason(desk: Desk) -> None:
     # Tier B: two attempts.
     assert desk.act("later", kind="contacted", rep="carla", channel="phone").status_code == 201
