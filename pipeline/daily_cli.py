@@ -7,8 +7,9 @@ in order, each a function of its own (pipeline/daily_steps.py, pipeline/daily_re
 
 1. `validate_exports`: the raw exports against the `validate` stage's contract
    (features/triage.py); the quarantine and summary go to artifacts/daily/<D>/validation/,
-   never over data/interim; `add_ingested`, `add_crm_stages`: the events posted live and the
-   stages CRMs sent (store) up to the cut-off join the exports';
+   never over data/interim; `add_ingested`, `add_crm_leads`, `add_crm_stages`: the events
+   posted live, the leads created in a CRM and the stages CRMs sent (store) up to the cut-off
+   join the exports';
 2. `load_scorer`, `score_open_leads`: every open lead scored with the champion and the agreement
    in force, through the scorer `leadscore score` and the HTTP service use (scoring/);
 3. `compare_with_last_run`: hand-off, returning, overdue against the last stored run before D;
@@ -52,6 +53,7 @@ from pipeline.daily_record import (
 from pipeline.daily_steps import (
     VALIDATION_DIR,
     Day,
+    add_crm_leads,
     add_crm_stages,
     add_ingested,
     check_drift,
@@ -138,6 +140,8 @@ def main(
         events = tables.get("events")  # None on Dask: the event log stays with the workers
         # Events posted as they happened (POST /v1/events) count with the exports'.
         leads, events, handed_live = add_ingested(store, leads, events, day.t)
+        # Leads created in a CRM (BottleCRM, HubSpot, Salesforce) the exports do not hold yet.
+        leads = add_crm_leads(store, leads, day.t)
         # Stages HubSpot and Salesforce sent count with the exports' (the CRM is the record).
         stages, crm_note = add_crm_stages(store, stages, day.t)
         day.step("validate")

@@ -116,9 +116,9 @@ def add_ingested(
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, set[str]]:
     """The events posted to `POST /v1/events` up to the cut-off, added to the exports' (each
     event once), the leads first known from an `identify`, and the leads the real-time path
-    handed over already (ingest/daily_merge.py). With Dask (`events` None) the workers read
+    handed over already (daily/store_merge.py). With Dask (`events` None) the workers read
     the exports only: the ingested events are not added there."""
-    from ingest.daily_merge import with_ingested_events, with_ingested_leads
+    from daily.store_merge import with_ingested_events, with_ingested_leads
     from store.events import EventStore
 
     live = EventStore(store)
@@ -126,6 +126,23 @@ def add_ingested(
     if events is not None:
         events = with_ingested_events(events, live.events_until(t.to_pydatetime()), t)
     return leads, events, live.handed_over_live()
+
+
+def add_crm_leads(store: Any, leads: pd.DataFrame, t: pd.Timestamp) -> pd.DataFrame:
+    """The leads created in a CRM (the store's crm_leads: a BottleCRM, HubSpot or Salesforce
+    record) by the cut-off that the exports and `identify` do not hold, their profile in the
+    leads contract's columns (crm/lead_profiles.py): they are scored, handed over and counted
+    like the exports' leads, and their CRM stages count for them. The exports keep precedence
+    (daily/store_merge.py), as for `identify` leads."""
+    from crm.lead_profiles import crm_lead_profiles
+    from daily.store_merge import with_ingested_leads
+    from store.crm_inbox import crm_leads, crm_stage_frame
+
+    records = crm_leads(store)
+    if not records:
+        return leads
+    profiles = crm_lead_profiles(records, crm_stage_frame(store, until=t.to_pydatetime()))
+    return with_ingested_leads(leads, profiles, t)
 
 
 def add_crm_stages(

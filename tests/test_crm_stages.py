@@ -8,22 +8,32 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from pydantic import SecretStr
 
+from daily.recap import month_recap
 from dashboard.cache import TTLCache
 from dashboard.page_loop import funnel
 from dashboard.sources import Missing, Sources
 from foundation.params import load_params
-from pipeline.daily_steps import Day, add_crm_stages, compare_with_last_run
+from pipeline.daily_steps import (
+    Day,
+    add_crm_leads,
+    add_crm_stages,
+    compare_with_last_run,
+    open_leads_at,
+)
 from pipeline.sla_data import load_history, read_history
 from serve.settings import Settings
+from sla.agreement import load_agreement
 from sla.crm_stages import history_with_crm_stages, with_crm_stages
 from store import Store
 from store.actions import lead_actions
 from store.crm_inbox import (
+    CrmLead,
     CrmMessage,
     CrmStage,
     crm_stage_frame,
@@ -245,3 +255,87 @@ def test_a_handed_over_lead_contacted_in_the_crm_is_followed_up_at_the_crms_time
     assert compared.overdue["lead_id"].tolist() == ["B"]
     crm_touch = touches[(touches["kind"] == "contacted") & (touches["source"] == "crm")]
     assert crm_touch["at"].tolist() == [at("2026-10-20T03:00")]
+
+
+def crm_lead_message(
+    message_id: str, crm: str, lead_id: str, changed: str, stage: str | None, **properties: object
+) -> CrmMessage:
+    """What a CRM route records: the record (lead) and, when its status maps, the stage."""
+    changed_at = at(changed).to_pydatetime()
+    email = properties.pop("email", None)
+    lead = CrmLead(crm, lead_id.split("-", 1)[-1], lead_id, changed_at, email, dict(properties))
+    stages = (CrmStage(lead_id, stage, changed_at, f"status of {stage}"),) if stage else ()
+    return CrmMessage(crm, message_id, "lead.created", leads=(lead,), stages=stages)
+
+
+def test_a_lead_created_only_in_a_crm_is_scored_and_counted_by_the_next_daily_run(
+    store_url: str,
+) -> None:
+    leads = pd.DataFrame(
+        {
+            "lead_id": pd.Series(["A"], dtype="str"),
+            "created_at": pd.Series([at("2026-10-02")], dtype=UTC_TS),
+            "channel": pd.Series(["email"], dtype="str"),
+            "company_size": pd.Series([40], dtype="Int64"),
+            "industry": pd.Series(["software"], dtype="str"),
+        }
+    )
+    stages = exported(
+        [("A", "mql", "2026-10-03", None), ("A", "contacted", "2026-10-03T05:00", None)]
+    )
+    received = datetime(2026, 10, 19, tzinfo=UTC)
+    with Store.open(store_url) as store:
+        messages = [
+            # BottleCRM's lead.created for a lead the exports never had, a rep working it.
+            crm_lead_message(
+                "b1",
+                "bottlecrm",
+                "bottlecrm-17",
+                "2026-10-06",
+                "contacted",
+                created_at="2026-10-05T10:00:00+00:00",
+                source="Paid Search",
+                industry="SOFTWARE",
+                title="CTO",
+                country="DE",
+                company_name="Acme",
+                email="ada@acme.example",
+            ),
+            # A HubSpot contact (no profile but its id) the sales team accepted.
+            crm_lead_message("h1", "hubspot", "hubspot-9", "2026-10-08", "sql"),
+            # A record of an exported lead: the exports' profile stays.
+            crm_lead_message("s1", "salesforce", "A", "2026-10-09", None, LeadSource="Web"),
+            # Created after the cut-off: not there yet for the run of the 20th.
+            crm_lead_message("h2", "hubspot", "hubspot-10", "2026-10-21", "sql"),
+        ]
+        record_messages(store, messages, received)
+        day = Day(date(2026, 10, 20), Path("unused"))
+        merged = add_crm_leads(store, leads, day.t)
+        merged_stages, note = add_crm_stages(store, stages, day.t)
+    assert merged["lead_id"].tolist() == ["A", "bottlecrm-17", "hubspot-9"]
+    assert merged.dtypes.to_dict() == leads.dtypes.to_dict()  # the exports' types
+    crm_only = merged.set_index("lead_id")
+    assert crm_only.loc["A", "channel"] == "email"
+    assert crm_only.loc["bottlecrm-17", ["channel", "industry"]].tolist() == [
+        "paid_search",
+        "software",
+    ]
+    assert crm_only.loc["bottlecrm-17", "created_at"] == at("2026-10-05T10:00")
+    assert crm_only.loc["hubspot-9", "created_at"] == at("2026-10-08")  # its first change
+    # bottlecrm-17 is open (contacted, not SQL): scored; hubspot-9 is SQL: counted, not scored.
+    scope = open_leads_at(merged, merged_stages, day.t, "raw")
+    assert sorted(scope["lead_id"]) == ["A", "bottlecrm-17"]
+    agreement = load_agreement(ROOT / "sla.yaml")
+    persona = pd.Series("p", index=merged["lead_id"])
+    recap = month_recap(
+        merged, merged_stages, persona, agreement, None, np.array([0.2, 0.3]), day.t, 60, 0.9
+    )
+    assert recap["metrics"]["leads"]["actual"] == 3
+    assert recap["metrics"]["sqls"]["actual"] == 1
+    assert note is not None
+
+
+def test_without_crm_leads_the_daily_runs_leads_are_the_exports(tmp_path: Path) -> None:
+    leads = pd.DataFrame({"lead_id": ["A"], "created_at": [at("2026-10-02")]})
+    with Store.open(f"sqlite:///{tmp_path / 'leadscore.db'}") as store:
+        assert add_crm_leads(store, leads, at("2026-10-20")) is leads
