@@ -38,7 +38,7 @@ from store.crm_inbox import (
     CrmStage,
     crm_stage_frame,
     record_messages,
-    stored_crm_stages,
+    stored_crm,
 )
 from tests.store_fixtures import pg_database, store_url
 from tests.test_daily_steps import events_of, run_day, scores_of
@@ -161,7 +161,7 @@ def test_without_a_configured_store_there_are_no_crm_stages_and_no_store_is_made
 ) -> None:
     monkeypatch.delenv("LEADSCORE_DB_URL", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert stored_crm_stages() is None
+    assert stored_crm() is None
     assert not (tmp_path / "leadscore.db").exists()
 
 
@@ -185,19 +185,29 @@ def exports_in(tmp_path: Path) -> tuple[Path, Path]:
     return params, tmp_path / "leadscore.db"
 
 
-def test_the_sla_report_reads_the_crm_stages_and_training_does_not(
+def test_the_sla_report_reads_the_crm_stages_and_leads_and_training_does_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     params_file, db = exports_in(tmp_path)
     with Store.open(f"sqlite:///{db}") as store:
         now = datetime(2026, 10, 2, tzinfo=UTC)
         record_messages(store, [message("m1", ("A", "contacted", "2026-10-01T09:00"))], now)
+        crm_only = [
+            crm_lead_message("h1", "hubspot", "hubspot-9", "2026-10-01T10:00", "sql"),
+            crm_lead_message("h2", "hubspot", "hubspot-10", "2026-10-03", "sql"),  # after the end
+        ]
+        record_messages(store, crm_only, now)
     monkeypatch.setenv("LEADSCORE_DB_URL", f"sqlite:///{db}")
     params = load_params(params_file)
     history, merged = read_history(params)
-    assert sorted(history.stages["stage"]) == ["contacted", "mql"]
-    assert (merged.added, merged.earlier) == (1, 0)
-    assert load_history(params).stages["stage"].tolist() == ["mql"]  # evaluate: exports only
+    assert sorted(history.stages["stage"]) == ["contacted", "mql", "sql"]
+    assert (merged.added, merged.earlier) == (2, 0)
+    # The lead created in HubSpot by the exports' end counts as a lead (with its SQL).
+    assert history.leads["lead_id"].tolist() == ["A", "B", "hubspot-9"]
+    assert history.persona.index.tolist() == ["A", "B", "hubspot-9"]
+    exports = load_history(params)  # evaluate: exports only
+    assert exports.stages["stage"].tolist() == ["mql"]
+    assert exports.leads["lead_id"].tolist() == ["A", "B"]
 
 
 def test_the_closed_loop_page_counts_a_crm_stage_on_the_next_read(
