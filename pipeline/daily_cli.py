@@ -66,6 +66,7 @@ from pipeline.daily_steps import (
     run_dir,
     score_open_leads,
     scoring_job,
+    store_additions,
     validate_exports,
 )
 
@@ -138,6 +139,7 @@ def main(
         tables, validation = validate_exports(params, day.out / VALIDATION_DIR, engine, client)
         leads, stages = tables["leads"], tables["stages"]
         events = tables.get("events")  # None on Dask: the event log stays with the workers
+        exported_ids = leads["lead_id"]
         # Events posted as they happened (POST /v1/events) count with the exports'.
         leads, events, handed_live = add_ingested(store, leads, events, day.t)
         # Leads created in a CRM (BottleCRM, HubSpot, Salesforce) the exports do not hold yet.
@@ -154,8 +156,10 @@ def main(
             if client is not None
             else None
         )
+        # On Dask the workers merge what the store added with their share of the exports.
+        added = store_additions(store, exported_ids, leads, day.t) if client is not None else None
         features, scores = score_open_leads(
-            scorer, scope, events, stages, day.t, job, engine, client, day.out, day.step
+            scorer, scope, events, stages, day.t, job, engine, client, day.out, day.step, added
         )
         cluster.close()  # the workers' memory is free before the store and delivery
         day.step("score")

@@ -18,6 +18,7 @@ from daily.recap import month_recap
 from dashboard.cache import TTLCache
 from dashboard.page_loop import funnel
 from dashboard.sources import Missing, Sources
+from engine.daily_dask import with_store_additions
 from foundation.params import load_params
 from pipeline.daily_steps import (
     Day,
@@ -349,3 +350,56 @@ def test_without_crm_leads_the_daily_runs_leads_are_the_exports(tmp_path: Path) 
     leads = pd.DataFrame({"lead_id": ["A"], "created_at": [at("2026-10-02")]})
     with Store.open(f"sqlite:///{tmp_path / 'leadscore.db'}") as store:
         assert add_crm_leads(store, leads, at("2026-10-20")) is leads
+
+
+def test_the_stores_rows_merged_per_lead_partition_are_the_whole_days_merge() -> None:
+    """What a Dask worker merges on its lead partition (engine/daily_dask.py) adds up to what
+    the pandas run merges on the whole day: exports first, each event and stage fact once."""
+    leads = pd.DataFrame(
+        {
+            "lead_id": pd.Series(["A", "B"], dtype="str"),
+            "created_at": pd.Series([at("2026-10-01"), at("2026-10-02")], dtype=UTC_TS),
+            "channel": pd.Series(["email", "social"], dtype="str"),
+        }
+    )
+    added_leads = pd.DataFrame(
+        {"lead_id": ["C", "D"], "created_at": [at("2026-10-05"), at("2026-10-25")]}
+    )
+    events = pd.DataFrame(
+        {
+            "lead_id": pd.Series(["A", "B"], dtype="str"),
+            "ts": pd.Series([at("2026-10-03"), at("2026-10-04")], dtype=UTC_TS),
+            "event_type": pd.Series(["pricing_view", "site_visit"], dtype="str"),
+            "content_topic": pd.Series(["pricing", None], dtype="str"),
+        }
+    )
+    posted = pd.DataFrame(
+        {
+            "lead_id": ["A", "B", "C"],
+            "ts": [at("2026-10-03"), at("2026-10-06"), at("2026-10-07")],
+            "event_type": ["pricing_view", "demo_request", "site_visit"],
+            "content_topic": ["pricing", None, None],
+        }
+    )
+    stages = exported([("A", "mql", "2026-10-03", None), ("B", "contacted", "2026-10-05", None)])
+    crm = crm_rows([("A", "contacted", "2026-10-04"), ("C", "sql", "2026-10-08")])
+    t = at("2026-10-20")
+    whole = with_store_additions((leads, events, stages), (added_leads, posted, crm), t)
+
+    def share(frame: pd.DataFrame, ids: set[str]) -> pd.DataFrame:
+        return frame[frame["lead_id"].isin(ids)].reset_index(drop=True)
+
+    frames = (leads, events, stages, added_leads, posted, crm)
+    parts = [
+        with_store_additions(
+            tuple(share(f, ids) for f in frames[:3]), tuple(share(f, ids) for f in frames[3:]), t
+        )
+        for ids in ({"A", "C"}, {"B", "D"})
+    ]
+    for k, keys in enumerate((["lead_id"], ["lead_id", "ts"], ["lead_id", "stage"])):
+        got = pd.concat([p[k] for p in parts]).sort_values(keys).reset_index(drop=True)
+        expected = whole[k].sort_values(keys).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, expected)
+    assert whole[0]["lead_id"].tolist() == ["A", "B", "C"]  # D: created after the cut-off
+    assert len(whole[1]) == 4  # A's posted pricing view is the exported one
+    assert sorted(whole[2]["stage"]) == ["contacted", "contacted", "mql", "sql"]
