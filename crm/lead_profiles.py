@@ -52,10 +52,10 @@ def crm_lead_profiles(records: Sequence[CrmLead], stages: pd.DataFrame) -> pd.Da
     known = frame["lead_id"].map(first_stage)
     earliest = changed.where(known.isna() | (changed <= known), known)
     created = pd.to_datetime(frame["created_at"], utc=True, errors="coerce", format="ISO8601")
-    frame = frame.assign(
-        created_at=created.fillna(earliest),
-        company_size=pd.to_numeric(frame["company_size"], errors="coerce").astype("Int64"),
-    )
+    # A CRM's free text ("1,000", "50-200", -1, 12.5) is no head count: empty, or whole.
+    sizes = pd.to_numeric(frame["company_size"], errors="coerce")
+    sizes = sizes.where((sizes >= 0) & (sizes < 1e12)).round()
+    frame = frame.assign(created_at=created.fillna(earliest), company_size=sizes.astype("Int64"))
     return frame[COLUMNS].reset_index(drop=True)
 
 
