@@ -27,7 +27,9 @@ run on a cluster: validation as `leadscore validate --engine dask` (same files),
 and scores of the open leads per lead_id partition of the day's validated Parquet with the same
 function (engine/daily_dask.py `day_scores`), written under the day's folder as part files. Only the
 scores (one row per open lead, with the reasons of the MQLs and the activity counts) come back:
-this process holds leads and stages, never the event log. Steps 3-6 are the same code.
+this process holds leads and stages, never the event log. What the store adds to the exports
+(events posted live, identify and CRM-only leads, CRM stages: `store_additions`) goes to the
+workers with their lead partitions and is merged there as here. Steps 3-6 are the same code.
 """
 
 from __future__ import annotations
