@@ -13,12 +13,19 @@ On the cluster each partition writes its feature rows and its scores as part fil
 day's folder (`features.parquet/`, `scores.parquet/`); only the scores travel back: one row per
 open lead (with its reasons and activity counts), which is what the hand-off, the store and the
 recap need. The event log stays on the workers.
+
+What the store adds to the exports (events posted live, leads first known from an `identify`
+or a CRM, the CRMs' stages: `StoreAdditions`) is small: it travels to the workers as pandas
+frames, partitioned by lead like the exports, and each partition merges its share with the
+pure functions the pandas path uses (daily/store_merge.py, sla/crm_stages.py), so a lead's
+features and score are the same on both engines.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +40,42 @@ FEATURES_DIR = "features.parquet"
 SCORES_DIR = "scores.parquet"
 TABLES: tuple[str, ...] = ("leads", "events", "stages")
 JSON_COLUMNS: tuple[str, ...] = ("reasons", "activity")
+
+
+@dataclass(frozen=True)
+class StoreAdditions:
+    """What the daily run adds to the exports from the store, up to the cut-off: the leads
+    first known from an `identify` or a CRM (the exports' columns), the events posted to
+    `POST /v1/events`, the stages CRMs sent (lead_id, stage, ts, crm, crm_status)."""
+
+    leads: pd.DataFrame
+    events: pd.DataFrame
+    stages: pd.DataFrame
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        return self.leads, self.events, self.stages
+
+
+def with_store_additions(
+    exported: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    added: tuple[pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame | None],
+    as_of: pd.Timestamp,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The exports' leads, events and stages with the store's (None: nothing to add), merged
+    as the pandas path merges them (pipeline/daily_steps.py `add_ingested`, `add_crm_leads`,
+    `add_crm_stages`): the exports keep precedence, each event and stage fact once."""
+    from daily.store_merge import with_ingested_events, with_ingested_leads
+    from sla.crm_stages import with_crm_stages
+
+    leads, events, stages = exported
+    added_leads, added_events, crm = added
+    if added_leads is not None and len(added_leads):
+        leads = with_ingested_leads(leads, added_leads, as_of)
+    if added_events is not None and len(added_events):
+        events = with_ingested_events(events, added_events, as_of)
+    if crm is not None and len(crm):
+        stages = with_crm_stages(stages, crm, as_of).stages
+    return leads, events, stages
 
 
 def explain(scorer: Any, features: pd.DataFrame, as_of: pd.Timestamp) -> list[dict[str, Any]]:
@@ -101,9 +144,11 @@ def day_partition(
     as_of: pd.Timestamp,
     features_out: Path,
     scores_out: Path,
+    added: tuple[pd.DataFrame | None, ...] = (None, None, None),
 ) -> dict[str, Any]:
-    """Runs on a worker: the open leads of one lead_id partition, scored with the worker's
-    scorer (loaded once per worker); writes the two part files, returns the scores."""
+    """Runs on a worker: the open leads of one lead_id partition (its exports' rows plus the
+    store's `added` rows of the same leads), scored with the worker's scorer (loaded once per
+    worker); writes the two part files, returns the scores."""
     from daily.handoff import open_leads
     from engine.features import write_part
     from engine.partition import restore_order
@@ -111,6 +156,10 @@ def day_partition(
 
     scorer = worker_scorer(job)
     leads, events, stages = restore_order(leads), restore_order(events), restore_order(stages)
+    add_leads, add_events, add_stages = (None if f is None else restore_order(f) for f in added)
+    leads, events, stages = with_store_additions(
+        (leads, events, stages), (add_leads, add_events, add_stages), as_of
+    )
     scope = open_leads(leads, stages, as_of)
     done = {"threshold": scorer.context.threshold, "model": dict(scorer.model_ref)}
     if not len(scope):
@@ -139,13 +188,15 @@ def day_scores_partitioned(
     as_of: pd.Timestamp,
     scope_ids: pd.Series,
     engine: Any,
+    added: StoreAdditions | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """`day_scores` of every open lead on the cluster, from the day's validated Parquet
     (`validated`/{leads,events,stages}.parquet, file or folder of parts); features and scores
     are written under `out` as folders of part files. Returns the scores in the order of
     `scope_ids` (the open leads in the leads file's order, as the pandas engine scores them),
     so everything computed from them downstream adds up in the same order; and the model and
-    MQL threshold the workers scored with, for the caller to check against its own."""
+    MQL threshold the workers scored with, for the caller to check against its own. `added`:
+    the store's rows, partitioned by lead like the exports and merged on each partition."""
     import dask
     import dask.dataframe as dd
 
@@ -162,6 +213,10 @@ def day_scores_partitioned(
     threads = sum(client.nthreads().values()) or 1
     n = partition_count(paths["events"], engine, threads)
     parts = by_lead(client, [dd.read_parquet(str(paths[t])) for t in TABLES], n)
+    extra: list[list[Any]] = [[None] * n for _ in TABLES]
+    for k, frame in enumerate(added.frames() if added is not None else ()):
+        if len(frame):  # the default day (nothing posted, no CRM) shuffles nothing more
+            extra[k] = by_lead(client, [dd.from_pandas(frame, npartitions=1)], n)[0]
     folders = [Path(out, FEATURES_DIR).resolve(), Path(out, SCORES_DIR).resolve()]
     for folder in folders:
         clear_output(folder)
@@ -175,6 +230,7 @@ def day_scores_partitioned(
             as_of,
             folders[0] / f"part-{i:05d}.parquet",
             folders[1] / f"part-{i:05d}.parquet",
+            tuple(e[i] for e in extra),
         )
         for i, (leads, events, stages) in enumerate(zip(*parts, strict=True))
     ]

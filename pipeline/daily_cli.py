@@ -7,8 +7,9 @@ in order, each a function of its own (pipeline/daily_steps.py, pipeline/daily_re
 
 1. `validate_exports`: the raw exports against the `validate` stage's contract
    (features/triage.py); the quarantine and summary go to artifacts/daily/<D>/validation/,
-   never over data/interim; `add_ingested`, `add_crm_stages`: the events posted live and the
-   stages CRMs sent (store) up to the cut-off join the exports';
+   never over data/interim; `add_ingested`, `add_crm_leads`, `add_crm_stages`: the events
+   posted live, the leads created in a CRM and the stages CRMs sent (store) up to the cut-off
+   join the exports';
 2. `load_scorer`, `score_open_leads`: every open lead scored with the champion and the agreement
    in force, through the scorer `leadscore score` and the HTTP service use (scoring/);
 3. `compare_with_last_run`: hand-off, returning, overdue against the last stored run before D;
@@ -26,7 +27,9 @@ run on a cluster: validation as `leadscore validate --engine dask` (same files),
 and scores of the open leads per lead_id partition of the day's validated Parquet with the same
 function (engine/daily_dask.py `day_scores`), written under the day's folder as part files. Only the
 scores (one row per open lead, with the reasons of the MQLs and the activity counts) come back:
-this process holds leads and stages, never the event log. Steps 3-6 are the same code.
+this process holds leads and stages, never the event log. What the store adds to the exports
+(events posted live, identify and CRM-only leads, CRM stages: `store_additions`) goes to the
+workers with their lead partitions and is merged there as here. Steps 3-6 are the same code.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from pipeline.daily_record import (
 from pipeline.daily_steps import (
     VALIDATION_DIR,
     Day,
+    add_crm_leads,
     add_crm_stages,
     add_ingested,
     check_drift,
@@ -64,6 +68,7 @@ from pipeline.daily_steps import (
     run_dir,
     score_open_leads,
     scoring_job,
+    store_additions,
     validate_exports,
 )
 
@@ -136,8 +141,11 @@ def main(
         tables, validation = validate_exports(params, day.out / VALIDATION_DIR, engine, client)
         leads, stages = tables["leads"], tables["stages"]
         events = tables.get("events")  # None on Dask: the event log stays with the workers
+        exported_ids = leads["lead_id"]
         # Events posted as they happened (POST /v1/events) count with the exports'.
         leads, events, handed_live = add_ingested(store, leads, events, day.t)
+        # Leads created in a CRM (BottleCRM, HubSpot, Salesforce) the exports do not hold yet.
+        leads = add_crm_leads(store, leads, day.t)
         # Stages HubSpot and Salesforce sent count with the exports' (the CRM is the record).
         stages, crm_note = add_crm_stages(store, stages, day.t)
         day.step("validate")
@@ -150,8 +158,10 @@ def main(
             if client is not None
             else None
         )
+        # On Dask the workers merge what the store added with their share of the exports.
+        added = store_additions(store, exported_ids, leads, day.t) if client is not None else None
         features, scores = score_open_leads(
-            scorer, scope, events, stages, day.t, job, engine, client, day.out, day.step
+            scorer, scope, events, stages, day.t, job, engine, client, day.out, day.step, added
         )
         cluster.close()  # the workers' memory is free before the store and delivery
         day.step("score")

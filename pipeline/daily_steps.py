@@ -116,9 +116,9 @@ def add_ingested(
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, set[str]]:
     """The events posted to `POST /v1/events` up to the cut-off, added to the exports' (each
     event once), the leads first known from an `identify`, and the leads the real-time path
-    handed over already (ingest/daily_merge.py). With Dask (`events` None) the workers read
-    the exports only: the ingested events are not added there."""
-    from ingest.daily_merge import with_ingested_events, with_ingested_leads
+    handed over already (daily/store_merge.py). With Dask (`events` None: the event log stays
+    on the workers) the ingested events reach the workers with `store_additions`."""
+    from daily.store_merge import with_ingested_events, with_ingested_leads
     from store.events import EventStore
 
     live = EventStore(store)
@@ -128,20 +128,56 @@ def add_ingested(
     return leads, events, live.handed_over_live()
 
 
+def add_crm_leads(store: Any, leads: pd.DataFrame, t: pd.Timestamp) -> pd.DataFrame:
+    """The leads created in a CRM (the store's crm_leads: a BottleCRM, HubSpot or Salesforce
+    record) by the cut-off that the exports and `identify` do not hold, their profile in the
+    leads contract's columns (crm/lead_profiles.py): they are scored, handed over and counted
+    like the exports' leads, and their CRM stages count for them. The exports keep precedence
+    (daily/store_merge.py), as for `identify` leads."""
+    from crm.lead_profiles import crm_lead_profiles
+    from daily.store_merge import with_ingested_leads
+    from store.crm_inbox import crm_leads, crm_stage_frame
+
+    records = crm_leads(store)
+    if not records:
+        return leads
+    profiles = crm_lead_profiles(records, crm_stage_frame(store, until=t.to_pydatetime()))
+    return with_ingested_leads(leads, profiles, t)
+
+
 def add_crm_stages(
     store: Any, stages: pd.DataFrame, t: pd.Timestamp
 ) -> tuple[pd.DataFrame, str | None]:
     """The stages HubSpot and Salesforce sent (the store's crm_stages) up to the cut-off,
     counted with the exports' (sla/crm_stages.py: one row per fact, the earliest time wins),
     so a lead marked contacted, SQL or lost in the CRM since the last export is so for every
-    later step: open leads, hand-off, the sales desk's touches, overdue, recap, drift. With
-    Dask the workers' features read the exports' stages only (as they read no ingested
-    events). Returns the stages and the summary's note (None when the CRMs changed nothing)."""
+    later step: open leads, hand-off, the sales desk's touches, overdue, recap, drift; with
+    Dask the workers merge the same rows per partition (`store_additions`). Returns the stages
+    and the summary's note (None when the CRMs changed nothing)."""
     from sla.crm_stages import with_crm_stages
     from store.crm_inbox import crm_stage_frame
 
     merged = with_crm_stages(stages, crm_stage_frame(store, until=t.to_pydatetime()), t)
     return merged.stages, merged.note()
+
+
+def store_additions(
+    store: Any, exported_ids: pd.Series, leads: pd.DataFrame, t: pd.Timestamp
+) -> Any:
+    """For the Dask workers (engine/daily_dask.py `StoreAdditions`), which read the exports'
+    Parquet: the leads the store added to the exports (`leads` less `exported_ids`), the events
+    posted live and the CRMs' stages up to the cut-off, merged per lead partition there with
+    the functions `add_ingested` and `add_crm_stages` use here."""
+    from engine.daily_dask import StoreAdditions
+    from store.crm_inbox import crm_stage_frame
+    from store.events import EventStore
+
+    added = leads[~leads["lead_id"].astype(str).isin(set(exported_ids.astype(str)))]
+    return StoreAdditions(
+        added.reset_index(drop=True),
+        EventStore(store).events_until(t.to_pydatetime()),
+        crm_stage_frame(store, until=t.to_pydatetime()),
+    )
 
 
 # ---------------------------------------------------------------------------- 2. score
@@ -232,11 +268,13 @@ def score_open_leads(
     client: Any,
     out: Path,
     step: Callable[..., None],
+    added: Any = None,
 ) -> tuple[pd.DataFrame | None, pd.DataFrame]:
     """Features and scores of the open leads (engine/daily_dask.py `day_scores`): here, or per lead
     partition on the cluster. On the cluster the features stay in the day's part files (None
-    here; `job` is what the workers build their scorer from); the scores come back in `scope`'s
-    order either way."""
+    here; `job` is what the workers build their scorer from; `added`: `store_additions`, which
+    the workers merge with their partitions); the scores come back in `scope`'s order either
+    way."""
     from engine.daily_dask import day_scores, day_scores_partitioned
 
     if client is None:
@@ -251,6 +289,7 @@ def score_open_leads(
         t,
         scope["lead_id"],
         engine,
+        added,
     )
     here = {"threshold": scorer.context.threshold, "model": dict(scorer.model_ref)}
     if scored_with != here:

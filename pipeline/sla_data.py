@@ -14,6 +14,7 @@ from features.persona import Personas, company_size, firmographics, load_persona
 from foundation.errors import DataError
 from foundation.io import find_table, read_table
 from foundation.params import Params
+from sla import measure
 from sla.agreement import Agreement, load_agreement
 from sla.crm_stages import MergedStages, history_with_crm_stages
 from sla.targets import History, Targets, targets_from_agreement
@@ -47,7 +48,8 @@ def load_history(params: Params) -> History:
 def read_history(params: Params, crm_stages: bool = True) -> tuple[History, MergedStages]:
     """Validated leads and stages (data/interim) plus the persona of each lead; with
     `crm_stages`, the stages HubSpot and Salesforce sent (the store's crm_stages, up to the
-    exports' end) count with the exports' (sla/crm_stages.py), as the SLA report counts them.
+    exports' end) count with the exports' (sla/crm_stages.py), as the SLA report counts them,
+    and so do the leads created only in a CRM by then (crm_leads, as the daily run adds them).
     No store configured (no LEADSCORE_DB_URL, no leadscore.db): the exports alone. Also returns
     what the CRMs' stages changed."""
     interim = Path(params.paths.interim)
@@ -61,11 +63,19 @@ def read_history(params: Params, crm_stages: bool = True) -> tuple[History, Merg
         ) from exc
     merged = MergedStages(stages, 0, 0)
     if crm_stages:
-        from store.crm_inbox import stored_crm_stages  # here: the other readers need no DB
+        from store.crm_inbox import stored_crm  # here: the other readers need no DB
 
-        crm = stored_crm_stages()
+        crm = stored_crm()
         if crm is not None:
-            merged = history_with_crm_stages(leads, stages, crm)
+            crm_stages_sent, crm_records = crm
+            if crm_records and len(leads):
+                # Leads created only in a CRM by the exports' end count, as in the daily run.
+                from crm.lead_profiles import crm_lead_profiles
+                from daily.store_merge import with_ingested_leads
+
+                profiles = crm_lead_profiles(crm_records, crm_stages_sent)
+                leads = with_ingested_leads(leads, profiles, measure.data_end(leads, stages))
+            merged = history_with_crm_stages(leads, stages, crm_stages_sent)
     personas = load_personas(personas_path(params))
     persona = lead_personas(leads, personas, params.features.persona_min_fit)
     return History(leads, merged.stages, persona), merged

@@ -204,11 +204,11 @@ def crm_stage_frame(store: Store, until: datetime | None = None) -> pd.DataFrame
     return frame.assign(ts=pd.to_datetime(frame["ts"], utc=True))
 
 
-def stored_crm_stages(url: str | None = None) -> pd.DataFrame | None:
-    """`crm_stage_frame` of the store at `url` (default $LEADSCORE_DB_URL, else the default
-    SQLite file); None when there is no store: no URL set and no SQLite file, so a report run
-    where no service ever stored anything does not create an empty store. A store that is
-    configured but cannot be opened is the ConfigError `Store.open` raises."""
+def stored_crm(url: str | None = None) -> tuple[pd.DataFrame, list[CrmLead]] | None:
+    """`crm_stage_frame` and `crm_leads` of the store at `url` (default $LEADSCORE_DB_URL,
+    else the default SQLite file); None when there is no store: no URL set and no SQLite file,
+    so a report run where no service ever stored anything does not create an empty store. A
+    store that is configured but cannot be opened is the ConfigError `Store.open` raises."""
     from pathlib import Path
 
     from sqlalchemy.engine import make_url
@@ -222,7 +222,7 @@ def stored_crm_stages(url: str | None = None) -> pd.DataFrame | None:
     ):
         return None
     with Store.open(resolved) as store:
-        return crm_stage_frame(store)
+        return crm_stage_frame(store), crm_leads(store)
 
 
 def message_count(store: Store, crm: str) -> int:

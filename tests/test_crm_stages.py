@@ -8,27 +8,38 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from pydantic import SecretStr
 
+from daily.recap import month_recap
 from dashboard.cache import TTLCache
 from dashboard.page_loop import funnel
 from dashboard.sources import Missing, Sources
+from engine.daily_dask import with_store_additions
 from foundation.params import load_params
-from pipeline.daily_steps import Day, add_crm_stages, compare_with_last_run
+from pipeline.daily_steps import (
+    Day,
+    add_crm_leads,
+    add_crm_stages,
+    compare_with_last_run,
+    open_leads_at,
+)
 from pipeline.sla_data import load_history, read_history
 from serve.settings import Settings
+from sla.agreement import load_agreement
 from sla.crm_stages import history_with_crm_stages, with_crm_stages
 from store import Store
 from store.actions import lead_actions
 from store.crm_inbox import (
+    CrmLead,
     CrmMessage,
     CrmStage,
     crm_stage_frame,
     record_messages,
-    stored_crm_stages,
+    stored_crm,
 )
 from tests.store_fixtures import pg_database, store_url
 from tests.test_daily_steps import events_of, run_day, scores_of
@@ -151,7 +162,7 @@ def test_without_a_configured_store_there_are_no_crm_stages_and_no_store_is_made
 ) -> None:
     monkeypatch.delenv("LEADSCORE_DB_URL", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert stored_crm_stages() is None
+    assert stored_crm() is None
     assert not (tmp_path / "leadscore.db").exists()
 
 
@@ -175,19 +186,29 @@ def exports_in(tmp_path: Path) -> tuple[Path, Path]:
     return params, tmp_path / "leadscore.db"
 
 
-def test_the_sla_report_reads_the_crm_stages_and_training_does_not(
+def test_the_sla_report_reads_the_crm_stages_and_leads_and_training_does_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     params_file, db = exports_in(tmp_path)
     with Store.open(f"sqlite:///{db}") as store:
         now = datetime(2026, 10, 2, tzinfo=UTC)
         record_messages(store, [message("m1", ("A", "contacted", "2026-10-01T09:00"))], now)
+        crm_only = [
+            crm_lead_message("h1", "hubspot", "hubspot-9", "2026-10-01T10:00", "sql"),
+            crm_lead_message("h2", "hubspot", "hubspot-10", "2026-10-03", "sql"),  # after the end
+        ]
+        record_messages(store, crm_only, now)
     monkeypatch.setenv("LEADSCORE_DB_URL", f"sqlite:///{db}")
     params = load_params(params_file)
     history, merged = read_history(params)
-    assert sorted(history.stages["stage"]) == ["contacted", "mql"]
-    assert (merged.added, merged.earlier) == (1, 0)
-    assert load_history(params).stages["stage"].tolist() == ["mql"]  # evaluate: exports only
+    assert sorted(history.stages["stage"]) == ["contacted", "mql", "sql"]
+    assert (merged.added, merged.earlier) == (2, 0)
+    # The lead created in HubSpot by the exports' end counts as a lead (with its SQL).
+    assert history.leads["lead_id"].tolist() == ["A", "B", "hubspot-9"]
+    assert history.persona.index.tolist() == ["A", "B", "hubspot-9"]
+    exports = load_history(params)  # evaluate: exports only
+    assert exports.stages["stage"].tolist() == ["mql"]
+    assert exports.leads["lead_id"].tolist() == ["A", "B"]
 
 
 def test_the_closed_loop_page_counts_a_crm_stage_on_the_next_read(
@@ -245,3 +266,140 @@ def test_a_handed_over_lead_contacted_in_the_crm_is_followed_up_at_the_crms_time
     assert compared.overdue["lead_id"].tolist() == ["B"]
     crm_touch = touches[(touches["kind"] == "contacted") & (touches["source"] == "crm")]
     assert crm_touch["at"].tolist() == [at("2026-10-20T03:00")]
+
+
+def crm_lead_message(
+    message_id: str, crm: str, lead_id: str, changed: str, stage: str | None, **properties: object
+) -> CrmMessage:
+    """What a CRM route records: the record (lead) and, when its status maps, the stage."""
+    changed_at = at(changed).to_pydatetime()
+    email = properties.pop("email", None)
+    lead = CrmLead(crm, lead_id.split("-", 1)[-1], lead_id, changed_at, email, dict(properties))
+    stages = (CrmStage(lead_id, stage, changed_at, f"status of {stage}"),) if stage else ()
+    return CrmMessage(crm, message_id, "lead.created", leads=(lead,), stages=stages)
+
+
+def test_a_lead_created_only_in_a_crm_is_scored_and_counted_by_the_next_daily_run(
+    store_url: str,
+) -> None:
+    leads = pd.DataFrame(
+        {
+            "lead_id": pd.Series(["A"], dtype="str"),
+            "created_at": pd.Series([at("2026-10-02")], dtype=UTC_TS),
+            "channel": pd.Series(["email"], dtype="str"),
+            "company_size": pd.Series([40], dtype="Int64"),
+            "industry": pd.Series(["software"], dtype="str"),
+        }
+    )
+    stages = exported(
+        [("A", "mql", "2026-10-03", None), ("A", "contacted", "2026-10-03T05:00", None)]
+    )
+    received = datetime(2026, 10, 19, tzinfo=UTC)
+    with Store.open(store_url) as store:
+        messages = [
+            # BottleCRM's lead.created for a lead the exports never had, a rep working it.
+            crm_lead_message(
+                "b1",
+                "bottlecrm",
+                "bottlecrm-17",
+                "2026-10-06",
+                "contacted",
+                created_at="2026-10-05T10:00:00+00:00",
+                source="Paid Search",
+                industry="SOFTWARE",
+                title="CTO",
+                country="DE",
+                company_name="Acme",
+                email="ada@acme.example",
+            ),
+            # A HubSpot contact (no profile but its id) the sales team accepted.
+            crm_lead_message("h1", "hubspot", "hubspot-9", "2026-10-08", "sql"),
+            # A record of an exported lead: the exports' profile stays.
+            crm_lead_message("s1", "salesforce", "A", "2026-10-09", None, LeadSource="Web"),
+            # Created after the cut-off: not there yet for the run of the 20th.
+            crm_lead_message("h2", "hubspot", "hubspot-10", "2026-10-21", "sql"),
+        ]
+        record_messages(store, messages, received)
+        day = Day(date(2026, 10, 20), Path("unused"))
+        merged = add_crm_leads(store, leads, day.t)
+        merged_stages, note = add_crm_stages(store, stages, day.t)
+    assert merged["lead_id"].tolist() == ["A", "bottlecrm-17", "hubspot-9"]
+    assert merged.dtypes.to_dict() == leads.dtypes.to_dict()  # the exports' types
+    crm_only = merged.set_index("lead_id")
+    assert crm_only.loc["A", "channel"] == "email"
+    assert crm_only.loc["bottlecrm-17", ["channel", "industry"]].tolist() == [
+        "paid_search",
+        "software",
+    ]
+    assert crm_only.loc["bottlecrm-17", "created_at"] == at("2026-10-05T10:00")
+    assert crm_only.loc["hubspot-9", "created_at"] == at("2026-10-08")  # its first change
+    # bottlecrm-17 is open (contacted, not SQL): scored; hubspot-9 is SQL: counted, not scored.
+    scope = open_leads_at(merged, merged_stages, day.t, "raw")
+    assert sorted(scope["lead_id"]) == ["A", "bottlecrm-17"]
+    agreement = load_agreement(ROOT / "sla.yaml")
+    persona = pd.Series("p", index=merged["lead_id"])
+    recap = month_recap(
+        merged, merged_stages, persona, agreement, None, np.array([0.2, 0.3]), day.t, 60, 0.9
+    )
+    assert recap["metrics"]["leads"]["actual"] == 3
+    assert recap["metrics"]["sqls"]["actual"] == 1
+    assert note is not None
+
+
+def test_without_crm_leads_the_daily_runs_leads_are_the_exports(tmp_path: Path) -> None:
+    leads = pd.DataFrame({"lead_id": ["A"], "created_at": [at("2026-10-02")]})
+    with Store.open(f"sqlite:///{tmp_path / 'leadscore.db'}") as store:
+        assert add_crm_leads(store, leads, at("2026-10-20")) is leads
+
+
+def test_the_stores_rows_merged_per_lead_partition_are_the_whole_days_merge() -> None:
+    """What a Dask worker merges on its lead partition (engine/daily_dask.py) adds up to what
+    the pandas run merges on the whole day: exports first, each event and stage fact once."""
+    leads = pd.DataFrame(
+        {
+            "lead_id": pd.Series(["A", "B"], dtype="str"),
+            "created_at": pd.Series([at("2026-10-01"), at("2026-10-02")], dtype=UTC_TS),
+            "channel": pd.Series(["email", "social"], dtype="str"),
+        }
+    )
+    added_leads = pd.DataFrame(
+        {"lead_id": ["C", "D"], "created_at": [at("2026-10-05"), at("2026-10-25")]}
+    )
+    events = pd.DataFrame(
+        {
+            "lead_id": pd.Series(["A", "B"], dtype="str"),
+            "ts": pd.Series([at("2026-10-03"), at("2026-10-04")], dtype=UTC_TS),
+            "event_type": pd.Series(["pricing_view", "site_visit"], dtype="str"),
+            "content_topic": pd.Series(["pricing", None], dtype="str"),
+        }
+    )
+    posted = pd.DataFrame(
+        {
+            "lead_id": ["A", "B", "C"],
+            "ts": [at("2026-10-03"), at("2026-10-06"), at("2026-10-07")],
+            "event_type": ["pricing_view", "demo_request", "site_visit"],
+            "content_topic": ["pricing", None, None],
+        }
+    )
+    stages = exported([("A", "mql", "2026-10-03", None), ("B", "contacted", "2026-10-05", None)])
+    crm = crm_rows([("A", "contacted", "2026-10-04"), ("C", "sql", "2026-10-08")])
+    t = at("2026-10-20")
+    whole = with_store_additions((leads, events, stages), (added_leads, posted, crm), t)
+
+    def share(frame: pd.DataFrame, ids: set[str]) -> pd.DataFrame:
+        return frame[frame["lead_id"].isin(ids)].reset_index(drop=True)
+
+    frames = (leads, events, stages, added_leads, posted, crm)
+    parts = [
+        with_store_additions(
+            tuple(share(f, ids) for f in frames[:3]), tuple(share(f, ids) for f in frames[3:]), t
+        )
+        for ids in ({"A", "C"}, {"B", "D"})
+    ]
+    for k, keys in enumerate((["lead_id"], ["lead_id", "ts"], ["lead_id", "stage"])):
+        got = pd.concat([p[k] for p in parts]).sort_values(keys).reset_index(drop=True)
+        expected = whole[k].sort_values(keys).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, expected)
+    assert whole[0]["lead_id"].tolist() == ["A", "B", "C"]  # D: created after the cut-off
+    assert len(whole[1]) == 4  # A's posted pricing view is the exported one
+    assert sorted(whole[2]["stage"]) == ["contacted", "contacted", "mql", "sql"]

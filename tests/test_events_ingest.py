@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from daily.store_merge import with_ingested_events, with_ingested_leads
 from features.mapping_file import load_mapping
 from features.mapping_one import EventNamer
 from foundation.params import DeliveryParams, IngestParams
-from ingest.daily_merge import with_ingested_events, with_ingested_leads
 from ingest.rescore import Rules
 from ingest.segment import SegmentError, messages_of
 from ingest.service import Ingest

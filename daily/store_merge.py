@@ -1,5 +1,8 @@
-"""The daily run's view of the events posted as they happened: added to the file exports'
-events and leads, each event once, so the day's scores, recap and dashboard count both.
+"""The daily run's view of what the store holds beside the file exports: the events posted as
+they happened and the leads first known from an `identify` or a CRM, added to the exports'
+events and leads, each event and lead once, so the day's scores, recap and dashboard count both.
+Pure functions over frames, here so the pandas path (pipeline/daily_steps.py) and the Dask
+workers (engine/) merge alike.
 
 An event a marketing tool both posted live and exported to the daily file is the same lead,
 time, type and topic: kept once. A lead known only from an `identify` joins the leads with its
@@ -34,7 +37,8 @@ def with_ingested_events(
 def with_ingested_leads(
     leads: pd.DataFrame, live: pd.DataFrame, cut_off: pd.Timestamp
 ) -> pd.DataFrame:
-    """The exports' leads plus those first known from an `identify` (created by the cut-off)."""
+    """The exports' leads plus those first known elsewhere (an `identify`, a CRM record),
+    created by the cut-off; a lead the exports hold keeps the exports' profile."""
     if not len(live):
         return leads
     live = live[pd.to_datetime(live["created_at"], utc=True) <= cut_off]
