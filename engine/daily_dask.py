@@ -62,7 +62,7 @@ def with_store_additions(
     as_of: pd.Timestamp,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The exports' leads, events and stages with the store's (None: nothing to add), merged
-    as the pandas path merges them (pipeline/daily_steps.py `add_ingested`, `add_crm_leads`,
+    as the pandas path merges them (pipeline/daily_store_inputs.py `add_ingested`, `add_crm_leads`,
     `add_crm_stages`): the exports keep precedence, each event and stage fact once."""
     from daily.store_merge import with_ingested_events, with_ingested_leads
     from sla.crm_stages import with_crm_stages

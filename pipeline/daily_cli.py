@@ -55,9 +55,6 @@ from pipeline.daily_record import (
 from pipeline.daily_steps import (
     VALIDATION_DIR,
     Day,
-    add_crm_leads,
-    add_crm_stages,
-    add_ingested,
     check_drift,
     compare_with_last_run,
     cut_off,
@@ -68,9 +65,9 @@ from pipeline.daily_steps import (
     run_dir,
     score_open_leads,
     scoring_job,
-    store_additions,
     validate_exports,
 )
+from pipeline.daily_store_inputs import add_crm_leads, add_crm_stages, add_ingested, store_additions
 
 
 @dataclass

@@ -20,13 +20,8 @@ from dashboard.page_loop import funnel
 from dashboard.sources import Missing, Sources
 from engine.daily_dask import with_store_additions
 from foundation.params import load_params
-from pipeline.daily_steps import (
-    Day,
-    add_crm_leads,
-    add_crm_stages,
-    compare_with_last_run,
-    open_leads_at,
-)
+from pipeline.daily_steps import Day, compare_with_last_run, open_leads_at
+from pipeline.daily_store_inputs import add_crm_leads, add_crm_stages
 from pipeline.sla_data import load_history, read_history
 from serve.settings import Settings
 from sla.agreement import load_agreement
