@@ -229,9 +229,9 @@ class TrainParams(_Section):
     calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
     # Later validation snapshots count more in calibration (models/recency.py); null: equal.
     calibration_half_life_snapshots: float | None = Field(None, gt=0)
-    # Isotonic calibration with ties broken (models/propensity.py `strict_isotonic`): its steps
-    # become a strictly increasing line through their centres, so calibration never gives two
-    # leads the model ranked apart the same probability. false: sklearn's steps, as before.
+    # Isotonic calibration with ties broken (models/calibration_curves.py `strict_isotonic`):
+    # its steps become a strictly increasing line through their centres, so calibration never
+    # gives two leads the model ranked apart the same probability. false: sklearn's steps.
     calibration_strict: bool = False
     # Candidate training windows (models/window.py): each N trains on the latest N training
     # snapshots only (0: all of them), and the one whose model ranks the validation snapshots

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 from features.build import FeatureSpec
 from foundation.errors import InsufficientDataError
 from foundation.params import LightGBMParams, Params, TrainParams
+from models.calibration_curves import strict_isotonic
 from models.metrics import roc_auc
-from models.propensity import fit_calibrator, fit_propensity, strict_isotonic
+from models.propensity import fit_calibrator, fit_propensity
 from models.split import TimeSplit
 from models.window import choose_window, latest_snapshots
 from pipeline.train import fit_model
