@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features.behaviour import behaviour_columns, behaviour_features, lead_events, utc_datetimes
+from features.calendar import calendar_columns, calendar_features
 from features.event_families import family_columns, family_features
 from features.funnel import funnel_columns, funnel_state
 from features.persona import (
@@ -57,6 +58,7 @@ def feature_spec(params: FeatureParams) -> FeatureSpec:
         *FIRMOGRAPHIC_NUMERIC,
         *FIT_COLUMNS,
         *funnel_numeric,
+        *calendar_columns(params),  # none unless features.calendar asks
     )
     return FeatureSpec(numeric=numeric, categorical=(*CATEGORICAL, *funnel_categorical))
 
@@ -113,6 +115,7 @@ def build_features(
     if params.funnel_state:
         funnel = funnel_state(present[LEAD_ID], present["created_at"], stages, as_of)
         numeric.update({name: funnel.pop(name) for name in funnel_columns(params)[0]})
+    numeric.update(calendar_features(as_of, len(present), params))
     # Filled feature by feature; pandas keeps columns as rows of its block, so this is its layout.
     block = np.empty((len(spec.numeric), len(present)), dtype=np.float64)
     for j, name in enumerate(spec.numeric):

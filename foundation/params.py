@@ -108,6 +108,16 @@ class FeatureParams(_Section):
     # one "other" family. null: found by `leadscore validate` (data/interim/event_families.json).
     event_families: tuple[str, ...] | None = None
     family_min_events: int = Field(100, ge=1)
+    # Calendar features of T (features/calendar.py): where in the year (or week) a snapshot
+    # falls, for a process whose rate moves with the season. Empty: none (the default table).
+    calendar: tuple[Literal["month_of_year", "day_of_week"], ...] = ()
+
+    @field_validator("calendar")
+    @classmethod
+    def _calendar_distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"calendar parts {list(value)} repeat a value")
+        return value
 
     @field_validator("windows_days")
     @classmethod

@@ -10,6 +10,7 @@ anything unmatched falls back to the prettified column name.
 
 from __future__ import annotations
 
+import calendar
 import functools
 import math
 import re
@@ -62,6 +63,19 @@ FIT_FLAGS: dict[str, str] = {
     "fit_country": "country",
 }
 
+# features/calendar.py's values: months 1-12, weekdays 0 (Monday) to 6.
+MONTHS: tuple[str, ...] = tuple(calendar.month_name[1:])
+WEEKDAYS: tuple[str, ...] = tuple(calendar.day_name)
+
+
+def _calendar_name(value: Any, names: tuple[str, ...], first: int) -> str:
+    """`7` -> `July` (first 1) or `Monday` for `0` (first 0); "unknown" when missing."""
+    if not _is_number(value) or math.isnan(float(value)):
+        return "unknown"
+    index = int(value) - first
+    return names[index] if 0 <= index < len(names) else _number(value)
+
+
 # Whole-name phrases for the single features of features/build.py; `{v}` is the shown value.
 NAMED_PHRASES: dict[str, Callable[[Any], str]] = {
     "lead_age_days": lambda v: f"became a lead {_ago(v)}",
@@ -72,6 +86,8 @@ NAMED_PHRASES: dict[str, Callable[[Any], str]] = {
     ),
     "email_ctr": lambda v: f"clicked {_percent(v)} of the emails opened",
     "webinar_attendance_ratio": lambda v: f"attended {_percent(v)} of the webinars registered for",
+    "calendar_month_of_year": lambda v: f"time of year: {_calendar_name(v, MONTHS, 1)}",
+    "calendar_day_of_week": lambda v: f"day of the week: {_calendar_name(v, WEEKDAYS, 0)}",
     "log_company_size": lambda v: (
         f"company of about {_number(math.expm1(v))} employees"
         if _is_number(v) and not math.isnan(v)

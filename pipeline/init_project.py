@@ -53,6 +53,8 @@ features:
   family_min_events: 100     # unmapped event types with fewer events pool into "(other)"
   persona_min_fit: 0.5       # below this persona fit a lead has persona "none"
   funnel_state: true
+  calendar: []               # e.g. [month_of_year]: the season of T as a feature, when the
+                             # rate moves with the calendar (day_of_week for daily snapshots)
 
 train:
   min_positives: 50

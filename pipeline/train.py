@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from features.build import FeatureSpec, feature_spec
+from features.calendar import is_calendar
 from features.persona import load_personas
 from foundation.errors import InsufficientDataError
 from foundation.io import write_json
@@ -166,9 +167,11 @@ def training_reference(
     valid = valid[scored_population(valid)]
     columns = [*spec.numeric, *spec.categorical]
     scores = np.asarray(model.predict_proba(valid[columns]), dtype=float)
+    # Calendar features are one value per day by construction: no population drift to watch.
+    profiled = [name for name in spec.numeric if not is_calendar(name)]
     return reference_profile(
         valid,
-        spec.numeric,
+        profiled,
         spec.categorical,
         scores,
         n_bins=params.drift.bins,

@@ -35,6 +35,7 @@ from features.behaviour import (
     LeadEvents,
     behaviour_features,
 )
+from features.calendar import calendar_values
 from features.funnel import funnel_state_one
 from features.persona import (
     FIT_CRITERIA,
@@ -374,6 +375,7 @@ class FastFeatures:
         out.update(fit)
         if self.funnel:
             out.update(funnel_state_one(created, stages, as_of))
+        out.update(calendar_values(as_of, self.params))
         return {name: out[name] for name in self.spec.columns}
 
     def from_request(
