@@ -72,12 +72,12 @@ def test_reasons_name_the_month_and_the_weekday() -> None:
     assert describe("calendar_month_of_year", float("nan")) == "time of year: unknown"
 
 
-def test_the_drift_reference_leaves_calendar_features_out() -> None:
-    """A day's scores all share one month: comparing that with the training spread over the
-    year would raise a drift warning every day."""
-    from foundation.params import Params, TrainParams
+@pytest.fixture(scope="module")
+def quarterly_model() -> tuple[object, pd.DataFrame]:
+    """A real LightGBM model trained on quarterly snapshots (months 1, 4, 7, 10) and its
+    validation rows."""
+    from foundation.params import TrainParams
     from models.propensity import fit_propensity
-    from pipeline.train import training_reference
 
     rng = np.random.default_rng(0)
     n = 600
@@ -97,9 +97,29 @@ def test_the_drift_reference_leaves_calendar_features_out() -> None:
         "label",
         TrainParams(lightgbm={"n_estimators": 20}),
     )
+    return model, frame[400:]
+
+
+def test_the_drift_reference_leaves_calendar_features_out(quarterly_model) -> None:
+    """A day's scores all share one month: comparing that with the training spread over the
+    year would raise a drift warning every day."""
+    from foundation.params import Params
+    from pipeline.train import training_reference
+
+    model, valid = quarterly_model
     spec = type(feature_spec(params()))(
         numeric=("lead_age_days", "calendar_month_of_year"), categorical=("channel",)
     )
-    profile = training_reference(model, frame[400:], spec, Params())
+    profile = training_reference(model, valid, spec, Params())
     assert "lead_age_days" in profile["features"] and "channel" in profile["features"]
     assert "calendar_month_of_year" not in profile["features"]
+
+
+def test_a_month_training_never_saw_is_scored_and_flagged_out_of_range(quarterly_model) -> None:
+    from scoring.ranges import FeatureBounds
+
+    model, _ = quarterly_model
+    bounds = FeatureBounds.of(model)
+    rows = np.array([[10.0, 10.0, 0.0], [10.0, 12.0, 0.0]])  # age, month, channel code
+    assert bounds.impossible(rows) == {}
+    assert [list(r) for r in bounds.out_of_range(rows)] == [[], ["calendar_month_of_year"]]
