@@ -18,13 +18,14 @@ Point in time by construction: T is known when scoring at T.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import get_args
 
 import numpy as np
 
-from foundation.params import FeatureParams
+from foundation.params import CalendarPart, FeatureParams
 
 PREFIX = "calendar_"
-PARTS: tuple[str, ...] = ("month_of_year", "day_of_week")
+PARTS: tuple[str, ...] = get_args(CalendarPart)
 
 
 def calendar_columns(params: FeatureParams) -> tuple[str, ...]:

@@ -82,6 +82,10 @@ DEFAULT_ENGAGEMENT_WEIGHTS: dict[str, float] = {
 }
 
 
+# The parts of T features/calendar.py can read (one list: the calendar module derives from it).
+CalendarPart = Literal["month_of_year", "day_of_week"]
+
+
 class FeatureParams(_Section):
     windows_days: tuple[int, ...] = (7, 30, 90)
     half_life_days: float = Field(21, gt=0)
@@ -110,7 +114,7 @@ class FeatureParams(_Section):
     family_min_events: int = Field(100, ge=1)
     # Calendar features of T (features/calendar.py): where in the year (or week) a snapshot
     # falls, for a process whose rate moves with the season. Empty: none (the default table).
-    calendar: tuple[Literal["month_of_year", "day_of_week"], ...] = ()
+    calendar: tuple[CalendarPart, ...] = ()
 
     @field_validator("calendar")
     @classmethod
